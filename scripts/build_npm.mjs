@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// Builds the npm package into npm/: tsc compiles the same .ts sources Deno and Bun run
+// (relative ".ts" imports rewritten to ".js"), then npm/package.json is written from
+// deno.json's version. Tests and examples are compiled too (the Node test run uses them)
+// but left out of the published files.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const out = join(root, "npm");
+const deno = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+const tsc = join(root, "node_modules", ".bin", "tsc");
+execFileSync(tsc, ["-p", join(root, "tsconfig.json")], { stdio: "inherit", cwd: root });
+
+const pkg = {
+  name: "carafe",
+  version: deno.version,
+  description: "Bottle's idea in TypeScript: a micro web framework with one run() for every server.",
+  license: "MIT",
+  type: "module",
+  engines: { node: ">=20" },
+  main: "./esm/mod.js",
+  types: "./esm/mod.d.ts",
+  exports: {
+    ".": { types: "./esm/mod.d.ts", default: "./esm/mod.js" },
+    "./cli": { types: "./esm/cli.d.ts", default: "./esm/cli.js" },
+    "./package.json": "./package.json",
+  },
+  bin: { carafe: "./esm/cli.js" },
+  files: ["esm/", "!esm/tests/", "!esm/examples/", "README.md", "LICENSE"],
+  sideEffects: false,
+};
+writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+for (const f of ["README.md", "LICENSE"]) {
+  if (existsSync(join(root, f))) copyFileSync(join(root, f), join(out, f));
+}
+console.log(`build_npm: npm/ carafe@${deno.version}`);

@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+// The one test command: `npm test` (or `node scripts/test.mjs`).
+//
+//   1. type-check with tsc;
+//   2. `deno test` over tests/;
+//   3. `bun test` over tests/;
+//   4. build the npm package (tsc into npm/) and `node --test` the compiled tests.
+//
+// Each runtime's counts are printed, then exactly one closing line
+// `N passed, N failed[, N skipped]`. Exit code 1 on any failure, on a runtime that ran
+// zero tests, or on a type error.
+//
+// Options:
+//   --runtime=deno,bun,node   only these runtimes (default: all three)
+//   --no-typecheck            skip step 1
+//   any other argument        a test file name filter (substring), e.g. `npm test -- router`
+import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+
+const argv = process.argv.slice(2);
+const runtimeArg = argv.find((a) => a.startsWith("--runtime="));
+const runtimes = runtimeArg ? runtimeArg.slice("--runtime=".length).split(",") : ["deno", "bun", "node"];
+const typecheck = !argv.includes("--no-typecheck");
+const filters = argv.filter((a) => !a.startsWith("--"));
+
+const testFiles = readdirSync(join(root, "tests"))
+  .filter((f) => /_test\.ts$/.test(f))
+  .filter((f) => filters.length === 0 || filters.some((p) => f.includes(p)))
+  .sort();
+
+/** Runs a command, streaming its output, and resolves with { code, output }. */
+function run(cmd, args, opts = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], ...opts });
+    let output = "";
+    child.stdout.on("data", (d) => {
+      output += d;
+      process.stdout.write(d);
+    });
+    child.stderr.on("data", (d) => {
+      output += d;
+      process.stderr.write(d);
+    });
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), output }));
+    child.on("error", (err) => resolve({ code: 127, output: String(err) }));
+  });
+}
+
+// Strip ANSI colours before parsing summaries.
+const plain = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
+
+/** Each runtime prints its summary its own way; these read the counts back. */
+const parsers = {
+  deno(out) {
+    const m = [...plain(out).matchAll(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/g)].pop();
+    return m ? { passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) } : undefined;
+  },
+  bun(out) {
+    const t = plain(out);
+    const pass = t.match(/^\s*(\d+) pass$/m);
+    const fail = t.match(/^\s*(\d+) fail$/m);
+    const skip = t.match(/^\s*(\d+) skip$/m);
+    const todo = t.match(/^\s*(\d+) todo$/m);
+    if (!pass && !fail) return undefined;
+    return { passed: +(pass?.[1] ?? 0), failed: +(fail?.[1] ?? 0), skipped: +(skip?.[1] ?? 0) + +(todo?.[1] ?? 0) };
+  },
+  node(out) {
+    const t = plain(out);
+    const get = (k) => [...t.matchAll(new RegExp(`^[#ℹ] ${k} (\\d+)$`, "gm"))].pop()?.[1];
+    const pass = get("pass");
+    if (pass === undefined) return undefined;
+    return { passed: +pass, failed: +(get("fail") ?? 0) + +(get("cancelled") ?? 0), skipped: +(get("skipped") ?? 0) + +(get("todo") ?? 0) };
+  },
+};
+
+const commands = {
+  deno: () => [bin("deno"), ["test", "-A", "--no-lock", ...testFiles.map((f) => `tests/${f}`)]],
+  bun: () => [bin("bun"), ["test", "--timeout", "120000", ...testFiles.map((f) => `./tests/${f}`)]],
+  node: () => [process.execPath, ["--test", "--test-reporter=spec", ...testFiles.map((f) => `npm/esm/tests/${f.replace(/\.ts$/, ".js")}`)]],
+};
+
+const results = [];
+let typecheckFailed = false;
+
+if (testFiles.length === 0) {
+  console.error("test: no test files match", filters.join(" "));
+  process.exit(1);
+}
+
+if (typecheck) {
+  console.log("\n== typecheck (tsc) ==");
+  const { code } = await run(bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]);
+  typecheckFailed = code !== 0;
+}
+
+for (const name of runtimes) {
+  if (!commands[name]) {
+    console.error(`unknown runtime ${name}; use deno, bun or node`);
+    process.exit(2);
+  }
+  if (name === "node") {
+    console.log("\n== build npm package ==");
+    const build = await run(process.execPath, [join(root, "scripts", "build_npm.mjs")]);
+    if (build.code !== 0) {
+      results.push({ name, passed: 0, failed: 1, skipped: 0, note: "build failed" });
+      continue;
+    }
+  }
+  console.log(`\n== ${name} ==`);
+  const [cmd, args] = commands[name]();
+  const { code, output } = await run(cmd, args, { env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" } });
+  const counts = parsers[name](output);
+  if (!counts) {
+    results.push({ name, passed: 0, failed: 1, skipped: 0, note: `no summary found (exit ${code})` });
+  } else {
+    // A non-zero exit without a counted failure (a crash after the summary, an unhandled
+    // rejection) still fails the run.
+    if (code !== 0 && counts.failed === 0) counts.failed = 1, counts.note = `exit code ${code}`;
+    if (counts.passed + counts.failed === 0) counts.note = "ran zero tests";
+    results.push({ name, ...counts });
+  }
+}
+
+console.log("\n== summary ==");
+let passed = 0, failed = 0, skipped = 0, problems = 0;
+if (typecheck) {
+  console.log(`tsc   ${typecheckFailed ? "failed (counted as 1 failure)" : "ok"}`);
+  if (typecheckFailed) failed++, problems++;
+}
+for (const r of results) {
+  console.log(`${r.name.padEnd(5)} ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped${r.note ? ` (${r.note})` : ""}`);
+  passed += r.passed;
+  failed += r.failed;
+  skipped += r.skipped;
+  if (r.failed > 0 || r.passed + r.failed === 0) problems++;
+}
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(problems > 0 ? 1 : 0);

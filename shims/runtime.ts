@@ -1,0 +1,191 @@
+/**
+ * Which JavaScript runtime we run on, and the few process-level services
+ * (environment, arguments, exit, signals) that differ between them.
+ *
+ * This is the one module that sniffs the runtime. Everything else asks it.
+ *
+ * @example
+ * ```ts
+ * import { runtime, env } from "./runtime.ts";
+ * if (runtime === "deno") console.log("hello from Deno", env("HOME"));
+ * ```
+ *
+ * @module
+ */
+
+/** The runtimes Carafe knows. `"edge"` is any other host with `fetch` (Workers, Deno Deploy without `Deno.serve`…). */
+export type RuntimeName = "deno" | "bun" | "node" | "edge";
+
+// deno-lint-ignore no-explicit-any
+const g = globalThis as any;
+
+function detect(): RuntimeName {
+  if (typeof g.Bun === "object" && g.Bun !== null) return "bun";
+  if (typeof g.Deno === "object" && g.Deno !== null && typeof g.Deno.serve === "function") return "deno";
+  if (typeof g.process === "object" && g.process?.versions?.node && !g.Deno && !g.Bun) return "node";
+  return "edge";
+}
+
+/**
+ * The runtime this code is running on, detected once at import.
+ *
+ * @example
+ * ```ts
+ * import { runtime } from "./runtime.ts";
+ * console.log(runtime); // "deno" | "bun" | "node" | "edge"
+ * ```
+ */
+export const runtime: RuntimeName = detect();
+
+/**
+ * Reads an environment variable; `undefined` when unset or when the runtime
+ * does not allow access (Deno without `--allow-env`, edge hosts).
+ *
+ * @example
+ * ```ts
+ * import { env } from "./runtime.ts";
+ * const port = Number(env("PORT") ?? 8080);
+ * ```
+ */
+export function env(name: string): string | undefined {
+  try {
+    if (runtime === "deno") return g.Deno.env.get(name);
+    return g.process?.env?.[name];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * All environment variables as a plain object (empty when not permitted).
+ *
+ * @example
+ * ```ts
+ * import { envAll } from "./runtime.ts";
+ * const isCgi = "GATEWAY_INTERFACE" in envAll();
+ * ```
+ */
+export function envAll(): Record<string, string> {
+  try {
+    if (runtime === "deno") return g.Deno.env.toObject();
+    return { ...(g.process?.env ?? {}) };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Command-line arguments after the script name.
+ *
+ * @example
+ * ```ts
+ * import { args } from "./runtime.ts";
+ * if (args().includes("--debug")) console.log("debugging");
+ * ```
+ */
+export function args(): string[] {
+  if (runtime === "deno") return [...g.Deno.args];
+  return g.process?.argv?.slice(2) ?? [];
+}
+
+/**
+ * Ends the process with `code`.
+ *
+ * @example
+ * ```ts
+ * import { exit } from "./runtime.ts";
+ * exit(0);
+ * ```
+ */
+export function exit(code = 0): never {
+  if (runtime === "deno") g.Deno.exit(code);
+  g.process?.exit(code);
+  throw new Error(`exit(${code}) is not supported on this runtime`);
+}
+
+/** The process signals Carafe listens to. */
+export type SignalName = "SIGINT" | "SIGTERM" | "SIGHUP";
+
+/**
+ * Calls `handler` whenever the process receives `signal`; returns a function
+ * that removes the listener. On runtimes without signals it is a no-op.
+ *
+ * @example
+ * ```ts
+ * import { onSignal } from "./runtime.ts";
+ * const off = onSignal("SIGTERM", () => console.log("stopping"));
+ * off();
+ * ```
+ */
+export function onSignal(signal: SignalName, handler: () => void): () => void {
+  try {
+    if (runtime === "deno") {
+      g.Deno.addSignalListener(signal, handler);
+      return () => {
+        try {
+          g.Deno.removeSignalListener(signal, handler);
+        } catch { /* already gone */ }
+      };
+    }
+    if (g.process?.on) {
+      g.process.on(signal, handler);
+      return () => g.process.off(signal, handler);
+    }
+  } catch { /* signals unsupported (edge, Windows SIGHUP) */ }
+  return () => {};
+}
+
+/**
+ * Writes a line to standard error without the formatting `console.error` adds.
+ *
+ * @example
+ * ```ts
+ * import { writeStderr } from "./runtime.ts";
+ * writeStderr("something went wrong\n");
+ * ```
+ */
+export function writeStderr(text: string): void {
+  try {
+    if (runtime === "deno") {
+      g.Deno.stderr.writeSync(new TextEncoder().encode(text));
+      return;
+    }
+    if (g.process?.stderr?.write) {
+      g.process.stderr.write(text);
+      return;
+    }
+  } catch { /* stderr closed (FastCGI started with fd 2 closed) */ return; }
+  console.error(text.replace(/\n$/, ""));
+}
+
+/**
+ * The process id, or 0 where there is none.
+ *
+ * @example
+ * ```ts
+ * import { pid } from "./runtime.ts";
+ * console.log(`worker ${pid()}`);
+ * ```
+ */
+export function pid(): number {
+  if (runtime === "deno") return g.Deno.pid;
+  return g.process?.pid ?? 0;
+}
+
+/**
+ * Number of CPU cores available to this process (at least 1).
+ *
+ * @example
+ * ```ts
+ * import { cpuCount } from "./runtime.ts";
+ * const workers = cpuCount();
+ * ```
+ */
+export function cpuCount(): number {
+  try {
+    if (runtime === "deno") return Math.max(1, g.navigator?.hardwareConcurrency ?? 1);
+    return Math.max(1, g.navigator?.hardwareConcurrency ?? g.process?.availableParallelism?.() ?? 1);
+  } catch {
+    return 1;
+  }
+}
