@@ -18,25 +18,16 @@
  * @module
  */
 
-/** What an adapter knows about the connection a request came in on. */
-export interface ServeInfo {
-  /** Peer address as the socket sees it (`"127.0.0.1"`, `"::1"`); before `trustProxy` resolution. */
-  remoteAddr?: string;
-  /**
-   * A mount prefix the gateway already stripped (CGI/FastCGI `SCRIPT_NAME`).
-   * The request URL's path then holds only the part inside it (`PATH_INFO`).
-   */
-  scriptName?: string;
-}
+import type { ServeInfo } from "../core/app.ts";
+import type { TrustProxy } from "../core/proxy.ts";
+
+export type { ServeInfo, TrustProxy };
 
 /** Anything with a web-standard `fetch` handler: a Carafe app, a Hono app, a plain object. */
 export interface FetchApp {
   /** Answers one request. */
   fetch(request: Request, info?: ServeInfo): Response | Promise<Response>;
 }
-
-/** Trust setting for `X-Forwarded-*` headers; see `CarafeOptions.trustProxy`. */
-export type TrustProxy = boolean | "loopback" | string[];
 
 /** TLS material, as file paths or PEM text. */
 export interface TlsOptions {

@@ -15,11 +15,12 @@
 //   --no-typecheck            skip step 1
 //   any other argument        a test file name filter (substring), e.g. `npm test -- router`
 import { spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const denoJunit = join(root, ".tmp", "deno-junit.xml");
 const bin = (name) => join(root, "node_modules", ".bin", name);
 
 const argv = process.argv.slice(2);
@@ -56,9 +57,25 @@ const plain = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
 /** Each runtime prints its summary its own way; these read the counts back. */
 const parsers = {
-  deno(out) {
-    const m = [...plain(out).matchAll(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/g)].pop();
-    return m ? { passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) } : undefined;
+  // Deno's summary counts a describe() block as a test and its tests as "steps", so the
+  // leaves are read from the JUnit report instead: every test case that is not a container.
+  deno() {
+    let xml;
+    try {
+      xml = readFileSync(denoJunit, "utf8");
+    } catch {
+      return undefined;
+    }
+    const unescape = (s) => s.replace(/&gt;/g, ">").replace(/&lt;/g, "<").replace(/&quot;/g, '"').replace(/&amp;/g, "&");
+    const cases = [...xml.matchAll(/<testcase name="([^"]*)"[^>]*>([\s\S]*?)<\/testcase>/g)].map((m) => ({
+      name: unescape(m[1]),
+      failed: /<failure|<error/.test(m[2]),
+      skipped: /<skipped/.test(m[2]),
+    }));
+    const leaves = cases.filter((c) => !cases.some((o) => o.name.startsWith(`${c.name} > `)));
+    const failed = leaves.filter((c) => c.failed).length;
+    const skipped = leaves.filter((c) => c.skipped).length;
+    return { passed: leaves.length - failed - skipped, failed, skipped };
   },
   bun(out) {
     const t = plain(out);
@@ -79,7 +96,7 @@ const parsers = {
 };
 
 const commands = {
-  deno: () => [bin("deno"), ["test", "-A", "--no-lock", ...testFiles.map((f) => `tests/${f}`)]],
+  deno: () => [bin("deno"), ["test", "-A", "--no-lock", `--junit-path=${denoJunit}`, ...testFiles.map((f) => `tests/${f}`)]],
   bun: () => [bin("bun"), ["test", "--timeout", "120000", ...testFiles.map((f) => `./tests/${f}`)]],
   node: () => [process.execPath, ["--test", "--test-reporter=spec", ...testFiles.map((f) => `npm/esm/tests/${f.replace(/\.ts$/, ".js")}`)]],
 };
@@ -112,6 +129,7 @@ for (const name of runtimes) {
     }
   }
   console.log(`\n== ${name} ==`);
+  if (name === "deno") mkdirSync(dirname(denoJunit), { recursive: true }), rmSync(denoJunit, { force: true });
   const [cmd, args] = commands[name]();
   const { code, output } = await run(cmd, args, { env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" } });
   const counts = parsers[name](output);

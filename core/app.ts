@@ -1,0 +1,928 @@
+/**
+ * The application: routes, hooks, error handlers, plugins, mounts — and `fetch`, the
+ * one entry point every adapter calls.
+ *
+ * Read top to bottom: types, the {@linkcode Carafe} class (registration, then request
+ * dispatch, then turning return values into replies), then the default-app stack and
+ * Bottle's module-level shortcuts.
+ *
+ * @example
+ * ```ts
+ * import { Carafe } from "./app.ts";
+ * const app = new Carafe();
+ * app.get("/hello/<name>", (req) => `Hello ${req.params.name}!`);
+ * const res = await app.fetch(new Request("http://localhost/hello/world"));
+ * console.log(await res.text()); // Hello world!
+ * ```
+ *
+ * @module
+ */
+import { HTTPError, HTTPResponse } from "./errors.ts";
+import { compileTrust, type TrustFn, type TrustProxy } from "./proxy.ts";
+import { replyToResponse, type Reply, type ReplyBody } from "./reply.ts";
+import { CarafeRequest, type RequestContext } from "./request.ts";
+import { CarafeResponse } from "./response.ts";
+import { Router, type PathParams } from "./router.ts";
+import { isBodyless, statusText } from "./status.ts";
+
+// ---------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------
+
+/** Settings of an app. `run()` copies its options of the same names here. */
+export interface CarafeOptions {
+  /** Stack traces on error pages. Default `false`. */
+  debug?: boolean;
+  /** Largest request body in bytes; bigger ones get 413. Default 100 MiB; `Infinity` disables. */
+  maxBodySize?: number;
+  /** Which proxies' `X-Forwarded-*` headers to believe. Default `false`. */
+  trustProxy?: TrustProxy;
+  /** Where errors are logged. Default: `console.error`. */
+  logger?: (message: string) => void;
+}
+
+/** Connection facts an adapter passes along with a request. */
+export interface ServeInfo {
+  /** The socket peer's address. */
+  remoteAddr?: string;
+  /** A prefix the gateway already stripped from the path (CGI/FastCGI `SCRIPT_NAME`). */
+  scriptName?: string;
+}
+
+/**
+ * A route handler: gets the request and response, returns the body (see the README
+ * for what may be returned) or throws an `HTTPResponse`/`HTTPError`.
+ */
+export type Handler<P = Record<string, unknown>> = (
+  req: CarafeRequest<P>,
+  res: CarafeResponse,
+) => unknown;
+
+/** Renders an error: gets the `HTTPError` (its `cause` is the exception for a 500). */
+export type ErrorHandler = (err: HTTPError, req: CarafeRequest, res: CarafeResponse) => unknown;
+
+/** A `before_request` or `after_request` hook. */
+export type Hook = (req: CarafeRequest, res: CarafeResponse) => void | Promise<void>;
+
+/** The hook names, Bottle's. */
+export type HookName = "before_request" | "after_request";
+
+/** What a plugin sees of a route when it wraps its handler. */
+export interface RouteInfo {
+  /** The method (`GET`, `ANY`…). */
+  method: string;
+  /** The route's path rule. */
+  path: string;
+  /** Its name, if given. */
+  name?: string;
+  /** The original handler. */
+  handler: Handler<any>;
+  /** Every option passed when the route was added (plugins read their own keys here). */
+  options: RouteOptions;
+  /** The app the route was defined on. */
+  app: Carafe;
+}
+
+/**
+ * A plugin wraps route handlers (Bottle's plugin API). A plain function is treated as
+ * `{ apply: fn }`.
+ */
+export interface Plugin {
+  /** Used by `uninstall(name)` and route option `skip`. */
+  name?: string;
+  /** Called once by `install`. */
+  setup?(app: Carafe): void;
+  /** Returns the handler to use for `route` (the same one to leave it alone). */
+  apply(handler: Handler<any>, route: RouteInfo): Handler<any>;
+  /** Called by `uninstall`. */
+  close?(): void;
+}
+
+/** Options of a route. Unknown keys are kept for plugins. */
+export interface RouteOptions {
+  /** Name for `app.url(name, params)`. */
+  name?: string;
+  /** Extra plugins for this route only. */
+  apply?: Array<Plugin | Plugin["apply"]>;
+  /** Installed plugins (objects or names) this route skips; `true` skips all. */
+  skip?: Array<Plugin | string> | true;
+  /** Anything else, for plugins. */
+  [key: string]: unknown;
+}
+
+/** A registered route. */
+interface Route extends RouteInfo {
+  prepared?: Handler<any>;
+  preparedFor?: number;
+}
+
+/** Anything with a web `fetch` handler: a Carafe app, a Hono app… */
+export interface FetchHandler {
+  /** Answers one request. */
+  fetch(request: Request, info?: ServeInfo): Response | Promise<Response>;
+}
+
+interface Mount {
+  prefix: string;
+  child: Carafe | FetchHandler;
+}
+
+const DEFAULT_MAX_BODY = 100 * 1024 * 1024;
+const HTML = "text/html; charset=UTF-8";
+const JSON_TYPE = "application/json";
+const OCTET = "application/octet-stream";
+
+/** A reply already produced by a mounted Carafe app; merged with the parent's `res`. */
+class MountedReply {
+  constructor(readonly reply: Reply) {}
+}
+
+// ---------------------------------------------------------------------------
+// The application
+// ---------------------------------------------------------------------------
+
+/**
+ * A Carafe application.
+ *
+ * @example
+ * ```ts
+ * import { Carafe, abort } from "../mod.ts";
+ * const app = new Carafe({ maxBodySize: 1024 * 1024 });
+ * app.get("/item/<id:int>", (req) => {
+ *   if (req.params.id > 100) abort(404, "No such item.");
+ *   return { id: req.params.id };
+ * });
+ * export default app;
+ * ```
+ */
+export class Carafe {
+  /** Settings (Bottle's `app.config`); `run()` writes `debug`, `maxBodySize` and `trustProxy` here. */
+  config: Required<Omit<CarafeOptions, "logger">> & { logger: (message: string) => void };
+  /** The router (use `app.router.addFilter` for custom wildcard filters). */
+  readonly router: Router<Route> = new Router<Route>();
+  #before: Hook[] = [];
+  #after: Hook[] = [];
+  #errorHandlers = new Map<number, ErrorHandler>();
+  #plugins: Plugin[] = [];
+  #pluginVersion = 0;
+  #mounts: Mount[] = [];
+  #mountPrefix = "";
+  #ctx: RequestContext;
+  #trustSource: TrustProxy | undefined;
+
+  /** @param options debug, maxBodySize, trustProxy, logger */
+  constructor(options: CarafeOptions = {}) {
+    this.config = {
+      debug: options.debug ?? false,
+      maxBodySize: options.maxBodySize ?? DEFAULT_MAX_BODY,
+      trustProxy: options.trustProxy ?? false,
+      logger: options.logger ?? ((message) => console.error(message)),
+    };
+    this.#trustSource = this.config.trustProxy;
+    this.#ctx = { maxBodySize: this.config.maxBodySize, trust: compileTrust(this.config.trustProxy) };
+  }
+
+  // -- Registration ---------------------------------------------------------
+
+  /**
+   * Adds a route. `method` may be one method, a list, or `"ANY"`; default `GET`.
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../mod.ts";
+   * const app = new Carafe();
+   * app.route("/item/<id:int>", ["GET", "PUT"], (req) => ({ id: req.params.id }), { name: "item" });
+   * app.route("/ping", () => "pong");
+   * ```
+   */
+  route<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this;
+  route<Path extends string>(
+    path: Path,
+    method: string | string[],
+    handler: Handler<PathParams<Path>>,
+    options?: RouteOptions,
+  ): this;
+  route(
+    path: string,
+    methodOrHandler: string | string[] | Handler<any>,
+    handlerOrOptions?: Handler<any> | RouteOptions,
+    maybeOptions?: RouteOptions,
+  ): this {
+    let methods: string[], handler: Handler<any>, options: RouteOptions;
+    if (typeof methodOrHandler === "function") {
+      methods = ["GET"];
+      handler = methodOrHandler;
+      options = (handlerOrOptions as RouteOptions | undefined) ?? {};
+    } else {
+      methods = Array.isArray(methodOrHandler) ? methodOrHandler : [methodOrHandler];
+      handler = handlerOrOptions as Handler<any>;
+      options = maybeOptions ?? {};
+    }
+    if (typeof handler !== "function") {
+      throw new TypeError(`The handler for ${JSON.stringify(path)} must be a function.`);
+    }
+    for (const method of methods) this.#addRoute(method.toUpperCase(), path, handler, options, this);
+    return this;
+  }
+
+  #addRoute(method: string, path: string, handler: Handler<any>, options: RouteOptions, app: Carafe): void {
+    const route: Route = { method, path, name: options.name, handler, options, app };
+    this.router.add(path, method, route, options.name);
+  }
+
+  /** Adds a `GET` route (also answers `HEAD`). */
+  get<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this {
+    return this.route(path, "GET", handler, options);
+  }
+  /** Adds a `POST` route. */
+  post<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this {
+    return this.route(path, "POST", handler, options);
+  }
+  /** Adds a `PUT` route. */
+  put<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this {
+    return this.route(path, "PUT", handler, options);
+  }
+  /** Adds a `PATCH` route. */
+  patch<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this {
+    return this.route(path, "PATCH", handler, options);
+  }
+  /** Adds a `DELETE` route. */
+  delete<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this {
+    return this.route(path, "DELETE", handler, options);
+  }
+  /** Adds a `HEAD` route (without one, `HEAD` uses the `GET` route). */
+  head<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this {
+    return this.route(path, "HEAD", handler, options);
+  }
+  /** Adds an `OPTIONS` route. */
+  options<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this {
+    return this.route(path, "OPTIONS", handler, options);
+  }
+
+  /**
+   * Renders errors with this status (404, 500…) instead of the default page.
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../mod.ts";
+   * const app = new Carafe();
+   * app.error(404, (err, req) => `Nothing at ${req.path}`);
+   * ```
+   */
+  error(status: number, handler: ErrorHandler): this {
+    this.#errorHandlers.set(status, handler);
+    return this;
+  }
+
+  /**
+   * Runs `fn` before every request (`before_request`) or after it (`after_request`,
+   * in reverse order of registration, also after 404/405 and exceptions).
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../mod.ts";
+   * const app = new Carafe();
+   * app.hook("after_request", (req, res) => res.setHeader("X-Frame-Options", "DENY"));
+   * ```
+   */
+  hook(name: HookName, fn: Hook): this {
+    if (name === "before_request") this.#before.push(fn);
+    else if (name === "after_request") this.#after.unshift(fn);
+    else throw new TypeError(`Unknown hook ${JSON.stringify(name)}: use "before_request" or "after_request".`);
+    return this;
+  }
+
+  /**
+   * Installs a plugin for every route (Bottle's plugin API). Returns the plugin.
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../mod.ts";
+   * const app = new Carafe();
+   * app.install({
+   *   name: "timer",
+   *   apply: (handler) => async (req, res) => {
+   *     const t = performance.now();
+   *     const out = await handler(req, res);
+   *     res.setHeader("Server-Timing", `app;dur=${performance.now() - t}`);
+   *     return out;
+   *   },
+   * });
+   * ```
+   */
+  install(plugin: Plugin | Plugin["apply"]): Plugin {
+    const p = typeof plugin === "function" ? { apply: plugin } : plugin;
+    if (typeof p.apply !== "function") throw new TypeError("A plugin needs an apply(handler, route) function.");
+    p.setup?.(this);
+    this.#plugins.push(p);
+    this.#pluginVersion++;
+    return p;
+  }
+
+  /**
+   * Removes plugins: a plugin object, every plugin with a name, or all (`true`).
+   * Returns how many were removed.
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../mod.ts";
+   * const app = new Carafe();
+   * app.install({ name: "noop", apply: (h) => h });
+   * app.uninstall("noop"); // 1
+   * ```
+   */
+  uninstall(plugin: Plugin | string | true): number {
+    const removed = this.#plugins.filter((p) => plugin === true || p === plugin || p.name === plugin);
+    this.#plugins = this.#plugins.filter((p) => !removed.includes(p));
+    for (const p of removed) p.close?.();
+    if (removed.length) this.#pluginVersion++;
+    return removed.length;
+  }
+
+  /**
+   * Serves another app under `prefix`: a Carafe app (it sees its own paths;
+   * `req.scriptName` carries the prefix) or anything with `fetch` (its request URL is
+   * rewritten to the path inside the prefix).
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../mod.ts";
+   * const api = new Carafe();
+   * api.get("/users", () => []);
+   * const app = new Carafe();
+   * app.mount("/api", api); // GET /api/users
+   * ```
+   */
+  mount(prefix: string, child: Carafe | FetchHandler): this {
+    if (!prefix.startsWith("/")) throw new TypeError(`Mount prefix ${JSON.stringify(prefix)} must start with "/".`);
+    const clean = prefix.replace(/\/+$/, "");
+    if (clean === "") throw new TypeError('Cannot mount at "/": add the routes with app.merge(child) instead.');
+    if (!child || typeof (child as FetchHandler).fetch !== "function") {
+      throw new TypeError("mount() needs a Carafe app or an object with a fetch(request) method.");
+    }
+    if (child instanceof Carafe) child.#mountPrefix = this.#mountPrefix + clean;
+    this.#mounts.push({ prefix: clean, child });
+    // Longest prefix first, so /api/v2 wins over /api.
+    this.#mounts.sort((a, b) => b.prefix.length - a.prefix.length);
+    return this;
+  }
+
+  /**
+   * Adds all routes of another app to this one (they keep the other app's plugins).
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../mod.ts";
+   * const users = new Carafe().get("/users", () => []);
+   * const app = new Carafe().merge(users);
+   * ```
+   */
+  merge(other: Carafe): this {
+    for (const r of other.router.routes()) this.#addRoute(r.method, r.path, r.target.handler, r.target.options, r.target.app);
+    return this;
+  }
+
+  /**
+   * Builds the URL of a named route; parameters not in the path become the query.
+   * Includes the mount prefix when this app is mounted.
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../mod.ts";
+   * const app = new Carafe();
+   * app.get("/item/<id:int>", () => "", { name: "item" });
+   * app.url("item", { id: 7, tab: "info" }); // "/item/7?tab=info"
+   * ```
+   */
+  url(name: string, params?: Record<string, unknown>): string {
+    return this.#mountPrefix + this.router.build(name, params);
+  }
+
+  // -- Dispatch -------------------------------------------------------------
+
+  /**
+   * Answers one request. Every adapter ends up here; tests call it directly.
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../mod.ts";
+   * const app = new Carafe().get("/", () => "hi");
+   * const res = await app.fetch(new Request("http://localhost/"));
+   * ```
+   */
+  fetch = async (request: Request, info?: ServeInfo): Promise<Response> => {
+    return replyToResponse(await this.handle(request, info));
+  };
+
+  /**
+   * Like `fetch`, but returns the {@linkcode Reply} before it becomes a `Response`:
+   * for adapters that write to a socket themselves.
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../mod.ts";
+   * const app = new Carafe().get("/", () => "hi");
+   * const reply = await app.handle(new Request("http://localhost/"));
+   * reply.status; // 200
+   * ```
+   */
+  handle(request: Request, info?: ServeInfo): Promise<Reply> {
+    const url = request.url;
+    const pathStart = url.indexOf("/", url.indexOf("://") + 3);
+    const queryStart = pathStart < 0 ? -1 : url.indexOf("?", pathStart);
+    const rawPath = pathStart < 0 ? "/" : url.slice(pathStart, queryStart < 0 ? undefined : queryStart);
+    const search = queryStart < 0 ? "" : url.slice(queryStart);
+    return this.#dispatch(request, info?.remoteAddr, rawPath, search, scriptNameOf(info?.scriptName));
+  }
+
+  #context(): RequestContext {
+    const o = this.config;
+    if (o.trustProxy !== this.#trustSource || o.maxBodySize !== this.#ctx.maxBodySize) {
+      this.#trustSource = o.trustProxy;
+      this.#ctx = { maxBodySize: o.maxBodySize, trust: compileTrust(o.trustProxy) };
+    }
+    return this.#ctx;
+  }
+
+  async #dispatch(
+    raw: Request,
+    peer: string | undefined,
+    rawPath: string,
+    search: string,
+    scriptName: string,
+  ): Promise<Reply> {
+    let path = rawPath;
+    let badPath: HTTPError | undefined;
+    if (rawPath.includes("%")) {
+      try {
+        path = decodeURIComponent(rawPath);
+      } catch {
+        badPath = new HTTPError(400, "The request path has invalid percent-encoding.");
+      }
+    }
+    const req = new CarafeRequest(raw, rawPath, path, search, scriptName, peer, this.#context());
+    const res = new CarafeResponse();
+    let out: unknown;
+    try {
+      if (badPath) throw badPath;
+      for (const hook of this.#before) await hook(req, res);
+      out = this.#mounts.length && await this.#tryMounts(raw, peer, rawPath, search, scriptName);
+      if (!out) {
+        const match = this.router.match(raw.method, path);
+        if (match.kind !== "found") throw routingError(match, path);
+        req.params = match.params;
+        const route = match.target;
+        if (route.preparedFor !== route.app.#pluginVersion) {
+          route.prepared = route.app.#prepare(route);
+          route.preparedFor = route.app.#pluginVersion;
+        }
+        out = route.prepared!(req, res);
+        if (out instanceof Promise) out = await out;
+      }
+    } catch (err) {
+      out = err;
+    }
+    for (const hook of this.#after) {
+      try {
+        await hook(req, res);
+      } catch (err) {
+        out = err;
+      }
+    }
+    return this.#finish(out, req, res);
+  }
+
+  async #tryMounts(
+    raw: Request,
+    peer: string | undefined,
+    rawPath: string,
+    search: string,
+    scriptName: string,
+  ): Promise<MountedReply | Response | undefined> {
+    for (const { prefix, child } of this.#mounts) {
+      if (rawPath !== prefix && !rawPath.startsWith(prefix + "/")) continue;
+      const inner = rawPath.slice(prefix.length) || "/";
+      const childScript = scriptName + prefix.slice(1) + "/";
+      if (child instanceof Carafe) {
+        return new MountedReply(await child.#dispatch(raw, peer, inner, search, childScript));
+      }
+      const url = raw.url;
+      const origin = url.slice(0, url.indexOf("/", url.indexOf("://") + 3));
+      const request = new Request(origin + inner + search, raw);
+      return await child.fetch(request, { remoteAddr: peer, scriptName: childScript.slice(0, -1) });
+    }
+    return undefined;
+  }
+
+  #prepare(route: Route): Handler<any> {
+    const skip = route.options.skip;
+    const plugins = [...this.#plugins, ...(route.options.apply ?? []).map((p) => typeof p === "function" ? { apply: p } : p)]
+      .filter((p) => skip !== true && !(skip ?? []).some((s) => s === p || (typeof s === "string" && s === p.name)));
+    let handler = route.handler;
+    // The first plugin installed ends up outermost, as in Bottle.
+    for (let i = plugins.length - 1; i >= 0; i--) handler = plugins[i].apply(handler, route);
+    return handler;
+  }
+
+  // -- From return value to reply -------------------------------------------
+
+  async #finish(out: unknown, req: CarafeRequest, res: CarafeResponse): Promise<Reply> {
+    try {
+      if (out instanceof HTTPError) out = await this.#renderError(out, req, res);
+      else if (out instanceof Error && !(out instanceof HTTPResponse)) out = await this.#renderError(this.#internalError(out, req), req, res);
+      return toReply(out, req, res);
+    } catch (err) {
+      // A value we cannot send (unsupported type, circular JSON) or an error handler that failed.
+      try {
+        const error = err instanceof HTTPError ? err : this.#internalError(err, req);
+        const fresh = new CarafeResponse();
+        return toReply(await this.#renderError(error, req, fresh), req, fresh);
+      } catch (fatal) {
+        this.#log(`${req.method} ${req.path}: error handler failed: ${describe(fatal)}`);
+        return {
+          status: 500,
+          headers: new Headers({ "content-type": "text/plain; charset=UTF-8" }),
+          body: "Internal Server Error",
+        };
+      }
+    }
+  }
+
+  #internalError(err: unknown, req: CarafeRequest): HTTPError {
+    this.#log(`${req.method} ${req.path}: ${describe(err)}`);
+    return new HTTPError(500, "Internal Server Error", { cause: err });
+  }
+
+  #log(message: string): void {
+    try {
+      this.config.logger(message);
+    } catch { /* a broken logger must not break the answer */ }
+  }
+
+  async #renderError(err: HTTPError, req: CarafeRequest, res: CarafeResponse): Promise<unknown> {
+    res.status = err.status;
+    for (const [name, value] of err.headers) res.headers.append(name, value);
+    const handler = this.#errorHandlers.get(err.status);
+    if (handler) return await handler(err, req, res);
+    if (err.body !== undefined && typeof err.body !== "string") return err.body;
+    res.setHeader("content-type", HTML);
+    return errorPage(err, req, this.config.debug);
+  }
+}
+
+function scriptNameOf(prefix: string | undefined): string {
+  if (!prefix) return "/";
+  const trimmed = prefix.replace(/^\/+|\/+$/g, "");
+  return trimmed ? `/${trimmed}/` : "/";
+}
+
+function routingError(match: { kind: string; allow?: string[]; message?: string }, path: string): HTTPError {
+  if (match.kind === "methodNotAllowed") {
+    return new HTTPError(405, "Method not allowed.", { headers: { allow: match.allow!.join(",") } });
+  }
+  if (match.kind === "badParam") return new HTTPError(400, match.message ?? "Path has wrong format.");
+  return new HTTPError(404, `Not found: '${path}'`);
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
+}
+
+const escapes: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/**
+ * Escapes text for HTML (`&`, `<`, `>`, quotes).
+ *
+ * @example
+ * ```ts
+ * import { escapeHtml } from "./app.ts";
+ * escapeHtml("<b>"); // "&lt;b&gt;"
+ * ```
+ */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => escapes[c]);
+}
+
+function errorPage(err: HTTPError, req: CarafeRequest, debug: boolean): string {
+  const title = `Error: ${err.status} ${statusText(err.status)}`;
+  const message = typeof err.body === "string" ? err.body : statusText(err.status);
+  let details = "";
+  if (debug && err.cause !== undefined) {
+    details = `<h2>Exception:</h2><pre>${escapeHtml(describe(err.cause))}</pre>`;
+  }
+  return `<!DOCTYPE html>
+<html><head><title>${title}</title>
+<style>html{background-color:#eee;font-family:sans-serif}body{background-color:#fff;border:1px solid #ddd;padding:15px;margin:15px}pre{background-color:#eee;border:1px solid #ddd;padding:5px}</style>
+</head><body><h1>${title}</h1>
+<p>Sorry, the requested URL <tt>${escapeHtml(`'${req.fullpath}'`)}</tt> caused an error:</p>
+<pre>${escapeHtml(message)}</pre>${details}
+</body></html>
+`;
+}
+
+// Headers that describe an entity: a 204 or 304 answer must not carry them.
+const ENTITY_HEADERS = [
+  "content-type", "content-length", "content-encoding", "content-language", "content-range", "content-md5",
+  "last-modified", "allow", "transfer-encoding",
+];
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null || Array.isArray(value);
+}
+
+/** Turns a handler's return value, with `res`'s status and headers, into a {@linkcode Reply}. */
+function toReply(out: unknown, req: CarafeRequest, res: CarafeResponse): Reply {
+  let status = res.status;
+  let headers = res.hasHeaders ? res.headers : undefined;
+  if (out instanceof MountedReply) {
+    return finalize(out.reply.status, mergeInto(out.reply.headers, headers), out.reply.body, undefined, req);
+  }
+  if (out instanceof HTTPResponse) {
+    status = out.status;
+    if ([...out.headers.keys()].length) {
+      headers = mergeInto(headers ?? new Headers(), out.headers, true);
+      const location = headers.get("location");
+      if (location !== null && !/^[a-z][a-z0-9+.-]*:/i.test(location)) headers.set("location", new URL(location, req.url).href);
+    }
+    out = out.body;
+  }
+  if (out instanceof Response) {
+    return finalize(out.status, mergeInto(new Headers(out.headers), headers), out.body, undefined, req);
+  }
+  if (typeof out === "string") return finalize(status, headers, out === "" ? null : out, HTML, req);
+  if (out === null || out === undefined) return finalize(status, headers, null, undefined, req);
+  if (typeof out !== "object") throw new TypeError(`A handler returned a ${typeof out}, which cannot be sent; return a string, an object, bytes or a stream.`);
+  if (out instanceof Uint8Array) return finalize(status, headers, out, OCTET, req);
+  if (out instanceof ArrayBuffer) return finalize(status, headers, new Uint8Array(out), OCTET, req);
+  if (ArrayBuffer.isView(out)) return finalize(status, headers, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), OCTET, req);
+  if (out instanceof Blob) return finalize(status, headers, out, out.type || OCTET, req);
+  if (out instanceof ReadableStream) return finalize(status, headers, out, OCTET, req);
+  if (isPlainObject(out)) return finalize(status, headers, JSON.stringify(out), JSON_TYPE, req);
+  if (Symbol.asyncIterator in out || (Symbol.iterator in out && typeof (out as unknown as Iterator<unknown>).next === "function")) {
+    return finalize(status, headers, iterableToStream(out as AsyncIterable<unknown>), HTML, req);
+  }
+  throw new TypeError(
+    `A handler returned a ${out.constructor?.name ?? "object"}, which cannot be sent; return a plain object, a string, bytes or a stream.`,
+  );
+}
+
+/** Copies `from` into `into` (Set-Cookie lines appended; other headers only when absent, or always with `override`). */
+function mergeInto(into: Headers, from: Headers | undefined, override = false): Headers {
+  if (!from || from === into) return into;
+  for (const [name, value] of from) {
+    if (name === "set-cookie") into.append(name, value);
+    else if (override || !into.has(name)) into.set(name, value);
+  }
+  return into;
+}
+
+const encoder = new TextEncoder();
+
+function finalize(
+  status: number,
+  headers: Headers | undefined,
+  body: ReplyBody,
+  defaultType: string | undefined,
+  req: CarafeRequest,
+): Reply {
+  headers ??= new Headers();
+  if (isBodyless(status)) {
+    if (body instanceof ReadableStream) body.cancel().catch(() => {});
+    for (const name of ENTITY_HEADERS) headers.delete(name);
+    return { status, headers, body: null };
+  }
+  if (body === null) {
+    headers.set("content-length", "0");
+  } else if (defaultType && !headers.has("content-type")) {
+    headers.set("content-type", defaultType);
+  }
+  if (req.method === "HEAD") {
+    // HEAD answers with the headers GET would send, Content-Length included, and no body.
+    if (typeof body === "string") headers.set("content-length", String(encoder.encode(body).byteLength));
+    else if (body instanceof Uint8Array) headers.set("content-length", String(body.byteLength));
+    else if (body instanceof Blob) headers.set("content-length", String(body.size));
+    else if (body instanceof ReadableStream) body.cancel().catch(() => {});
+    return { status, headers, body: null };
+  }
+  return { status, headers, body };
+}
+
+/** A pull-based stream over a (async) iterable: the next chunk is produced only when the client is ready for it. */
+function iterableToStream(source: AsyncIterable<unknown> | Iterable<unknown>): ReadableStream<Uint8Array> {
+  const iterator = Symbol.asyncIterator in source
+    ? (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+    : (source as Iterable<unknown>)[Symbol.iterator]() as unknown as AsyncIterator<unknown>;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await iterator.next();
+        if (done) return controller.close();
+        if (typeof value === "string") controller.enqueue(encoder.encode(value));
+        else if (value instanceof Uint8Array) controller.enqueue(value);
+        else if (value !== null && value !== undefined) controller.enqueue(encoder.encode(String(value)));
+      } catch (err) {
+        controller.error(err);
+      }
+    },
+    async cancel() {
+      // The client went away: let the generator run its finally blocks.
+      await iterator.return?.();
+    },
+  }, { highWaterMark: 0 });
+}
+
+// ---------------------------------------------------------------------------
+// The default app and Bottle's module-level shortcuts
+// ---------------------------------------------------------------------------
+
+const appStack: Carafe[] = [];
+
+/**
+ * The current default app (created on first use). Module-level `get`, `post`, `route`…
+ * and `run()` without `app` act on it.
+ *
+ * @example
+ * ```ts
+ * import { defaultApp, get } from "../mod.ts";
+ * get("/", () => "hi");
+ * const res = await defaultApp().fetch(new Request("http://localhost/"));
+ * ```
+ */
+export function defaultApp(): Carafe {
+  if (appStack.length === 0) appStack.push(new Carafe());
+  return appStack[appStack.length - 1];
+}
+
+/**
+ * Makes `app` (or a new app) the default app until {@linkcode popDefaultApp}.
+ *
+ * @example
+ * ```ts
+ * import { popDefaultApp, pushDefaultApp, get } from "../mod.ts";
+ * const app = pushDefaultApp();
+ * get("/", () => "hi"); // on app
+ * popDefaultApp();
+ * ```
+ */
+export function pushDefaultApp(app: Carafe = new Carafe()): Carafe {
+  appStack.push(app);
+  return app;
+}
+
+/**
+ * Removes the current default app from the stack and returns it.
+ *
+ * @example
+ * ```ts
+ * import { popDefaultApp, pushDefaultApp } from "../mod.ts";
+ * pushDefaultApp();
+ * popDefaultApp();
+ * ```
+ */
+export function popDefaultApp(): Carafe | undefined {
+  return appStack.pop();
+}
+
+/**
+ * `defaultApp().route(...)`.
+ *
+ * @example
+ * ```ts
+ * import { route } from "../mod.ts";
+ * route("/ping", ["GET", "POST"], () => "pong");
+ * ```
+ */
+export const route: Carafe["route"] = ((...args: unknown[]) =>
+  (defaultApp().route as (...a: unknown[]) => Carafe)(...args)) as Carafe["route"];
+
+/**
+ * `defaultApp().get(...)`.
+ *
+ * @example
+ * ```ts
+ * import { get } from "../mod.ts";
+ * get("/hello/<name>", (req) => `Hello ${req.params.name}`);
+ * ```
+ */
+export function get<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): Carafe {
+  return defaultApp().get(path, handler, options);
+}
+
+/**
+ * `defaultApp().post(...)`.
+ *
+ * @example
+ * ```ts
+ * import { post } from "../mod.ts";
+ * post("/items", async (req) => await req.json());
+ * ```
+ */
+export function post<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): Carafe {
+  return defaultApp().post(path, handler, options);
+}
+
+/**
+ * `defaultApp().put(...)`.
+ *
+ * @example
+ * ```ts
+ * import { put } from "../mod.ts";
+ * put("/items/<id:int>", (req) => ({ id: req.params.id }));
+ * ```
+ */
+export function put<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): Carafe {
+  return defaultApp().put(path, handler, options);
+}
+
+/**
+ * `defaultApp().patch(...)`.
+ *
+ * @example
+ * ```ts
+ * import { patch } from "../mod.ts";
+ * patch("/items/<id:int>", (req) => ({ id: req.params.id }));
+ * ```
+ */
+export function patch<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): Carafe {
+  return defaultApp().patch(path, handler, options);
+}
+
+/**
+ * `defaultApp().error(...)`.
+ *
+ * @example
+ * ```ts
+ * import { error } from "../mod.ts";
+ * error(404, () => "Nothing here.");
+ * ```
+ */
+export function error(status: number, handler: ErrorHandler): Carafe {
+  return defaultApp().error(status, handler);
+}
+
+/**
+ * `defaultApp().hook(...)`.
+ *
+ * @example
+ * ```ts
+ * import { hook } from "../mod.ts";
+ * hook("before_request", (req) => console.log(req.method, req.path));
+ * ```
+ */
+export function hook(name: HookName, fn: Hook): Carafe {
+  return defaultApp().hook(name, fn);
+}
+
+/**
+ * `defaultApp().mount(...)`.
+ *
+ * @example
+ * ```ts
+ * import { Carafe, mount } from "../mod.ts";
+ * mount("/api", new Carafe().get("/", () => "api"));
+ * ```
+ */
+export function mount(prefix: string, child: Carafe | FetchHandler): Carafe {
+  return defaultApp().mount(prefix, child);
+}
+
+/**
+ * `defaultApp().install(...)`.
+ *
+ * @example
+ * ```ts
+ * import { install } from "../mod.ts";
+ * install({ name: "noop", apply: (handler) => handler });
+ * ```
+ */
+export function install(plugin: Plugin | Plugin["apply"]): Plugin {
+  return defaultApp().install(plugin);
+}
+
+/**
+ * `defaultApp().uninstall(...)`.
+ *
+ * @example
+ * ```ts
+ * import { uninstall } from "../mod.ts";
+ * uninstall(true);
+ * ```
+ */
+export function uninstall(plugin: Plugin | string | true): number {
+  return defaultApp().uninstall(plugin);
+}
+
+/**
+ * `defaultApp().url(...)`.
+ *
+ * @example
+ * ```ts
+ * import { get, url } from "../mod.ts";
+ * get("/item/<id:int>", () => "", { name: "item" });
+ * url("item", { id: 1 }); // "/item/1"
+ * ```
+ */
+export function url(name: string, params?: Record<string, unknown>): string {
+  return defaultApp().url(name, params);
+}

@@ -1,0 +1,157 @@
+/**
+ * Responses that travel as exceptions: {@linkcode HTTPResponse}, {@linkcode HTTPError},
+ * and the shortcuts {@linkcode abort} and {@linkcode redirect} (Bottle's names).
+ *
+ * Return one from a handler, or throw it from anywhere below a handler: the app turns
+ * it into the answer. An `HTTPError` goes through the app's error handlers
+ * (`app.error(code, ...)`); an `HTTPResponse` is sent as it is.
+ *
+ * @example
+ * ```ts
+ * import { abort, HTTPError, redirect } from "./errors.ts";
+ * function load(id: number) {
+ *   if (id < 0) abort(400, "Ids are positive.");
+ *   if (id === 0) redirect("/items/1");
+ *   throw new HTTPError(404, `No item ${id}.`);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+/** Header names and values that may not be sent: CR, LF or NUL would split or truncate the header block. */
+const FORBIDDEN_HEADER_CHARS = /[\r\n\0]/;
+
+/**
+ * Throws a `TypeError` when a header name or value contains CR, LF or NUL.
+ *
+ * @example
+ * ```ts
+ * import { assertHeaderSafe } from "./errors.ts";
+ * assertHeaderSafe("X-Ok", "fine");
+ * ```
+ */
+export function assertHeaderSafe(name: string, value: string): void {
+  if (FORBIDDEN_HEADER_CHARS.test(name) || FORBIDDEN_HEADER_CHARS.test(value)) {
+    throw new TypeError(
+      `Header ${JSON.stringify(name)} contains CR, LF or NUL, which would allow header injection; ` +
+        "remove line breaks from header names and values.",
+    );
+  }
+}
+
+/** Headers given as a `Headers`, a record or a list of pairs. */
+export type HeadersLike = Headers | Record<string, string> | Array<[string, string]>;
+
+function toHeaders(init: HeadersLike | undefined): Headers {
+  const headers = new Headers();
+  if (!init) return headers;
+  const pairs = init instanceof Headers ? init.entries() : Array.isArray(init) ? init : Object.entries(init);
+  for (const [name, value] of pairs) {
+    assertHeaderSafe(name, value);
+    headers.append(name, value);
+  }
+  return headers;
+}
+
+/**
+ * A complete answer that can be returned or thrown. Bottle's `HTTPResponse`.
+ *
+ * @example
+ * ```ts
+ * import { HTTPResponse } from "./errors.ts";
+ * const created = new HTTPResponse({ id: 7 }, 201, { location: "/items/7" });
+ * ```
+ */
+export class HTTPResponse extends Error {
+  /** The body: anything a handler may return. */
+  body: unknown;
+  /** HTTP status code. */
+  status: number;
+  /** Headers sent with it (merged over those set on `res`). */
+  headers: Headers;
+
+  /**
+   * @param body anything a handler may return (string, object, bytes, stream…)
+   * @param status the HTTP status code (default 200)
+   * @param headers extra headers
+   */
+  constructor(body?: unknown, status = 200, headers?: HeadersLike) {
+    super(`HTTP ${status}`);
+    this.name = "HTTPResponse";
+    this.body = body;
+    this.status = checkStatus(status);
+    this.headers = toHeaders(headers);
+  }
+}
+
+/** Options of {@linkcode HTTPError}. */
+export interface HTTPErrorOptions {
+  /** The exception that caused it (shown in debug mode, logged). */
+  cause?: unknown;
+  /** Extra headers, e.g. `Allow` or `WWW-Authenticate`. */
+  headers?: HeadersLike;
+}
+
+/**
+ * An error answer; the app's error handler for its status renders it. Bottle's `HTTPError`.
+ *
+ * @example
+ * ```ts
+ * import { HTTPError } from "./errors.ts";
+ * throw new HTTPError(403, "Members only.", { headers: { "www-authenticate": "Basic" } });
+ * ```
+ */
+export class HTTPError extends HTTPResponse {
+  /**
+   * @param status the HTTP status code (default 500)
+   * @param body the message shown on the error page (or any handler return value)
+   * @param options `cause` and `headers`
+   */
+  constructor(status = 500, body?: unknown, options: HTTPErrorOptions = {}) {
+    super(body, status, options.headers);
+    this.name = "HTTPError";
+    if (options.cause !== undefined) this.cause = options.cause;
+    this.message = typeof body === "string" ? body : `HTTP ${status}`;
+  }
+}
+
+function checkStatus(status: number): number {
+  if (!Number.isInteger(status) || status < 100 || status > 999) {
+    throw new RangeError(`Invalid HTTP status ${status}: use an integer from 100 to 999.`);
+  }
+  return status;
+}
+
+/**
+ * Stops the handler with an error response. Bottle's `abort()`.
+ *
+ * @example
+ * ```ts
+ * import { abort } from "./errors.ts";
+ * function requireId(id?: string) {
+ *   if (!id) abort(400, "An id is required.");
+ * }
+ * ```
+ */
+export function abort(status = 500, text?: string): never {
+  throw new HTTPError(status, text);
+}
+
+/**
+ * Stops the handler with a redirect. `url` may be relative: the app resolves it
+ * against the request's URL (mount prefix included). Cookies and headers already set
+ * on `res` are kept. Default status 303 (See Other), as in Bottle.
+ *
+ * @example
+ * ```ts
+ * import { redirect } from "./errors.ts";
+ * function afterLogin() {
+ *   redirect("../dashboard");
+ * }
+ * ```
+ */
+export function redirect(url: string, status = 303): never {
+  assertHeaderSafe("Location", url);
+  throw new HTTPResponse("", status, { location: url });
+}

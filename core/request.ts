@@ -1,0 +1,266 @@
+/**
+ * The request a handler receives (`req`): a lazy view over a web `Request`.
+ *
+ * Nothing is parsed until asked for: a hello-world request touches the method and the
+ * path and nothing else. Headers, query, cookies and bodies are parsed on first use
+ * and cached.
+ *
+ * @example
+ * ```ts
+ * import { Carafe } from "../mod.ts";
+ * const app = new Carafe();
+ * app.post("/echo/<name>", async (req) => ({
+ *   name: req.params.name,
+ *   q: req.query.get("q"),
+ *   body: await req.json(),
+ * }));
+ * ```
+ *
+ * @module
+ */
+import { checkDeclaredLength, limitStream, readLimited } from "./body.ts";
+import { parseCookies, verifyCookieValue, type CookieSecret } from "./cookies.ts";
+import { HTTPError } from "./errors.ts";
+import { lastForwarded, resolveClient, type ClientAddress, type TrustFn } from "./proxy.ts";
+
+/** What the app hands each request: settings that shape how it is read. */
+export interface RequestContext {
+  /** Largest body in bytes. */
+  maxBodySize: number;
+  /** Which peers' `X-Forwarded-*` headers to believe. */
+  trust: TrustFn;
+}
+
+/**
+ * The request seen by handlers, hooks and error handlers.
+ *
+ * @typeParam P the route's parameters, typed from its path (`<id:int>` → `number`).
+ *
+ * @example
+ * ```ts
+ * import { Carafe } from "../mod.ts";
+ * const app = new Carafe();
+ * app.get("/whoami", (req) => `${req.remoteAddr} ${req.headers.get("user-agent")}`);
+ * ```
+ */
+export class CarafeRequest<P = Record<string, unknown>> {
+  /** The underlying web `Request` (under the `node` adapter: a lazy Request-compatible object). */
+  readonly raw: Request;
+  /** The path inside the app's mount point, percent-decoded (`/hello/world`). */
+  readonly path: string;
+  /** The mount prefix: `"/"` at the root, `"/api/"` for an app mounted at `/api`. */
+  readonly scriptName: string;
+  /** Route parameters, converted by their filters. */
+  params: P;
+  #ctx: RequestContext;
+  #peer: string | undefined;
+  #search: string;
+  #rawPath: string;
+  #query?: URLSearchParams;
+  #cookies?: Record<string, string>;
+  #client?: ClientAddress;
+  #bytes?: Promise<Uint8Array>;
+  #url?: string;
+
+  /**
+   * Made by the app for each request; handlers never need to build one.
+   *
+   * @param raw the web request
+   * @param rawPath the percent-encoded path inside the mount point
+   * @param path the decoded path
+   * @param search the query string including `?`, or `""`
+   * @param scriptName the mount prefix in Bottle's form (`/` or `/prefix/`)
+   * @param peer the socket peer address
+   * @param ctx body limit and proxy trust
+   */
+  constructor(
+    raw: Request,
+    rawPath: string,
+    path: string,
+    search: string,
+    scriptName: string,
+    peer: string | undefined,
+    ctx: RequestContext,
+  ) {
+    this.raw = raw;
+    this.#rawPath = rawPath;
+    this.path = path;
+    this.#search = search;
+    this.scriptName = scriptName;
+    this.#peer = peer;
+    this.#ctx = ctx;
+    this.params = {} as P;
+  }
+
+  /** The method, upper-case (`GET`). */
+  get method(): string {
+    return this.raw.method;
+  }
+
+  /** Request headers (case-insensitive). */
+  get headers(): Headers {
+    return this.raw.headers;
+  }
+
+  /** Aborts when the client goes away; pass it to `fetch`, timers, database calls. */
+  get signal(): AbortSignal {
+    return this.raw.signal;
+  }
+
+  /**
+   * The full URL as the client asked for it: scheme and host (from trusted
+   * `X-Forwarded-Proto`/`X-Forwarded-Host` when `trustProxy` allows), mount prefix,
+   * path and query.
+   */
+  get url(): string {
+    if (this.#url !== undefined) return this.#url;
+    const raw = this.raw.url;
+    const start = raw.indexOf("://");
+    const slash = raw.indexOf("/", start + 3);
+    let scheme = raw.slice(0, start);
+    let host = raw.slice(start + 3, slash < 0 ? undefined : slash);
+    if (this.#peer !== undefined && this.#ctx.trust(this.#peer)) {
+      const proto = lastForwarded(this.headers.get("x-forwarded-proto"));
+      if (proto === "http" || proto === "https") scheme = proto;
+      const fwdHost = lastForwarded(this.headers.get("x-forwarded-host"));
+      if (fwdHost && /^[A-Za-z0-9.\-:\[\]]+$/.test(fwdHost)) host = fwdHost;
+    }
+    return (this.#url = `${scheme}://${host}${this.scriptName.slice(0, -1)}${this.#rawPath}${this.#search}`);
+  }
+
+  /** `scriptName` + `path`: the decoded path from the server's root. */
+  get fullpath(): string {
+    return this.scriptName + this.path.slice(1);
+  }
+
+  /** The query string without `?`. */
+  get queryString(): string {
+    return this.#search.slice(1);
+  }
+
+  /** Query parameters (`?a=1&a=2` → `getAll("a")` is `["1", "2"]`). */
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.#search));
+  }
+
+  /** Cookies sent by the client; malformed pairs are skipped. */
+  get cookies(): Record<string, string> {
+    return (this.#cookies ??= parseCookies(this.headers.get("cookie")));
+  }
+
+  /**
+   * The value of a cookie set with `res.setSignedCookie`, or `undefined` when it is
+   * missing, unsigned, tampered with, renamed or signed with another secret.
+   */
+  getSignedCookie(name: string, secret: CookieSecret): Promise<string | undefined> {
+    return verifyCookieValue(name, this.cookies[name], secret);
+  }
+
+  #clientAddress(): ClientAddress {
+    return (this.#client ??= resolveClient(this.#peer, this.headers.get("x-forwarded-for"), this.#ctx.trust));
+  }
+
+  /** The client's address: the socket peer, or what trusted proxies report. */
+  get remoteAddr(): string | undefined {
+    return this.#clientAddress().addr;
+  }
+
+  /** The hops from the client to us, client first, as far as trusted proxies vouch for them. */
+  get remoteRoute(): string[] {
+    return this.#clientAddress().route;
+  }
+
+  /** True for `X-Requested-With: XMLHttpRequest`. */
+  get isXhr(): boolean {
+    return (this.headers.get("x-requested-with") ?? "").toLowerCase() === "xmlhttprequest";
+  }
+
+  /** HTTP Basic credentials as `[user, password]`, or `undefined`. */
+  get auth(): [string, string] | undefined {
+    const header = this.headers.get("authorization");
+    if (!header || header.slice(0, 6).toLowerCase() !== "basic ") return undefined;
+    let decoded: string;
+    try {
+      const binary = atob(header.slice(6).trim());
+      decoded = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    } catch {
+      return undefined;
+    }
+    const colon = decoded.indexOf(":");
+    if (colon < 0) return undefined;
+    return [decoded.slice(0, colon), decoded.slice(colon + 1)];
+  }
+
+  /** The media type, lower-case, without parameters (`application/json`); `""` when absent. */
+  get contentType(): string {
+    const ct = this.headers.get("content-type");
+    if (!ct) return "";
+    const semi = ct.indexOf(";");
+    return (semi < 0 ? ct : ct.slice(0, semi)).trim().toLowerCase();
+  }
+
+  /** The declared body length, or `-1` when not declared. */
+  get contentLength(): number {
+    const cl = this.headers.get("content-length");
+    const n = cl === null ? NaN : Number(cl);
+    return Number.isInteger(n) && n >= 0 ? n : -1;
+  }
+
+  /**
+   * The body as a stream, limited to `maxBodySize` (reading past it errors with 413).
+   * Use it to process big uploads without holding them in memory.
+   */
+  get body(): ReadableStream<Uint8Array> | null {
+    const stream = this.raw.body;
+    if (!stream) return null;
+    checkDeclaredLength(this.headers, this.#ctx.maxBodySize);
+    return limitStream(stream, this.#ctx.maxBodySize);
+  }
+
+  /** The whole body as bytes (read once, then cached; 413 past `maxBodySize`). */
+  bytes(): Promise<Uint8Array> {
+    return (this.#bytes ??= readLimited(this.raw, this.#ctx.maxBodySize));
+  }
+
+  /** The body decoded as UTF-8 text. */
+  async text(): Promise<string> {
+    return new TextDecoder().decode(await this.bytes());
+  }
+
+  /** The body parsed as JSON; `400` when it is not valid JSON. An empty body gives `undefined`. */
+  async json<T = unknown>(): Promise<T> {
+    const text = await this.text();
+    if (text.trim() === "") return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new HTTPError(400, "Invalid JSON in the request body.", { cause: err });
+    }
+  }
+
+  /**
+   * The body as `FormData`: `multipart/form-data` (files included) or
+   * `application/x-www-form-urlencoded`. `400` when it cannot be parsed.
+   */
+  async form(): Promise<FormData> {
+    const type = this.contentType;
+    const bytes = await this.bytes();
+    if (type === "multipart/form-data") {
+      try {
+        return await new Response(bytes as BodyInit, { headers: { "content-type": this.headers.get("content-type")! } })
+          .formData();
+      } catch (err) {
+        throw new HTTPError(400, "Malformed multipart/form-data body.", { cause: err });
+      }
+    }
+    const form = new FormData();
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch (err) {
+      throw new HTTPError(400, "The form body is not valid UTF-8.", { cause: err });
+    }
+    for (const [k, v] of new URLSearchParams(text)) form.append(k, v);
+    return form;
+  }
+}

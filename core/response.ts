@@ -1,0 +1,97 @@
+/**
+ * The response a handler shapes (`res`): status, headers and cookies. The body is
+ * what the handler returns.
+ *
+ * @example
+ * ```ts
+ * import { Carafe } from "../mod.ts";
+ * const app = new Carafe();
+ * app.get("/login", (req, res) => {
+ *   res.status = 201;
+ *   res.setCookie("seen", "1", { httpOnly: true, sameSite: "lax" });
+ *   res.contentType = "text/plain; charset=UTF-8";
+ *   return "welcome";
+ * });
+ * ```
+ *
+ * @module
+ */
+import { deletionCookie, serializeCookie, signCookieValue, type CookieOptions, type CookieSecret } from "./cookies.ts";
+import { assertHeaderSafe } from "./errors.ts";
+
+/**
+ * Status, headers and cookies of the answer being built.
+ *
+ * @example
+ * ```ts
+ * import { CarafeResponse } from "./response.ts";
+ * const res = new CarafeResponse();
+ * res.setHeader("Cache-Control", "no-store");
+ * ```
+ */
+export class CarafeResponse {
+  #status = 200;
+  #headers: Headers | undefined;
+
+  /** The HTTP status code (default 200). */
+  get status(): number {
+    return this.#status;
+  }
+
+  set status(code: number) {
+    if (!Number.isInteger(code) || code < 100 || code > 999) {
+      throw new RangeError(`Invalid HTTP status ${code}: use an integer from 100 to 999.`);
+    }
+    this.#status = code;
+  }
+
+  /** Response headers. Created on first use. */
+  get headers(): Headers {
+    return (this.#headers ??= new Headers());
+  }
+
+  /** Whether any header was set (lets the app skip merging). */
+  get hasHeaders(): boolean {
+    return this.#headers !== undefined;
+  }
+
+  /** Sets a header, replacing earlier values. CR, LF or NUL → `TypeError`. */
+  setHeader(name: string, value: string): void {
+    assertHeaderSafe(name, value);
+    this.headers.set(name, value);
+  }
+
+  /** Adds a header line, keeping earlier values. CR, LF or NUL → `TypeError`. */
+  addHeader(name: string, value: string): void {
+    assertHeaderSafe(name, value);
+    this.headers.append(name, value);
+  }
+
+  /** The `Content-Type` header (`undefined` when not set). */
+  get contentType(): string | undefined {
+    return this.#headers?.get("content-type") ?? undefined;
+  }
+
+  set contentType(value: string) {
+    this.setHeader("content-type", value);
+  }
+
+  /**
+   * Adds a `Set-Cookie` header. Invalid names, values or attribute combinations
+   * (`sameSite: "none"` or `partitioned` without `secure`, `__Host-`/`__Secure-`
+   * prefix rules) throw with a message saying what to change.
+   */
+  setCookie(name: string, value: string, options?: CookieOptions): void {
+    this.headers.append("set-cookie", serializeCookie(name, value, options));
+  }
+
+  /** Sets a cookie signed with HMAC-SHA256; read it back with `req.getSignedCookie(name, secret)`. */
+  async setSignedCookie(name: string, value: string, secret: CookieSecret, options?: CookieOptions): Promise<void> {
+    this.setCookie(name, await signCookieValue(name, value, secret), options);
+  }
+
+  /** Tells the client to drop a cookie; pass the same `path`/`domain` it was set with. */
+  deleteCookie(name: string, options?: CookieOptions): void {
+    this.headers.append("set-cookie", deletionCookie(name, options));
+  }
+}

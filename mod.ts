@@ -1,0 +1,57 @@
+/**
+ * Carafe: Bottle's idea in TypeScript. A micro web framework you learn in an
+ * afternoon, with one `run()` that serves the same app on any server.
+ *
+ * @example
+ * ```ts
+ * import { Carafe, run } from "./mod.ts";
+ *
+ * const app = new Carafe();
+ * app.get("/hello/<name>", (req) => `Hello ${req.params.name}!`);
+ * app.get("/item/<id:int>", (req) => ({ id: req.params.id }));
+ *
+ * export default app; // `deno serve`, `bun run`, Workers: the app has fetch()
+ * if (import.meta.main) run({ app, port: 8080 });
+ * ```
+ *
+ * @module
+ */
+export {
+  Carafe,
+  defaultApp,
+  error,
+  escapeHtml,
+  get,
+  hook,
+  install,
+  mount,
+  patch,
+  popDefaultApp,
+  post,
+  pushDefaultApp,
+  put,
+  route,
+  uninstall,
+  url,
+} from "./core/app.ts";
+export type {
+  CarafeOptions,
+  ErrorHandler,
+  FetchHandler,
+  Handler,
+  Hook,
+  HookName,
+  Plugin,
+  RouteInfo,
+  RouteOptions,
+  ServeInfo,
+} from "./core/app.ts";
+export { abort, HTTPError, HTTPResponse, redirect } from "./core/errors.ts";
+export type { HeadersLike, HTTPErrorOptions } from "./core/errors.ts";
+export { CarafeRequest } from "./core/request.ts";
+export { CarafeResponse } from "./core/response.ts";
+export type { CookieOptions, CookieSecret } from "./core/cookies.ts";
+export type { TrustProxy } from "./core/proxy.ts";
+export type { Reply, ReplyBody } from "./core/reply.ts";
+export { RouteBuildError, RouteSyntaxError } from "./core/router.ts";
+export type { FilterFactory, FilterSpec, PathParams } from "./core/router.ts";

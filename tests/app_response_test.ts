@@ -1,0 +1,271 @@
+// What handlers may return or throw, and how errors are rendered.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { abort, Carafe, HTTPError, HTTPResponse, redirect } from "../mod.ts";
+
+const quiet = () => new Carafe({ logger: () => {} });
+const call = (app: Carafe, path: string, init?: RequestInit) => app.fetch(new Request(`http://localhost${path}`, init));
+
+describe("return values", () => {
+  test("string → text/html unless a type was set; object/array → JSON", async () => {
+    const app = new Carafe();
+    app.get("/s", () => "<b>hi</b>");
+    app.get("/typed", (_req, res) => {
+      res.contentType = "text/plain; charset=UTF-8";
+      return "plain";
+    });
+    app.get("/o", () => ({ a: 1 }));
+    app.get("/a", () => [1, "two"]);
+    const s = await call(app, "/s");
+    assert.equal(s.headers.get("content-type"), "text/html; charset=UTF-8");
+    assert.equal(await s.text(), "<b>hi</b>");
+    assert.equal((await call(app, "/typed")).headers.get("content-type"), "text/plain; charset=UTF-8");
+    assert.deepEqual(await (await call(app, "/o")).json(), { a: 1 });
+    const a = await call(app, "/a");
+    assert.equal(a.headers.get("content-type"), "application/json");
+    assert.deepEqual(await a.json(), [1, "two"]);
+  });
+
+  test("bytes, ArrayBuffer and Blob are sent as bytes", async () => {
+    const app = new Carafe();
+    app.get("/u8", () => new Uint8Array([0, 1, 255]));
+    app.get("/ab", () => new Uint8Array([7, 8]).buffer);
+    app.get("/blob", () => new Blob(["png?"], { type: "image/png" }));
+    const u8 = await call(app, "/u8");
+    assert.equal(u8.headers.get("content-type"), "application/octet-stream");
+    assert.deepEqual([...new Uint8Array(await u8.arrayBuffer())], [0, 1, 255]);
+    assert.deepEqual([...new Uint8Array(await (await call(app, "/ab")).arrayBuffer())], [7, 8]);
+    const blob = await call(app, "/blob");
+    assert.equal(blob.headers.get("content-type"), "image/png");
+    assert.equal(await blob.text(), "png?");
+  });
+
+  test("null, undefined and empty string → empty body with Content-Length: 0", async () => {
+    const app = new Carafe();
+    app.get("/null", () => null);
+    app.get("/undef", () => {});
+    app.get("/empty", () => "");
+    for (const path of ["/null", "/undef", "/empty"]) {
+      const res = await call(app, path);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("content-length"), "0", path);
+      assert.equal(await res.text(), "");
+    }
+  });
+
+  test("anything else → 500, logged, and the app keeps serving", async () => {
+    const logged: string[] = [];
+    const app = new Carafe({ logger: (m) => logged.push(m) });
+    app.get("/num", () => 42);
+    app.get("/cls", () => new (class Thing {})());
+    app.get("/circular", () => {
+      const o: Record<string, unknown> = {};
+      o.self = o;
+      return o;
+    });
+    app.get("/ok", () => "ok");
+    for (const path of ["/num", "/cls", "/circular"]) assert.equal((await call(app, path)).status, 500, path);
+    assert.equal(logged.length, 3);
+    assert.match(logged[0], /GET \/num/);
+    assert.equal(await (await call(app, "/ok")).text(), "ok");
+  });
+
+  test("a returned Response is sent with res headers and cookies merged in", async () => {
+    const app = new Carafe();
+    app.get("/r", (_req, res) => {
+      res.setHeader("x-from-res", "1");
+      res.setCookie("a", "b");
+      return new Response("raw", { status: 202, headers: { "x-own": "2" } });
+    });
+    const res = await call(app, "/r");
+    assert.equal(res.status, 202);
+    assert.equal(res.headers.get("x-own"), "2");
+    assert.equal(res.headers.get("x-from-res"), "1");
+    assert.match(res.headers.get("set-cookie") ?? "", /^a=b/);
+    assert.equal(await res.text(), "raw");
+  });
+
+  test("204 and 304 carry no entity headers or body; HEAD drops the body", async () => {
+    const app = new Carafe();
+    app.get("/204", (_req, res) => {
+      res.status = 204;
+      res.setHeader("etag", '"x"');
+      return "ignored";
+    });
+    app.get("/304", () => new HTTPResponse("ignored", 304, { "content-type": "text/plain", etag: '"y"' }));
+    const r204 = await call(app, "/204");
+    assert.equal(r204.status, 204);
+    assert.equal(r204.headers.get("content-type"), null);
+    assert.equal(r204.headers.get("content-length"), null);
+    assert.equal(r204.headers.get("etag"), '"x"');
+    assert.equal(await r204.text(), "");
+    const r304 = await call(app, "/304");
+    assert.equal(r304.status, 304);
+    assert.equal(r304.headers.get("content-type"), null);
+    assert.equal(r304.headers.get("etag"), '"y"');
+  });
+});
+
+describe("HTTPResponse, HTTPError, abort, redirect", () => {
+  test("HTTPResponse returned or thrown is sent as it is", async () => {
+    const app = new Carafe();
+    app.get("/ret", () => new HTTPResponse({ ok: true }, 201, { "x-a": "1" }));
+    app.get("/throw", () => {
+      throw new HTTPResponse("thrown", 202);
+    });
+    const ret = await call(app, "/ret");
+    assert.equal(ret.status, 201);
+    assert.equal(ret.headers.get("x-a"), "1");
+    assert.deepEqual(await ret.json(), { ok: true });
+    assert.equal((await call(app, "/throw")).status, 202);
+  });
+
+  test("abort and HTTPError go through error handlers; handler gets err, req, res", async () => {
+    const app = new Carafe();
+    app.get("/a", () => abort(418, "short and stout"));
+    app.get("/e", () => {
+      throw new HTTPError(403, "no", { headers: { "www-authenticate": "Basic" } });
+    });
+    app.error(418, (err, req, res) => {
+      res.setHeader("x-handled", "1");
+      return `${err.status} ${err.body} at ${req.path}`;
+    });
+    const a = await call(app, "/a");
+    assert.equal(a.status, 418);
+    assert.equal(a.headers.get("x-handled"), "1");
+    assert.equal(await a.text(), "418 short and stout at /a");
+    const e = await call(app, "/e");
+    assert.equal(e.status, 403);
+    assert.equal(e.headers.get("www-authenticate"), "Basic");
+    assert.match(await e.text(), /<pre>no<\/pre>/);
+  });
+
+  test("an HTTPError with an object body is sent as JSON", async () => {
+    const app = new Carafe();
+    app.post("/v", () => {
+      throw new HTTPError(422, { errors: ["name is required"] });
+    });
+    const res = await call(app, "/v", { method: "POST" });
+    assert.equal(res.status, 422);
+    assert.deepEqual(await res.json(), { errors: ["name is required"] });
+  });
+
+  test("redirect: 303 default, Location resolved against the URL incl. mount prefix, cookies kept", async () => {
+    const child = new Carafe();
+    child.get("/login", (_req, res) => {
+      res.setCookie("session", "abc");
+      redirect("dashboard");
+    });
+    child.get("/perm", () => redirect("/elsewhere", 301));
+    const app = new Carafe();
+    app.mount("/admin", child);
+    const res = await call(app, "/admin/login");
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.get("location"), "http://localhost/admin/dashboard");
+    assert.match(res.headers.get("set-cookie") ?? "", /^session=abc/);
+    const perm = await call(app, "/admin/perm");
+    assert.equal(perm.status, 301);
+    assert.equal(perm.headers.get("location"), "http://localhost/elsewhere");
+    assert.throws(() => redirect("/x\r\nSet-Cookie: evil=1"), TypeError);
+  });
+
+  test("HTTPResponse rejects an invalid status", () => {
+    assert.throws(() => new HTTPResponse("", 99), RangeError);
+    assert.throws(() => new HTTPError(1000), RangeError);
+  });
+});
+
+describe("error pages", () => {
+  test("uncaught exception → 500 page without the stack; logged with method and path", async () => {
+    const logged: string[] = [];
+    const app = new Carafe({ logger: (m) => logged.push(m) });
+    app.post("/fail", () => {
+      throw new Error("secret <detail>");
+    });
+    const res = await call(app, "/fail", { method: "POST" });
+    assert.equal(res.status, 500);
+    const body = await res.text();
+    assert.doesNotMatch(body, /secret/);
+    assert.match(body, /Internal Server Error/);
+    assert.match(logged[0], /^POST \/fail: Error: secret <detail>/);
+  });
+
+  test("debug mode shows the escaped exception", async () => {
+    const app = new Carafe({ debug: true, logger: () => {} });
+    app.get("/fail", () => {
+      throw new Error("secret <detail>");
+    });
+    const body = await (await call(app, "/fail")).text();
+    assert.match(body, /secret &lt;detail&gt;/);
+  });
+
+  test("the message is HTML-escaped", async () => {
+    const app = new Carafe();
+    app.get("/x", () => abort(400, "<script>alert(1)</script>"));
+    const body = await (await call(app, "/x")).text();
+    assert.doesNotMatch(body, /<script>/);
+    assert.match(body, /&lt;script&gt;/);
+  });
+
+  test("an error handler that throws → minimal 500, never a crash", async () => {
+    const app = quiet();
+    app.error(404, () => {
+      throw new Error("handler broken");
+    });
+    app.error(500, () => {
+      throw new Error("500 handler broken too");
+    });
+    const res = await call(app, "/missing");
+    assert.equal(res.status, 500);
+    assert.equal(await res.text(), "Internal Server Error");
+  });
+
+  test("setting a header with CR/LF throws; the request gets a 500", async () => {
+    const app = quiet();
+    app.get("/inject", (req, res) => {
+      res.setHeader("x-user", req.query.get("v") ?? "");
+      return "ok";
+    });
+    assert.equal((await call(app, "/inject?v=a%0D%0ASet-Cookie:%20evil=1")).status, 500);
+    assert.equal((await call(app, "/inject?v=fine")).status, 200);
+  });
+});
+
+describe("streaming", () => {
+  test("generators are pulled on demand (back-pressure) and stopped when the reader cancels", async () => {
+    let produced = 0;
+    let cleanedUp = false;
+    const app = new Carafe();
+    app.get("/gen", function* () {
+      try {
+        for (let i = 0; i < 1_000_000; i++) {
+          produced++;
+          yield `chunk ${i}\n`;
+        }
+      } finally {
+        cleanedUp = true;
+      }
+    });
+    const res = await call(app, "/gen");
+    assert.equal(res.headers.get("content-type"), "text/html; charset=UTF-8");
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    assert.equal(new TextDecoder().decode(first.value), "chunk 0\n");
+    await new Promise((r) => setTimeout(r, 20));
+    assert.ok(produced < 10, `produced ${produced} chunks ahead of the reader`);
+    await reader.cancel();
+    assert.equal(cleanedUp, true);
+  });
+
+  test("async generators and ReadableStreams stream", async () => {
+    const app = new Carafe();
+    app.get("/agen", async function* () {
+      yield "a";
+      await new Promise((r) => setTimeout(r, 5));
+      yield new TextEncoder().encode("b");
+    });
+    app.get("/rs", () => new Response("xyz").body);
+    assert.equal(await (await call(app, "/agen")).text(), "ab");
+    assert.equal(await (await call(app, "/rs")).text(), "xyz");
+  });
+});

@@ -1,0 +1,216 @@
+// The application through its public API: routing, hooks, plugins, mount, merge, url.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  Carafe,
+  defaultApp,
+  get,
+  HTTPError,
+  popDefaultApp,
+  pushDefaultApp,
+  route,
+  url,
+  type Plugin,
+} from "../mod.ts";
+
+const call = (app: Carafe, path: string, init?: RequestInit) => app.fetch(new Request(`http://localhost${path}`, init));
+const text = async (app: Carafe, path: string, init?: RequestInit) => {
+  const res = await call(app, path, init);
+  return [res.status, await res.text()] as const;
+};
+
+describe("routing", () => {
+  test("dynamic routes with typed params, HEAD falls back to GET", async () => {
+    const app = new Carafe();
+    app.get("/hello/<name>", (req) => `Hello ${req.params.name}!`);
+    app.get("/item/<id:int>", (req) => {
+      const id: number = req.params.id; // typed from the path
+      return { id, next: id + 1 };
+    });
+    assert.deepEqual(await text(app, "/hello/world"), [200, "Hello world!"]);
+    const item = await call(app, "/item/41");
+    assert.equal(item.headers.get("content-type"), "application/json");
+    assert.deepEqual(await item.json(), { id: 41, next: 42 });
+    const head = await call(app, "/hello/x", { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get("content-length"), String("Hello x!".length));
+    assert.equal(await head.text(), "");
+  });
+
+  test("404, 405 with sorted Allow, 400 when a filter rejects, 400 for bad percent-encoding", async () => {
+    const app = new Carafe();
+    app.route("/thing", ["PUT", "DELETE", "GET"], () => "ok");
+    app.get("/f/<x:float>", (req) => String(req.params.x));
+    const missing = await call(app, "/nothing");
+    assert.equal(missing.status, 404);
+    assert.match(await missing.text(), /Not found: &#39;\/nothing&#39;/);
+    const wrong = await call(app, "/thing", { method: "POST" });
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.headers.get("allow"), "DELETE,GET,HEAD,PUT");
+    assert.equal((await call(app, "/f/1.2.3")).status, 400);
+    assert.deepEqual(await text(app, "/f/1.5"), [200, "1.5"]);
+    assert.equal((await call(app, "/thing%E0%A4%A")).status, 400);
+    // The app keeps serving after bad input.
+    assert.deepEqual(await text(app, "/thing"), [200, "ok"]);
+  });
+
+  test("percent-decoded UTF-8 paths match, trailing slash is significant", async () => {
+    const app = new Carafe();
+    app.get("/uni/瓶", () => "bottle");
+    app.get("/dir/", () => "with slash");
+    assert.deepEqual(await text(app, "/uni/%E7%93%B6"), [200, "bottle"]);
+    assert.deepEqual(await text(app, "/dir/"), [200, "with slash"]);
+    assert.equal((await call(app, "/dir")).status, 404);
+  });
+
+  test("static beats dynamic; dynamic GET beats static ANY", async () => {
+    const app = new Carafe();
+    app.get("/user/<name>", (req) => `user ${req.params.name}`);
+    app.get("/user/me", () => "me");
+    app.route("/any/x", "ANY", () => "any");
+    app.get("/any/<y>", () => "get");
+    assert.deepEqual(await text(app, "/user/me"), [200, "me"]);
+    assert.deepEqual(await text(app, "/user/bob"), [200, "user bob"]);
+    assert.deepEqual(await text(app, "/any/x"), [200, "get"]);
+    assert.deepEqual(await text(app, "/any/x", { method: "POST" }), [200, "any"]);
+  });
+
+  test("url() builds named routes with leftover params as query, including the mount prefix", () => {
+    const app = new Carafe();
+    app.get("/item/<id:int>", () => "", { name: "item" });
+    assert.equal(app.url("item", { id: 7, tab: "info" }), "/item/7?tab=info");
+    const parent = new Carafe();
+    parent.mount("/shop", app);
+    assert.equal(app.url("item", { id: 1 }), "/shop/item/1");
+  });
+});
+
+describe("hooks", () => {
+  test("before hooks run first; after hooks run in reverse, also after 404 and exceptions", async () => {
+    const order: string[] = [];
+    const app = new Carafe({ logger: () => {} });
+    app.hook("before_request", () => void order.push("before"));
+    app.hook("after_request", () => void order.push("after1"));
+    app.hook("after_request", (_req, res) => {
+      order.push("after2");
+      res.setHeader("x-after", "yes");
+    });
+    app.get("/", () => (order.push("handler"), "ok"));
+    app.get("/boom", () => {
+      throw new Error("boom");
+    });
+    await call(app, "/");
+    assert.deepEqual(order, ["before", "handler", "after2", "after1"]);
+    order.length = 0;
+    const missing = await call(app, "/missing");
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get("x-after"), "yes");
+    assert.deepEqual(order, ["before", "after2", "after1"]);
+    const boom = await call(app, "/boom");
+    assert.equal(boom.status, 500);
+    assert.equal(boom.headers.get("x-after"), "yes");
+  });
+
+  test("a before hook can answer by throwing an HTTPError", async () => {
+    const app = new Carafe();
+    app.hook("before_request", (req) => {
+      if (!req.headers.get("authorization")) throw new HTTPError(401, "Log in first.");
+    });
+    app.get("/", () => "secret");
+    assert.equal((await call(app, "/")).status, 401);
+    assert.equal((await call(app, "/", { headers: { authorization: "x" } })).status, 200);
+  });
+});
+
+describe("plugins", () => {
+  test("first installed is outermost; skip by name or object; per-route apply; uninstall", async () => {
+    const app = new Carafe();
+    const tag = (name: string): Plugin => ({
+      name,
+      apply: (handler) => async (req, res) => `${name}(${await handler(req, res)})`,
+    });
+    const a = app.install(tag("a"));
+    app.install(tag("b"));
+    app.get("/", () => "x");
+    app.get("/skip", () => "x", { skip: ["b"] });
+    app.get("/skipall", () => "x", { skip: true });
+    app.get("/extra", () => "x", { apply: [tag("c")] });
+    assert.deepEqual(await text(app, "/"), [200, "a(b(x))"]);
+    assert.deepEqual(await text(app, "/skip"), [200, "a(x)"]);
+    assert.deepEqual(await text(app, "/skipall"), [200, "x"]);
+    assert.deepEqual(await text(app, "/extra"), [200, "a(b(c(x)))"]);
+    assert.equal(app.uninstall(a), 1);
+    assert.deepEqual(await text(app, "/"), [200, "b(x)"]);
+    assert.equal(app.uninstall(true), 1);
+    assert.deepEqual(await text(app, "/"), [200, "x"]);
+  });
+
+  test("setup and close are called; the route's options reach apply", async () => {
+    const app = new Carafe();
+    const seen: string[] = [];
+    app.install({
+      name: "cfg",
+      setup: () => void seen.push("setup"),
+      close: () => void seen.push("close"),
+      apply: (handler, route) => route.options.template ? () => `tpl:${route.options.template}` : handler,
+    });
+    app.get("/t", () => "raw", { template: "page" });
+    assert.deepEqual(await text(app, "/t"), [200, "tpl:page"]);
+    app.uninstall("cfg");
+    assert.deepEqual(seen, ["setup", "close"]);
+  });
+});
+
+describe("mount and merge", () => {
+  test("a mounted Carafe app sees its own path; scriptName carries the prefix", async () => {
+    const child = new Carafe();
+    child.get("/", (req) => `root ${req.scriptName}`);
+    child.get("/info", (req) => ({ path: req.path, script: req.scriptName, full: req.fullpath, url: req.url }));
+    const app = new Carafe();
+    app.get("/<any>", () => "parent catch-all must not shadow the mount");
+    app.mount("/api", child);
+    assert.deepEqual(await text(app, "/api"), [200, "root /api/"]);
+    const info = await (await call(app, "/api/info?x=1")).json();
+    assert.deepEqual(info, { path: "/info", script: "/api/", full: "/api/info", url: "http://localhost/api/info?x=1" });
+    assert.equal((await call(app, "/apix")).status, 200); // not under the mount
+  });
+
+  test("any { fetch } app can be mounted and gets the rewritten URL", async () => {
+    const foreign = { fetch: (req: Request) => new Response(`foreign ${new URL(req.url).pathname}`) };
+    const app = new Carafe();
+    app.mount("/ext/", foreign);
+    assert.deepEqual(await text(app, "/ext/a/b"), [200, "foreign /a/b"]);
+  });
+
+  test("mount rejects bad prefixes and children", () => {
+    const app = new Carafe();
+    assert.throws(() => app.mount("api", new Carafe()), /must start with/);
+    assert.throws(() => app.mount("/", new Carafe()), /merge/);
+    assert.throws(() => app.mount("/x", {} as never), /fetch/);
+  });
+
+  test("merge copies routes and keeps the other app's plugins", async () => {
+    const other = new Carafe();
+    other.install((handler) => async (req, res) => `wrapped ${await handler(req, res)}`);
+    other.get("/o", () => "other");
+    const app = new Carafe().merge(other);
+    assert.deepEqual(await text(app, "/o"), [200, "wrapped other"]);
+  });
+});
+
+describe("default app", () => {
+  test("module-level shortcuts act on the default app; push/pop switch it", async () => {
+    const app = pushDefaultApp();
+    try {
+      assert.equal(defaultApp(), app);
+      get("/m", () => "module level");
+      route("/r", ["POST"], () => "posted", { name: "r" });
+      assert.deepEqual(await text(app, "/m"), [200, "module level"]);
+      assert.deepEqual(await text(app, "/r", { method: "POST" }), [200, "posted"]);
+      assert.equal(url("r"), "/r");
+    } finally {
+      assert.equal(popDefaultApp(), app);
+    }
+    assert.notEqual(defaultApp(), app);
+  });
+});
