@@ -1,0 +1,276 @@
+/**
+ * CGI/1.1 (RFC 3875): `run({ server: "cgi" })` answers the one request described by
+ * the environment and stdin, on stdout, and is done. The web server (Apache
+ * `mod_cgi[d]`, lighttpd `mod_cgi`, nginx + fcgiwrap) starts the process once per
+ * request, so this module imports only what a request needs: `gateway.ts` (request
+ * mapping and the header block) and `shims/runtime.ts` — no `node:` modules.
+ *
+ * - Body: exactly `CONTENT_LENGTH` bytes of stdin; with no length, stdin to EOF when
+ *   the server says the body was chunked (`HTTP_TRANSFER_ENCODING`, as Apache does),
+ *   else no body. Whatever the app did not read is drained before exit, because a
+ *   server writing a body nobody reads gets EPIPE (Apache then sends an empty reply).
+ * - Response: `Status:` line + headers + blank line + body, binary-safe and streamed.
+ * - Errors go to stderr (the server's error log); outside a CGI environment (no
+ *   `REQUEST_METHOD`) a short explanation and exit code 1 instead of a stack trace.
+ *
+ * @example
+ * ```ts
+ * // app.cgi:  #!/usr/bin/env -S deno run -A
+ * import { Carafe } from "../mod.ts";
+ * import { cgiAdapter } from "./cgi.ts";
+ * const app = new Carafe().get("/", () => "Hello from CGI");
+ * await cgiAdapter.serve({
+ *   app, host: "", port: 0, quiet: true, debug: false, trustProxy: false,
+ *   maxBodySize: Infinity, shutdownTimeout: 0, log: () => {},
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import type { Adapter, ServeOptions, Server } from "./adapter.ts";
+import { answer, gatewayParts, headerBlock } from "./gateway.ts";
+import { envAll, exit, runtime, writeStderr } from "../shims/runtime.ts";
+
+// deno-lint-ignore no-explicit-any
+const g = globalThis as any;
+
+/**
+ * Whether this process was started as a CGI program (`GATEWAY_INTERFACE` and
+ * `REQUEST_METHOD` are set), so that `run()`'s `auto` can pick the `cgi` adapter.
+ *
+ * @example
+ * ```ts
+ * import { isCgiEnvironment } from "./cgi.ts";
+ * if (isCgiEnvironment()) console.error("running as a CGI program");
+ * ```
+ */
+export function isCgiEnvironment(): boolean {
+  const env = envAll();
+  return /^CGI\/1\.\d/i.test(env.GATEWAY_INTERFACE ?? "") && !!env.REQUEST_METHOD;
+}
+
+/** A pull-based reader of stdin that never reads more than asked for. */
+interface Stdin {
+  read(): Promise<Uint8Array | null>;
+  close(): void;
+}
+
+function openStdin(): Stdin {
+  if (runtime === "deno") {
+    const reader = g.Deno.stdin.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+    return {
+      read: async () => {
+        const { done, value } = await reader.read();
+        return done ? null : value;
+      },
+      close: () => void reader.cancel().catch(() => {}),
+    };
+  }
+  // Node and Bun: process.stdin in paused mode, one chunk per read.
+  const stdin = g.process.stdin;
+  let ended = false;
+  stdin.on("end", () => (ended = true));
+  stdin.on("error", () => (ended = true));
+  return {
+    read: () =>
+      new Promise((resolve) => {
+        const chunk = stdin.read();
+        if (chunk) return resolve(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if (ended) return resolve(null);
+        const onReadable = () => {
+          const c = stdin.read();
+          if (c) {
+            cleanup();
+            resolve(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+          }
+        };
+        const onEnd = () => {
+          cleanup();
+          resolve(null);
+        };
+        const cleanup = () => {
+          stdin.off("readable", onReadable);
+          stdin.off("end", onEnd);
+          stdin.off("error", onEnd);
+        };
+        stdin.on("readable", onReadable);
+        stdin.on("end", onEnd);
+        stdin.on("error", onEnd);
+      }),
+    close: () => {
+      stdin.pause?.();
+      stdin.destroy?.();
+    },
+  };
+}
+
+/** Writes to stdout, waiting when the pipe is full; resolves once the bytes are handed over. */
+function openStdout(): { write(bytes: Uint8Array): Promise<void>; close(): Promise<void> } {
+  if (runtime === "deno") {
+    const writer = g.Deno.stdout.writable.getWriter() as WritableStreamDefaultWriter<Uint8Array>;
+    return {
+      write: (bytes) => writer.write(bytes),
+      close: async () => {
+        await writer.ready;
+        writer.releaseLock();
+      },
+    };
+  }
+  const stdout = g.process.stdout;
+  return {
+    write: (bytes) =>
+      new Promise<void>((resolve, reject) => {
+        stdout.write(bytes, (error: Error | null | undefined) => (error ? reject(error) : resolve()));
+      }),
+    close: () => Promise.resolve(),
+  };
+}
+
+/**
+ * Answers one CGI request from `env` and stdin on stdout. Resolves with the exit code
+ * (0, or 1 when the response could not be completed).
+ *
+ * @example
+ * ```ts
+ * import { serveCgi } from "./cgi.ts";
+ * const code = await serveCgi({ fetch: () => new Response("hi") }, { REQUEST_METHOD: "GET" });
+ * ```
+ */
+export async function serveCgi(
+  app: ServeOptions["app"],
+  env: Record<string, string> = envAll(),
+  log: (line: string) => void = (line) => writeStderr(line + "\n"),
+): Promise<number> {
+  const params = new Map(Object.entries(env));
+  let parts;
+  const stdout = openStdout();
+  try {
+    parts = gatewayParts(params);
+  } catch (error) {
+    log(`CGI: ${(error as Error).message}`);
+    await stdout.write(new TextEncoder().encode("Status: 400 Bad Request\r\ncontent-type: text/plain\r\n\r\nBad Request\n"));
+    return 1;
+  }
+  // RFC 3875 §4.2: a body exists iff CONTENT_LENGTH is set; Apache breaks that rule
+  // for chunked uploads (no CONTENT_LENGTH, HTTP_TRANSFER_ENCODING set, body to EOF).
+  const declared = parts.contentLength;
+  const hasBody = declared !== undefined ? declared > 0 : !!env.HTTP_TRANSFER_ENCODING;
+  let stdin: Stdin | undefined;
+  let remaining = declared ?? Infinity;
+  let body: ReadableStream<Uint8Array> | null = null;
+  const abort = new AbortController();
+  if (hasBody) {
+    stdin = openStdin();
+    const input = stdin;
+    body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (remaining <= 0) return controller.close();
+        const chunk = await input.read();
+        if (chunk === null) {
+          if (declared !== undefined) {
+            const error = new Error(`request body truncated: stdin ended ${remaining} bytes early`);
+            abort.abort(error);
+            return controller.error(error);
+          }
+          remaining = 0;
+          return controller.close();
+        }
+        // Never hand the app more than CONTENT_LENGTH bytes (RFC 3875 §4.2).
+        const part = chunk.length > remaining ? chunk.subarray(0, remaining) : chunk;
+        remaining -= part.length;
+        controller.enqueue(part);
+        if (remaining <= 0) controller.close();
+      },
+    });
+  }
+  const request = new Request(parts.url, {
+    method: parts.method,
+    headers: parts.headers,
+    body,
+    signal: abort.signal,
+    // @ts-ignore: `duplex` is required by Node and Deno for a stream body, unknown to the DOM types
+    duplex: "half",
+  });
+  const out = await answer(app, request, parts.info, (error) => log(`CGI: ${errorText(error)}`));
+  let code = 0;
+  const head = new TextEncoder().encode(headerBlock(out.status, out.headers));
+  try {
+    if (out.body instanceof ReadableStream) {
+      await stdout.write(head);
+      const reader = out.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (value.length) await stdout.write(value);
+      }
+    } else if (out.body && out.body.length) {
+      const all = new Uint8Array(head.length + out.body.length);
+      all.set(head, 0);
+      all.set(out.body, head.length);
+      await stdout.write(all);
+    } else {
+      await stdout.write(head);
+    }
+  } catch (error) {
+    log(`CGI: error while sending the response: ${errorText(error)}`);
+    code = 1;
+  }
+  await stdout.close();
+  // Drain what the app did not read so the server does not get EPIPE writing it.
+  if (stdin) {
+    try {
+      while (remaining > 0) {
+        const chunk = await stdin.read();
+        if (chunk === null) break;
+        remaining -= chunk.length;
+      }
+    } catch { /* stdin already gone */ }
+    stdin.close();
+  }
+  return code;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}
+
+/**
+ * The `cgi` adapter: `run({ server: "cgi" })` in a script the web server executes.
+ * Prints nothing but the response on stdout. Started by hand (no `REQUEST_METHOD`),
+ * it explains itself on stderr and exits with code 1.
+ *
+ * @example
+ * ```ts
+ * import { cgiAdapter } from "./cgi.ts";
+ * if (Deno.env.get("REQUEST_METHOD")) {
+ *   await cgiAdapter.serve({
+ *     app: { fetch: () => new Response("hi") }, host: "", port: 0, quiet: true, debug: false,
+ *     trustProxy: false, maxBodySize: Infinity, shutdownTimeout: 0, log: () => {},
+ *   });
+ * }
+ * ```
+ */
+export const cgiAdapter: Adapter = {
+  name: "cgi",
+  label: "CGIServer()",
+  silent: true,
+  serve(options: ServeOptions): Server {
+    const env = envAll();
+    if (!env.REQUEST_METHOD) {
+      writeStderr(
+        "Carafe: the cgi server answers one request from a web server, but REQUEST_METHOD is not set:\n" +
+          "this process was not started as a CGI program. Configure it as a CGI script in Apache\n" +
+          "(ScriptAlias / mod_cgid), lighttpd (mod_cgi) or nginx + fcgiwrap, or pick another server\n" +
+          "(e.g. run({ server: \"auto\" }) or `carafe --server auto`) to serve HTTP directly.\n",
+      );
+      exit(1);
+    }
+    const log = (line: string) => writeStderr(line + "\n");
+    const finished = serveCgi(options.app, env, log).then((code) => {
+      if (code !== 0) (g.process ?? {}).exitCode = code;
+      if (runtime === "deno" && code !== 0) g.Deno.exitCode = code;
+    });
+    return { url: "cgi:", close: () => finished, finished };
+  },
+};
