@@ -825,6 +825,10 @@ export function serveFastCgi(options: FastCgiServeOptions): Promise<Server> {
         };
       });
     }
+    // Connections were ended (half-closed) after their last answer; give the peers a
+    // moment to read it and close, so no queued bytes are lost to a hard destroy.
+    const grace = Date.now() + Math.min(1000, options.shutdownTimeout);
+    while (connections.size > 0 && Date.now() < grace) await new Promise((r) => setTimeout(r, 10));
     for (const c of connections) c.socket.destroy();
     if (options.socket) {
       try {

@@ -1,0 +1,462 @@
+/**
+ * Helpers for the FastCGI/CGI suites: a hand-written FastCGI client (independent of
+ * the adapter's own codec), free-port picking, and config writers + start/stop (by
+ * PID) for the real peers: nginx, Apache httpd, lighttpd, HAProxy, fcgiwrap.
+ *
+ * @module
+ */
+import net from "node:net";
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { runtimeCommand, here, stop, waitForOutput, spawnScript } from "./_helpers.ts";
+
+// ---------------------------------------------------------------------------
+// A minimal FastCGI client
+
+/** Record types, spelled out here again on purpose: the tests must not trust the adapter's table. */
+export const T = { BEGIN: 1, ABORT: 2, END: 3, PARAMS: 4, STDIN: 5, STDOUT: 6, STDERR: 7, DATA: 8, GET_VALUES: 9, GET_VALUES_RESULT: 10, UNKNOWN_TYPE: 11 };
+
+/** One raw record: header + content + `padding` zero bytes. */
+export function rec(type: number, id: number, content: Uint8Array | string = new Uint8Array(0), padding = 0, version = 1): Uint8Array {
+  const body = typeof content === "string" ? new TextEncoder().encode(content) : content;
+  const out = new Uint8Array(8 + body.length + padding);
+  out.set([version, type, id >> 8, id & 255, body.length >> 8, body.length & 255, padding, 0]);
+  out.set(body, 8);
+  return out;
+}
+
+/** BEGIN_REQUEST content. */
+export function begin(id: number, { role = 1, keep = false } = {}): Uint8Array {
+  return rec(T.BEGIN, id, new Uint8Array([role >> 8, role & 255, keep ? 1 : 0, 0, 0, 0, 0, 0]));
+}
+
+/** Name-value pairs; `long` forces 4-byte lengths even for short names/values. */
+export function pairs(list: [string, string][], long = false): Uint8Array {
+  const bytes: number[] = [];
+  const len = (n: number) => (n < 128 && !long ? bytes.push(n) : bytes.push(((n >>> 24) & 127) | 128, (n >>> 16) & 255, (n >>> 8) & 255, n & 255));
+  for (const [n, v] of list) {
+    const nb = new TextEncoder().encode(n), vb = new TextEncoder().encode(v);
+    len(nb.length);
+    len(vb.length);
+    bytes.push(...nb, ...vb);
+  }
+  return Uint8Array.from(bytes);
+}
+
+/** Concatenates byte arrays. */
+export function cat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** A whole simple request: BEGIN, PARAMS (one record + empty), STDIN (body records + empty). */
+export function request(id: number, params: [string, string][], body: Uint8Array = new Uint8Array(0), keep = false): Uint8Array {
+  const stdin: Uint8Array[] = [];
+  for (let o = 0; o < body.length; o += 65535) stdin.push(rec(T.STDIN, id, body.subarray(o, o + 65535)));
+  return cat(begin(id, { keep }), rec(T.PARAMS, id, pairs(params)), rec(T.PARAMS, id), ...stdin, rec(T.STDIN, id));
+}
+
+/** Parsed record as the client sees it. */
+export interface RawRecord {
+  version: number;
+  type: number;
+  id: number;
+  content: Uint8Array;
+  padding: number;
+}
+
+/** A FastCGI client connection collecting every record the server sends. */
+export class FcgiClient {
+  readonly socket: net.Socket;
+  readonly records: RawRecord[] = [];
+  closed = false;
+  #buf: Uint8Array = new Uint8Array(0);
+  #waiters: (() => void)[] = [];
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on("data", (chunk: Uint8Array) => {
+      this.#buf = cat(this.#buf, new Uint8Array(chunk));
+      while (this.#buf.length >= 8) {
+        const b = this.#buf;
+        const len = (b[4] << 8) | b[5];
+        const total = 8 + len + b[6];
+        if (b.length < total) break;
+        this.records.push({ version: b[0], type: b[1], id: (b[2] << 8) | b[3], content: b.slice(8, 8 + len), padding: b[6] });
+        this.#buf = b.slice(total);
+      }
+      this.#wake();
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      this.closed = true;
+      this.#wake();
+    });
+  }
+
+  #wake(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Connects to a TCP port or a Unix socket path. */
+  static connect(target: number | string): Promise<FcgiClient> {
+    return new Promise((resolve, reject) => {
+      const socket = typeof target === "number" ? net.connect({ host: "127.0.0.1", port: target }) : net.connect({ path: target });
+      socket.once("connect", () => resolve(new FcgiClient(socket)));
+      socket.once("error", reject);
+    });
+  }
+
+  /** Writes bytes. */
+  send(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
+  /** Writes bytes in pieces of `size`, each in its own write with a small pause (split across reads). */
+  async sendSplit(bytes: Uint8Array, size = 1): Promise<void> {
+    for (let o = 0; o < bytes.length; o += size) {
+      this.socket.write(bytes.subarray(o, o + size));
+      if (o % (size * 16) === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  /** Waits until `done(records)` is true, or the connection closes, or `ms` pass (then throws). */
+  async until(done: (records: RawRecord[]) => boolean, ms = 10000): Promise<RawRecord[]> {
+    const deadline = Date.now() + ms;
+    while (!done(this.records)) {
+      if (this.closed) return this.records;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; got ${this.records.map((r) => `${r.type}/${r.id}/${r.content.length}`).join(" ")}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.records;
+  }
+
+  /** Waits for END_REQUEST of `id`. */
+  ended(id: number, ms?: number): Promise<RawRecord[]> {
+    return this.until((rs) => rs.some((r) => r.type === T.END && r.id === id), ms);
+  }
+
+  /** Waits for the server to close the connection. */
+  async waitClosed(ms = 5000): Promise<boolean> {
+    await this.until(() => false, ms).catch(() => {});
+    return this.closed;
+  }
+
+  /** STDOUT bytes of request `id`, split into head (text) and body. */
+  response(id: number): { status: number; head: string; headers: Map<string, string[]>; body: Uint8Array; text: string } {
+    const out = cat(...this.records.filter((r) => r.type === T.STDOUT && r.id === id).map((r) => r.content));
+    let end = -1;
+    for (let i = 0; i + 3 < out.length; i++) if (out[i] === 13 && out[i + 1] === 10 && out[i + 2] === 13 && out[i + 3] === 10) {
+      end = i;
+      break;
+    }
+    const head = new TextDecoder().decode(out.subarray(0, end < 0 ? out.length : end));
+    const body = end < 0 ? new Uint8Array(0) : out.subarray(end + 4);
+    const headers = new Map<string, string[]>();
+    for (const line of head.split("\r\n").slice(1)) {
+      const i = line.indexOf(":");
+      const k = line.slice(0, i).toLowerCase();
+      headers.set(k, [...(headers.get(k) ?? []), line.slice(i + 1).trim()]);
+    }
+    return { status: Number(head.match(/^Status: (\d{3})/)?.[1] ?? 0), head, headers, body, text: new TextDecoder().decode(body) };
+  }
+
+  /** END_REQUEST of `id` as [appStatus, protocolStatus]. */
+  end(id: number): [number, number] | undefined {
+    const r = this.records.find((r) => r.type === T.END && r.id === id);
+    if (!r) return undefined;
+    return [new DataView(r.content.buffer, r.content.byteOffset).getUint32(0), r.content[4]];
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Standard params for a GET through a prefix `/app`. */
+export function get(path: string, extra: [string, string][] = []): [string, string][] {
+  const [p, q = ""] = path.split("?");
+  return [
+    ["REQUEST_METHOD", "GET"],
+    ["SCRIPT_NAME", "/app"],
+    ["PATH_INFO", p],
+    ["REQUEST_URI", "/app" + path],
+    ["QUERY_STRING", q],
+    ["SERVER_NAME", "localhost"],
+    ["SERVER_PORT", "80"],
+    ["REMOTE_ADDR", "127.0.0.1"],
+    ...extra,
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// Ports, processes
+
+/** A port that was free a moment ago on 127.0.0.1 (peers need a concrete port in their config). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen({ host: "127.0.0.1", port: 0 }, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls until something accepts TCP connections on `port` (or a Unix socket path). */
+export async function waitListening(target: number | string, ms = 10000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = typeof target === "number" ? net.connect({ host: "127.0.0.1", port: target }) : net.connect({ path: target });
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${target} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The fixture app started as a FastCGI server under the runtime running the tests. */
+export async function startFcgiApp(where: { port?: number; socket?: string }): Promise<{ child: ChildProcess; url: string }> {
+  const args = where.socket ? ["fastcgi", "--socket", where.socket] : ["fastcgi", "--port", String(where.port ?? 0)];
+  const child = spawnScript(here("tests/fixtures/gateway_app.ts"), args);
+  let log = "";
+  child.stderr?.on("data", (d) => (log += d));
+  const m = await waitForOutput(child, /FCGI READY (\S+)/, 20000);
+  (child as ChildProcess & { log: () => string }).log = () => log;
+  return { child, url: m[1] };
+}
+
+/** Starts a peer process in the foreground; returns it once `ready` resolves. */
+export async function startPeer(cmd: string, args: string[], ready: () => Promise<void>, env: Record<string, string> = {}): Promise<ChildProcess & { output(): string }> {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } }) as ChildProcess & { output(): string };
+  let out = "";
+  child.stdout?.on("data", (d) => (out += d));
+  child.stderr?.on("data", (d) => (out += d));
+  child.output = () => out;
+  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`${cmd} exited (${code}): ${out}`))));
+  await Promise.race([ready(), exited]);
+  exited.catch(() => {});
+  return child;
+}
+
+export { stop };
+
+// ---------------------------------------------------------------------------
+// Config writers
+
+/** nginx config: /app/ (prefix split, TCP keepalive), /stream/ (unbuffered), /noka/ (no keepalive, no PATH_INFO), /unix/ (Unix socket), /cgi-bin/ (fcgiwrap). */
+export function nginxConf(dir: string, o: { port: number; app: number; socket?: string; fcgiwrap?: number; cgiScript?: string; proxy?: number }): string {
+  for (const d of ["tmp/body", "tmp/fastcgi", "tmp/proxy", "tmp/scgi", "tmp/uwsgi"]) mkdirSync(join(dir, d), { recursive: true });
+  const conf = `
+worker_processes 1;
+pid nginx.pid;
+error_log stderr warn;
+events { worker_connections 512; }
+http {
+  access_log off;
+  client_body_temp_path tmp/body; fastcgi_temp_path tmp/fastcgi; proxy_temp_path tmp/proxy;
+  scgi_temp_path tmp/scgi; uwsgi_temp_path tmp/uwsgi;
+  upstream app { server 127.0.0.1:${o.app}; keepalive 16; }
+  ${o.socket ? `upstream appunix { server unix:${o.socket}; keepalive 16; }` : ""}
+  ${o.proxy ? `upstream http_app { server 127.0.0.1:${o.proxy}; keepalive 16; }` : ""}
+  server {
+    listen 127.0.0.1:${o.port};
+    server_name localhost;
+    client_max_body_size 64m;
+    location /app/ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_split_path_info ^(/app)(/.*)$;
+      fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_keep_conn on;
+      fastcgi_pass app;
+    }
+    location /stream/ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_split_path_info ^(/stream)(/.*)$;
+      fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_request_buffering off; fastcgi_buffering off;
+      fastcgi_keep_conn on;
+      fastcgi_pass app;
+    }
+    location /noka/ { include /etc/nginx/fastcgi_params; fastcgi_pass 127.0.0.1:${o.app}; }
+    ${o.socket ? `location /unix/ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_split_path_info ^(/unix)(/.*)$;
+      fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_keep_conn on;
+      fastcgi_pass appunix;
+    }` : ""}
+    ${o.fcgiwrap ? `location /cgi-bin/ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_split_path_info ^(/cgi-bin/app\\.cgi)(/.*)?$;
+      fastcgi_param SCRIPT_FILENAME ${o.cgiScript};
+      fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_pass 127.0.0.1:${o.fcgiwrap};
+    }` : ""}
+    ${o.proxy ? `location /http/ {
+      proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_pass http://http_app/;
+    }` : ""}
+  }
+}
+`;
+  writeFileSync(join(dir, "nginx.conf"), conf);
+  return join(dir, "nginx.conf");
+}
+
+/** Starts nginx in the foreground with the config in `dir`. */
+export function startNginx(nginx: string, dir: string, port: number): Promise<ChildProcess & { output(): string }> {
+  chmodSync(dir, 0o755); // workers run as nobody when we are root: they must reach the Unix socket
+  return startPeer(nginx, ["-p", dir, "-c", "nginx.conf", "-e", "stderr", "-g", "daemon off;"], () => waitListening(port));
+}
+
+/** A shell wrapper that execs the fixture app under the current runtime (for peers that spawn it). */
+export function appWrapper(dir: string, name: string, mode: string[]): string {
+  const [cmd, args] = runtimeCommand(here("tests/fixtures/gateway_app.ts"), mode);
+  const path = join(dir, name);
+  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  writeFileSync(path, `#!/bin/sh\nexec ${[cmd, ...args].map(q).join(" ")} 2>>${q(join(dir, name + ".log"))}\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+/** Apache httpd config: mod_proxy_fcgi at /gapp/ (prefix → SCRIPT_NAME/PATH_INFO), mod_cgid at /cgi-bin/. */
+export function apacheConf(dir: string, o: { port: number; app: number; cgiScript?: string }): string {
+  const mods = "/usr/lib/apache2/modules";
+  const conf = `
+ServerRoot "${dir}"
+ServerName localhost
+Listen 127.0.0.1:${o.port}
+PidFile ${dir}/httpd.pid
+ErrorLog ${dir}/error.log
+LogLevel warn
+${existsSync(`${mods}/mod_mpm_event.so`) ? `LoadModule mpm_event_module ${mods}/mod_mpm_event.so` : ""}
+LoadModule authz_core_module ${mods}/mod_authz_core.so
+LoadModule unixd_module ${mods}/mod_unixd.so
+LoadModule proxy_module ${mods}/mod_proxy.so
+LoadModule proxy_fcgi_module ${mods}/mod_proxy_fcgi.so
+LoadModule setenvif_module ${mods}/mod_setenvif.so
+LoadModule alias_module ${mods}/mod_alias.so
+LoadModule cgid_module ${mods}/mod_cgid.so
+LoadModule mime_module ${mods}/mod_mime.so
+ScriptSock ${dir}/cgisock
+User nobody
+Group nogroup
+DocumentRoot "${dir}"
+ProxyFCGIBackendType GENERIC
+<Location "/gapp/">
+  ProxyPass "fcgi://127.0.0.1:${o.app}/" enablereuse=on
+  ProxyFCGISetEnvIf "true" SCRIPT_NAME "/gapp"
+  ProxyFCGISetEnvIf "reqenv('REQUEST_URI') =~ m#^/gapp(/[^?]*)#" PATH_INFO "$1"
+</Location>
+${o.cgiScript ? `ScriptAlias /cgi-bin/app.cgi "${o.cgiScript}"
+<Directory "${dir}">
+  Options +ExecCGI
+  Require all granted
+</Directory>` : ""}
+`;
+  writeFileSync(join(dir, "httpd.conf"), conf);
+  return join(dir, "httpd.conf");
+}
+
+/** Starts Apache in the foreground. */
+export function startApache(httpd: string, dir: string, port: number): Promise<ChildProcess & { output(): string }> {
+  chmodSync(dir, 0o755);
+  return startPeer(httpd, ["-f", join(dir, "httpd.conf"), "-DFOREGROUND"], () => waitListening(port), {
+    APACHE_RUN_DIR: dir,
+    APACHE_LOCK_DIR: dir,
+    APACHE_LOG_DIR: dir,
+  });
+}
+
+/** lighttpd config: mod_fastcgi at /app (TCP to our server), /spawn (bin-path: lighttpd starts our app on fd 0), mod_cgi at /cgi-bin/. */
+export function lighttpdConf(dir: string, o: { port: number; app?: number; spawnWrapper?: string; cgiScript?: string }): string {
+  const fcgi: string[] = [];
+  if (o.app) fcgi.push(`"/app" => (( "host" => "127.0.0.1", "port" => ${o.app}, "check-local" => "disable" ))`);
+  if (o.spawnWrapper) fcgi.push(`"/spawn" => (( "bin-path" => "${o.spawnWrapper}", "socket" => "${dir}/spawn.sock", "max-procs" => 1, "check-local" => "disable" ))`);
+  const conf = `
+server.document-root = "${dir}"
+server.port = ${o.port}
+server.bind = "127.0.0.1"
+server.errorlog = "${dir}/lighttpd-error.log"
+server.pid-file = "${dir}/lighttpd.pid"
+server.modules = ( "mod_fastcgi", "mod_cgi", "mod_alias" )
+server.max-request-size = 65536
+server.upload-dirs = ( "${dir}" )
+${fcgi.length ? `fastcgi.server = ( ${fcgi.join(",\n")} )` : ""}
+${o.cgiScript ? `alias.url = ( "/cgi-bin/app.cgi" => "${o.cgiScript}" )
+$HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ( "" => "" ) }` : ""}
+`;
+  writeFileSync(join(dir, "lighttpd.conf"), conf);
+  return join(dir, "lighttpd.conf");
+}
+
+/** Starts lighttpd in the foreground. */
+export function startLighttpd(lighttpd: string, dir: string, port: number): Promise<ChildProcess & { output(): string }> {
+  return startPeer(lighttpd, ["-D", "-f", join(dir, "lighttpd.conf")], () => waitListening(port));
+}
+
+/** HAProxy config: FastCGI backend with GET_VALUES, multiplexing, keep-conn and abortonclose. */
+export function haproxyConf(dir: string, o: { port: number; app: number }): string {
+  const conf = `
+global
+  maxconn 200
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+fcgi-app carafe
+  docroot ${dir}
+  path-info ^(/.*)?$
+  option get-values
+  option mpxs-conns
+  option keep-conn
+  option max-reqs 10
+  log-stderr global
+frontend web
+  bind 127.0.0.1:${o.port}
+  option http-buffer-request
+  default_backend fcgi
+backend fcgi
+  option abortonclose
+  http-reuse always
+  use-fcgi-app carafe
+  server s1 127.0.0.1:${o.app} proto fcgi
+`;
+  writeFileSync(join(dir, "haproxy.cfg"), conf);
+  return join(dir, "haproxy.cfg");
+}
+
+/** Starts HAProxy in the foreground (`-db`). */
+export function startHaproxy(haproxy: string, dir: string, port: number): Promise<ChildProcess & { output(): string }> {
+  return startPeer(haproxy, ["-db", "-f", join(dir, "haproxy.cfg")], () => waitListening(port));
+}

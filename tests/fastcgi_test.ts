@@ -1,0 +1,353 @@
+// FastCGI protocol over a real socket, with a hand-written client (tests/_gateway_peers.ts).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { serveFastCgi, fastcgiAdapter, isFastCgiListener } from "../adapters/fastcgi.ts";
+import type { Server } from "../adapters/adapter.ts";
+import { abortCount, gatewayApp } from "./fixtures/gateway_app.ts";
+import { begin, cat, FcgiClient, get, pairs, rec, request, T } from "./_gateway_peers.ts";
+import { tempDir } from "./_helpers.ts";
+
+const logs: string[] = [];
+let server: Server;
+let port: number;
+let pulls = 0; // chunks the back-pressure route has produced
+
+const app = {
+  fetch(req: Request, info?: { scriptName?: string; remoteAddr?: string }) {
+    const path = new URL(req.url).pathname;
+    if (path === "/pressure") {
+      // 1000 chunks of 64 KiB = 64 MB if nobody pushed back.
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          pull(c) {
+            if (pulls >= 1000) return c.close();
+            pulls++;
+            c.enqueue(new Uint8Array(65536).fill(pulls & 255));
+          },
+        }, { highWaterMark: 0 }),
+      );
+    }
+    if (path === "/streamfail") {
+      let n = 0;
+      return new Response(new ReadableStream({
+        pull(c) {
+          if (n++ === 0) c.enqueue(new TextEncoder().encode("partial"));
+          else c.error(new Error("stream broke"));
+        },
+      }));
+    }
+    return gatewayApp.fetch(req, info);
+  },
+};
+
+before(async () => {
+  server = await serveFastCgi({
+    app,
+    host: "127.0.0.1",
+    port: 0,
+    quiet: true,
+    debug: false,
+    trustProxy: false,
+    maxBodySize: Infinity,
+    shutdownTimeout: 1000,
+    log: (l) => logs.push(l),
+  });
+  port = Number(server.url.split(":").pop());
+});
+after(() => server.close());
+
+describe("FastCGI responder over TCP", () => {
+  test("GET split into 1-byte writes: Status line, body, empty STDOUT, END_REQUEST, close (KEEP_CONN=0)", async () => {
+    const c = await FcgiClient.connect(port);
+    await c.sendSplit(request(1, get("/hello/world")), 1);
+    await c.ended(1);
+    const r = c.response(1);
+    assert.equal(r.status, 200);
+    assert.match(r.head, /^Status: 200 OK\r\n/);
+    assert.equal(r.text, "Hello world!");
+    const stdout = c.records.filter((x) => x.type === T.STDOUT);
+    assert.equal(stdout.at(-1)!.content.length, 0, "empty STDOUT ends the stream");
+    assert.ok(c.records.findIndex((x) => x.type === T.END) > c.records.indexOf(stdout.at(-1)!));
+    assert.deepEqual(c.end(1), [0, 0]);
+    assert.ok(!/transfer-encoding/i.test(r.head));
+    assert.equal(await c.waitClosed(), true, "closes after the request when KEEP_CONN is 0");
+  });
+
+  test("packed records, padding, 4-byte lengths, duplicates, empty CONTENT_* absent, prefix as scriptName", async () => {
+    const c = await FcgiClient.connect(port);
+    const params = pairs([
+      ...get("/info?x=1&y=%C3%A9"),
+      ["HTTP_COOKIE", "a=1"],
+      ["HTTP_COOKIE", "b=2"],
+      ["HTTP_ACCEPT", "text/html"],
+      ["HTTP_ACCEPT", "application/json"],
+      ["HTTP_X_LONG", "v".repeat(300)],
+      ["CONTENT_LENGTH", ""],
+      ["CONTENT_TYPE", ""],
+      ["SCRIPT_NAME", "/app"], // nginx sends SCRIPT_NAME twice when a config overrides it
+    ], true);
+    // PARAMS split in the middle of a pair, with padding on every record, all in one write.
+    const mid = 37;
+    c.send(cat(
+      begin(7),
+      rec(T.PARAMS, 7, params.subarray(0, mid), 3),
+      rec(T.PARAMS, 7, params.subarray(mid), 255),
+      rec(T.PARAMS, 7, new Uint8Array(0), 5),
+      rec(T.STDIN, 7, new Uint8Array(0), 7),
+    ));
+    await c.ended(7);
+    const info = JSON.parse(c.response(7).text);
+    assert.equal(info.path, "/info");
+    assert.equal(info.scriptName, "/app");
+    assert.deepEqual(info.query, { x: "1", y: "é" });
+    assert.equal(info.cookie, "a=1; b=2");
+    assert.equal(info.headers.accept, "text/html, application/json");
+    assert.equal(info.headers["x-long"], "v".repeat(300));
+    assert.equal(info.contentLength, null);
+    assert.equal(info.contentType, null);
+    assert.equal(info.remoteAddr, "127.0.0.1");
+    assert.equal(info.url, "http://localhost/info?x=1&y=%C3%A9");
+    c.close();
+  });
+
+  test("no PATH_INFO: whole REQUEST_URI path is routed, raw form kept", async () => {
+    const c = await FcgiClient.connect(port);
+    c.send(request(1, [["REQUEST_METHOD", "GET"], ["SCRIPT_NAME", "/hello/a b"], ["REQUEST_URI", "/hello/a%20b?q=1"], ["QUERY_STRING", "q=1"], ["HTTP_HOST", "example.org:8080"]]));
+    await c.ended(1);
+    assert.equal(c.response(1).text, "Hello a b!");
+    c.close();
+  });
+
+  test("multiplexing: interleaved ids, out-of-order completion, KEEP_CONN=1 keeps the connection", async () => {
+    const c = await FcgiClient.connect(port);
+    const slow = request(3, get("/slow?ms=300"), undefined, true);
+    const fast = request(65535, get("/hello/fast"), undefined, true);
+    // Interleave record by record: BEGIN 3, BEGIN 65535, PARAMS 3, PARAMS 65535…
+    const split = (b: Uint8Array) => {
+      const out: Uint8Array[] = [];
+      for (let o = 0; o < b.length;) {
+        const len = 8 + ((b[o + 4] << 8) | b[o + 5]) + b[o + 6];
+        out.push(b.subarray(o, o + len));
+        o += len;
+      }
+      return out;
+    };
+    const a = split(slow), b = split(fast);
+    const mixed: Uint8Array[] = [];
+    for (let i = 0; i < Math.max(a.length, b.length); i++) mixed.push(...(a[i] ? [a[i]] : []), ...(b[i] ? [b[i]] : []));
+    c.send(cat(...mixed));
+    await c.ended(65535);
+    assert.equal(c.end(3), undefined, "the slow request is still running");
+    await c.ended(3);
+    assert.equal(c.response(65535).text, "Hello fast!");
+    assert.equal(c.response(3).text, "slept 300");
+    // The same connection serves another request, re-using id 3.
+    c.records.length = 0;
+    c.send(request(3, get("/hello/again"), undefined, true));
+    await c.ended(3);
+    assert.equal(c.response(3).text, "Hello again!");
+    assert.equal(c.closed, false);
+    c.close();
+  });
+
+  test("GET_VALUES answered with the three variables, unknown names omitted; UNKNOWN_TYPE for an unknown management type", async () => {
+    const c = await FcgiClient.connect(port);
+    c.send(rec(T.GET_VALUES, 0, pairs([["FCGI_MAX_CONNS", ""], ["FCGI_MAX_REQS", ""], ["FCGI_MPXS_CONNS", ""], ["NOPE", ""]])));
+    c.send(rec(42, 0, "xyz"));
+    await c.until((rs) => rs.length >= 2);
+    const result = c.records.find((r) => r.type === T.GET_VALUES_RESULT)!;
+    const text = new TextDecoder().decode(result.content);
+    assert.match(text, /FCGI_MPXS_CONNS1/);
+    assert.match(text, /FCGI_MAX_CONNS\d/);
+    assert.match(text, /FCGI_MAX_REQS\d/);
+    assert.ok(!text.includes("NOPE"));
+    const unknown = c.records.find((r) => r.type === T.UNKNOWN_TYPE)!;
+    assert.equal(unknown.id, 0);
+    assert.equal(unknown.content[0], 42);
+    assert.equal(unknown.content.length, 8);
+    c.close();
+  });
+
+  test("unknown role (FILTER) → END_REQUEST(UNKNOWN_ROLE); AUTHORIZER answered right after PARAMS with no STDIN", async () => {
+    const c = await FcgiClient.connect(port);
+    c.send(cat(begin(1, { role: 3, keep: true }), rec(T.PARAMS, 1, pairs(get("/hello/x"))), rec(T.PARAMS, 1)));
+    await c.ended(1);
+    assert.deepEqual(c.end(1), [0, 3]);
+    assert.equal(c.records.filter((r) => r.type === T.STDOUT).length, 0);
+    // Apache's mod_authnz_fcgi sends no STDIN at all to an authorizer.
+    c.send(cat(begin(2, { role: 2, keep: true }), rec(T.PARAMS, 2, pairs(get("/hello/auth"))), rec(T.PARAMS, 2)));
+    await c.ended(2, 3000);
+    assert.equal(c.response(2).status, 200);
+    c.close();
+  });
+
+  test("POST without CONTENT_LENGTH: body ends at the empty STDIN (chunked upload behind Apache)", async () => {
+    const c = await FcgiClient.connect(port);
+    const body = new Uint8Array(200_000).map((_, i) => i % 251);
+    const params = get("/upload").map(([k, v]) => (k === "REQUEST_METHOD" ? [k, "POST"] : [k, v]) as [string, string]);
+    c.send(request(1, params, body));
+    await c.ended(1);
+    const out = JSON.parse(c.response(1).text);
+    assert.equal(out.length, 200_000);
+    assert.equal(out.declared, null);
+    c.close();
+  });
+
+  test("ABORT_REQUEST mid-body: END_REQUEST promptly, request.signal aborted, body reader fails", async () => {
+    const before = abortCount();
+    const c = await FcgiClient.connect(port);
+    const params = [...get("/upload"), ["REQUEST_METHOD", "POST"], ["CONTENT_LENGTH", "100000"]] as [string, string][];
+    c.send(cat(begin(5, { keep: true }), rec(T.PARAMS, 5, pairs(params)), rec(T.PARAMS, 5), rec(T.STDIN, 5, new Uint8Array(1000))));
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    c.send(rec(T.ABORT, 5));
+    await c.ended(5, 2000);
+    assert.ok(Date.now() - t0 < 1000);
+    assert.deepEqual(c.end(5), [0, 0]);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(abortCount(), before + 1);
+    assert.equal(c.closed, false, "KEEP_CONN=1: still open after an abort");
+    c.close();
+  });
+
+  test("EOF before the end of STDIN aborts the request (nginx/Apache abort by closing)", async () => {
+    const before = abortCount();
+    const c = await FcgiClient.connect(port);
+    const params = [...get("/upload"), ["REQUEST_METHOD", "POST"], ["CONTENT_LENGTH", "100000"]] as [string, string][];
+    c.send(cat(begin(1), rec(T.PARAMS, 1, pairs(params)), rec(T.PARAMS, 1), rec(T.STDIN, 1, new Uint8Array(5000))));
+    await new Promise((r) => setTimeout(r, 50));
+    c.socket.end();
+    const deadline = Date.now() + 3000;
+    while (abortCount() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(abortCount(), before + 1);
+  });
+
+  test("STDIN shorter than CONTENT_LENGTH fails the body instead of passing a truncated one", async () => {
+    const c = await FcgiClient.connect(port);
+    const params = [...get("/upload"), ["REQUEST_METHOD", "POST"], ["CONTENT_LENGTH", "100"]] as [string, string][];
+    c.send(request(1, params, new Uint8Array(60)));
+    await c.ended(1);
+    assert.equal(c.response(1).status, 400);
+    c.close();
+  });
+
+  test("a 1 MB response is split into records of at most 65535 bytes, bytes intact", async () => {
+    const c = await FcgiClient.connect(port);
+    c.send(request(1, get("/big?size=1000000")));
+    await c.ended(1);
+    const stdout = c.records.filter((r) => r.type === T.STDOUT);
+    assert.ok(stdout.length > 15);
+    assert.ok(stdout.every((r) => r.content.length <= 65535));
+    const { body, headers } = c.response(1);
+    assert.equal(headers.get("content-length")?.[0], "1000000");
+    assert.equal(body.length, 1_000_000);
+    assert.ok(body.every((b, i) => b === i % 251));
+    c.close();
+  });
+
+  test("streamed response: back-pressure stops the producer while the web server does not read", async () => {
+    pulls = 0;
+    const c = await FcgiClient.connect(port);
+    c.socket.pause();
+    c.send(request(1, get("/pressure")));
+    await new Promise((r) => setTimeout(r, 500));
+    const whilePaused = pulls;
+    assert.ok(whilePaused < 200, `producer ran ahead: ${whilePaused} chunks of 64 KiB while the reader was paused`);
+    c.socket.resume();
+    await c.ended(1, 30000);
+    assert.equal(pulls, 1000);
+    assert.equal(c.response(1).body.length, 1000 * 65536);
+    c.close();
+  });
+
+  test("app errors: 500 page; a stream that fails mid-body goes to STDERR and the log, END_REQUEST appStatus 1", async () => {
+    const c = await FcgiClient.connect(port);
+    c.send(request(1, get("/fail"), undefined, true));
+    await c.ended(1);
+    assert.equal(c.response(1).status, 500);
+    const n = logs.length;
+    c.send(request(2, get("/streamfail"), undefined, true));
+    await c.ended(2);
+    assert.equal(c.response(2).text, "partial");
+    assert.equal(c.end(2)![0], 1);
+    const err = new TextDecoder().decode(cat(...c.records.filter((r) => r.type === T.STDERR && r.id === 2).map((r) => r.content)));
+    assert.match(err, /stream broke/);
+    assert.ok(logs.slice(n).some((l) => /stream broke/.test(l)));
+    c.close();
+  });
+
+  test("protocol violations close only that connection: version 2, BEGIN for an active id, PARAMS over the limit", async () => {
+    for (const bad of [
+      rec(T.BEGIN, 1, new Uint8Array(8), 0, 2),
+      cat(begin(1, { keep: true }), begin(1, { keep: true })),
+      cat(begin(1), ...Array.from({ length: 20 }, () => rec(T.PARAMS, 1, new Uint8Array(65535)))),
+      cat(rec(T.BEGIN, 1, new Uint8Array(3))),
+    ]) {
+      const c = await FcgiClient.connect(port);
+      c.send(bad);
+      assert.equal(await c.waitClosed(3000), true);
+    }
+    const ok = await FcgiClient.connect(port);
+    ok.send(request(1, get("/hello/still")));
+    await ok.ended(1);
+    assert.equal(ok.response(1).text, "Hello still!");
+    ok.close();
+  });
+
+  test("records for inactive ids are ignored (STDIN after an early answer, as nginx sends)", async () => {
+    const c = await FcgiClient.connect(port);
+    c.send(cat(request(1, get("/hello/one"), undefined, true), rec(T.STDIN, 1, "late"), rec(T.STDIN, 9, "never begun"), rec(T.STDIN, 1)));
+    await c.ended(1);
+    c.records.length = 0;
+    c.send(request(1, get("/hello/two"), undefined, true));
+    await c.ended(1);
+    assert.equal(c.response(1).text, "Hello two!");
+    c.close();
+  });
+});
+
+describe("FastCGI listeners", () => {
+  test("Unix socket with the requested mode; removed on close", async () => {
+    const dir = tempDir();
+    const path = `${dir.path}/app.sock`;
+    const s = await fastcgiAdapter.serve({
+      app, host: "127.0.0.1", port: 0, socket: path, socketMode: 0o600, quiet: true, debug: false,
+      trustProxy: false, maxBodySize: Infinity, shutdownTimeout: 1000, log: () => {},
+    });
+    try {
+      assert.equal(s.url, `unix:${path}`);
+      const { statSync, existsSync } = await import("node:fs");
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      const c = await FcgiClient.connect(path);
+      c.send(request(1, get("/hello/unix")));
+      await c.ended(1);
+      assert.equal(c.response(1).text, "Hello unix!");
+      await s.close();
+      assert.equal(existsSync(path), false);
+    } finally {
+      await s.close();
+      dir.remove();
+    }
+  });
+
+  test("isFastCgiListener() is false for the test process (fd 0 is not a listening socket)", () => {
+    assert.equal(isFastCgiListener(), false);
+  });
+
+  test("close() lets an in-flight request finish, then resolves", async () => {
+    const s = await serveFastCgi({
+      app, host: "127.0.0.1", port: 0, quiet: true, debug: false, trustProxy: false,
+      maxBodySize: Infinity, shutdownTimeout: 3000, log: () => {},
+    });
+    const c = await FcgiClient.connect(Number(s.url.split(":").pop()));
+    c.send(request(1, get("/slow?ms=300"), undefined, true));
+    await new Promise((r) => setTimeout(r, 50));
+    const closed = s.close();
+    await c.ended(1, 3000);
+    await closed;
+    assert.equal(c.response(1).text, "slept 300");
+    // No new connections after close().
+    await assert.rejects(FcgiClient.connect(Number(s.url.split(":").pop())));
+    c.close();
+  });
+});
