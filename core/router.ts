@@ -1,0 +1,685 @@
+/**
+ * Bottle's route syntax and matching rules, compiled for speed.
+ *
+ * Rules: `<name>` matches one path segment (`[^/]+`), `<name:int>` → number,
+ * `<name:float>` → number, `<name:path>` → the rest of the path including `/`
+ * (non-greedy), `<name:re:EXP>` → a regular expression, `<>` / `<:int>` / `<:re:EXP>`
+ * are anonymous (matched, not passed on). Custom filters come from
+ * {@linkcode Router.addFilter}. `\<` is a literal `<` (and `\\` a literal `\`).
+ *
+ * Matching order is Bottle's: `HEAD` tries `HEAD`, `GET`, `ANY`; any other verb tries
+ * itself, then `ANY`. For each method static paths (one `Map` lookup) come before
+ * dynamic routes, and dynamic routes are tried in definition order. Dynamic routes
+ * of a method are compiled lazily into one regular expression whose alternatives
+ * share common prefixes, so a lookup does not walk the route list.
+ *
+ * @example
+ * ```ts
+ * import { Router } from "./router.ts";
+ * const router = new Router<string>();
+ * router.add("/item/<id:int>", "GET", "item", "item");
+ * router.match("GET", "/item/7"); // { kind: "found", target: "item", params: { id: 7 } }
+ * router.build("item", { id: 7, tab: "info" }); // "/item/7?tab=info"
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * What a wildcard filter is made of: the regular expression it matches, how a
+ * matched string becomes the parameter value, and how a value goes back into a URL.
+ *
+ * @example
+ * ```ts
+ * import type { FilterSpec } from "./router.ts";
+ * const hex: FilterSpec = { pattern: "[0-9a-f]+", toValue: (s) => parseInt(s, 16), toUrl: (v) => (v as number).toString(16) };
+ * ```
+ */
+export interface FilterSpec {
+  /** Regular expression source (capturing groups are made non-capturing). */
+  pattern: string;
+  /** Converts the matched text; throwing (or returning `NaN`) answers `400`. */
+  toValue?: (raw: string) => unknown;
+  /** Converts a value for {@linkcode Router.build}; default `String(value)`. */
+  toUrl?: (value: unknown) => string;
+}
+
+/**
+ * Makes a {@linkcode FilterSpec} from the text after the filter name
+ * (`<x:name:config>` → `config`, `undefined` when absent).
+ *
+ * @example
+ * ```ts
+ * import type { FilterFactory } from "./router.ts";
+ * const list: FilterFactory = (sep = ",") => ({ pattern: `[^/]+`, toValue: (s) => s.split(sep) });
+ * ```
+ */
+export type FilterFactory = (config: string | undefined) => FilterSpec;
+
+/**
+ * The result of {@linkcode Router.match}.
+ *
+ * @example
+ * ```ts
+ * import { Router, type RouteMatch } from "./router.ts";
+ * const m: RouteMatch<string> = new Router<string>().match("GET", "/");
+ * if (m.kind === "notFound") console.log("404");
+ * ```
+ */
+export type RouteMatch<T> =
+  | { kind: "found"; target: T; params: Record<string, unknown> }
+  | { kind: "notFound" }
+  | { kind: "methodNotAllowed"; allow: string[] }
+  | { kind: "badParam"; message: string };
+
+/**
+ * Thrown by {@linkcode Router.add} for a rule that cannot be compiled.
+ *
+ * @example
+ * ```ts
+ * import { Router, RouteSyntaxError } from "./router.ts";
+ * try { new Router().add("/x/<id:nope>", "GET", 1); } catch (e) { console.log(e instanceof RouteSyntaxError); }
+ * ```
+ */
+export class RouteSyntaxError extends Error {
+  override name = "RouteSyntaxError";
+}
+
+/**
+ * Thrown by {@linkcode Router.build} for an unknown route name or a missing or
+ * unfitting parameter.
+ *
+ * @example
+ * ```ts
+ * import { Router, RouteBuildError } from "./router.ts";
+ * try { new Router().build("nope"); } catch (e) { console.log(e instanceof RouteBuildError); }
+ * ```
+ */
+export class RouteBuildError extends Error {
+  override name = "RouteBuildError";
+}
+
+// ---------------------------------------------------------------------------
+// Typed parameters from the rule string.
+
+type FilterValue<F extends string> = F extends "int" | "float" ? number
+  : F extends "path" | "re" | `re:${string}` ? string
+  : unknown;
+
+type Wildcard<W extends string> = W extends `${infer Name}:${infer Filter}`
+  ? (Name extends "" ? {} : { [K in Name]: FilterValue<Filter> })
+  : (W extends "" ? {} : { [K in W]: string });
+
+type Collect<P extends string> = P extends `${infer Pre}<${infer W}>${infer Rest}`
+  ? (Pre extends `${string}\\` ? Collect<Rest> : Wildcard<W> & Collect<Rest>)
+  : {};
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+/**
+ * The parameters a rule produces: `"/item/<id:int>/<rest:path>"` →
+ * `{ id: number; rest: string }`. `int`/`float` give `number`, the default, `path`
+ * and `re` filters `string`, custom filters `unknown`; anonymous wildcards add nothing.
+ *
+ * @example
+ * ```ts
+ * import type { PathParams } from "./router.ts";
+ * const p: PathParams<"/item/<id:int>"> = { id: 7 };
+ * ```
+ */
+export type PathParams<P extends string> = string extends P ? Record<string, unknown> : Simplify<Collect<P>>;
+
+// ---------------------------------------------------------------------------
+// Internals.
+
+/** One piece of a parsed rule. */
+type Token =
+  | { text: string }
+  | { name: string | undefined; pattern: string; toValue?: (raw: string) => unknown; toUrl?: (value: unknown) => string; check: RegExp };
+
+type WildToken = Exclude<Token, { text: string }>;
+
+interface Param {
+  name: string;
+  /** Index of the wildcard among the rule's wildcards (its capture group is found at compile time). */
+  position: number;
+  toValue?: (raw: string) => unknown;
+}
+
+interface Entry<T> {
+  method: string;
+  rule: string;
+  name?: string;
+  target: T;
+  tokens: Token[];
+  /** Named wildcards, in rule order. */
+  params: Param[];
+  /** Precomputed answer for static routes: matching them allocates nothing. */
+  found?: { kind: "found"; target: T; params: Record<string, unknown> };
+}
+
+/** A compiled dynamic route: which capture groups hold which parameters. */
+interface Leaf<T> {
+  entry: Entry<T>;
+  names: string[];
+  groups: number[];
+  convert: Array<((raw: string) => unknown) | undefined>;
+  /** True when no parameter needs converting (the common case). */
+  plain: boolean;
+}
+
+/** A node of the prefix tree the per-method regular expression is built from. */
+interface TrieNode<T> {
+  key: string;
+  /** Regex source: an escaped literal or a wildcard's pattern (wrapped in a group when emitted). */
+  source: string;
+  wildcard: boolean;
+  items: Array<TrieNode<T> | Entry<T>>;
+}
+
+interface MethodTable<T> {
+  static: Map<string, Entry<T>>;
+  dynamic: Entry<T>[];
+  /** Compiled lazily; `undefined` after an `add`. */
+  regex?: RegExp | null;
+  leaves: Array<Leaf<T> | undefined>;
+}
+
+const EMPTY_PARAMS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+const NOT_FOUND = Object.freeze({ kind: "notFound" as const });
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const FILTER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const METHOD = /^[A-Z0-9!#$%&'*+.^_`|~-]+$/;
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
+/**
+ * Makes every capturing group non-capturing (Bottle's `_re_flatten`), so a user's
+ * expression cannot shift the group numbers of the combined expression.
+ */
+function flatten(pattern: string, rule: string): string {
+  let out = "";
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === "\\") {
+      const next = pattern[i + 1] ?? "";
+      // Group numbers change once groups are flattened and combined, so a back-reference could only mislead.
+      if (!inClass && (/[1-9]/.test(next) || (next === "k" && pattern[i + 2] === "<"))) {
+        throw new RouteSyntaxError(`Back-references are not supported in route ${JSON.stringify(rule)}: ${JSON.stringify(pattern)}`);
+      }
+      out += c + next;
+      i++;
+    } else if (inClass) {
+      if (c === "]") inClass = false;
+      out += c;
+    } else if (c === "[") {
+      inClass = true;
+      out += c;
+    } else if (c === "(") {
+      if (pattern[i + 1] !== "?") {
+        out += "(?:";
+      } else if (pattern[i + 2] === "<" && pattern[i + 3] !== "=" && pattern[i + 3] !== "!") {
+        // Named group `(?<name>…)` → `(?:…)`.
+        const end = pattern.indexOf(">", i + 3);
+        if (end < 0) throw new RouteSyntaxError(`Unterminated group name in route ${JSON.stringify(rule)}: ${JSON.stringify(pattern)}`);
+        out += "(?:";
+        i = end;
+      } else {
+        out += c;
+      }
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/** Number of capturing groups in a regex source. */
+function groupCount(source: string): number {
+  return new RegExp(`|${source}`).exec("")!.length - 1;
+}
+
+/** Percent-encodes what would change a URL's meaning; keeps `/` and what `encodeURI` keeps. */
+function encodePath(text: string, rule: string): string {
+  try {
+    return encodeURI(text).replace(/[?#]/g, (c) => (c === "?" ? "%3F" : "%23"));
+  } catch {
+    throw new RouteBuildError(`Cannot encode ${JSON.stringify(text)} for route ${JSON.stringify(rule)} (lone surrogate).`);
+  }
+}
+
+const builtinFilters: Record<string, FilterFactory> = {
+  re: (config) => ({ pattern: config ?? "[^/]+" }),
+  int: () => ({
+    pattern: "-?\\d+",
+    toValue: (raw) => {
+      const n = Number(raw);
+      // Bottle's ints are unbounded; a silently rounded id would be worse than a 400.
+      if (!Number.isSafeInteger(n)) throw new RangeError(`Integer out of range: ${raw}`);
+      return n;
+    },
+    toUrl: (value) => {
+      const n = typeof value === "string" && /^-?\d+$/.test(value) ? Number(value) : value;
+      if (typeof n !== "number" || !Number.isInteger(n)) throw new TypeError(`expected an integer, got ${JSON.stringify(value)}`);
+      return String(n);
+    },
+  }),
+  float: () => ({
+    pattern: "-?[\\d.]+",
+    // Number(), unlike parseFloat, rejects "." and "1.2.3" as Python's float() does.
+    toValue: (raw) => Number(raw),
+    toUrl: (value) => {
+      const n = typeof value === "string" ? Number(value) : value;
+      if (typeof n !== "number" || !Number.isFinite(n)) throw new TypeError(`expected a number, got ${JSON.stringify(value)}`);
+      return String(n);
+    },
+  }),
+  path: () => ({ pattern: ".+?" }),
+};
+
+/**
+ * A Bottle-compatible router. `T` is whatever the caller attaches to a route (the
+ * app stores its route record there).
+ *
+ * @example
+ * ```ts
+ * import { Router } from "./router.ts";
+ * const router = new Router<() => string>();
+ * router.add("/hello/<name>", "GET", () => "hi");
+ * const m = router.match("GET", "/hello/world");
+ * if (m.kind === "found") console.log(m.params.name, m.target());
+ * ```
+ */
+export class Router<T> {
+  #filters = new Map<string, FilterFactory>(Object.entries(builtinFilters));
+  #tables = new Map<string, MethodTable<T>>();
+  /** Every route in definition order (replacements keep their place). */
+  #entries: Entry<T>[] = [];
+  #byKey = new Map<string, Entry<T>>();
+  #names = new Map<string, Entry<T>>();
+
+  /**
+   * Registers a custom wildcard filter `<x:name>` / `<x:name:config>`. Add it before
+   * the routes that use it.
+   *
+   * @example
+   * ```ts
+   * import { Router } from "./router.ts";
+   * const router = new Router<number>();
+   * router.addFilter("hex", () => ({ pattern: "[0-9a-f]+", toValue: (s) => parseInt(s, 16), toUrl: (v) => (v as number).toString(16) }));
+   * router.add("/color/<c:hex>", "GET", 1, "color");
+   * router.build("color", { c: 255 }); // "/color/ff"
+   * ```
+   */
+  addFilter(name: string, factory: FilterFactory): void {
+    if (!FILTER_NAME.test(name)) throw new RouteSyntaxError(`Invalid filter name ${JSON.stringify(name)}: use letters, digits and _.`);
+    if (typeof factory !== "function") throw new TypeError(`Filter ${JSON.stringify(name)} needs a factory function (config) => ({ pattern, toValue?, toUrl? }).`);
+    this.#filters.set(name, factory);
+  }
+
+  /**
+   * Adds a route. `method` is upper-cased (`"ANY"` matches every method); adding the
+   * same method and rule again replaces the target in place. Throws
+   * {@linkcode RouteSyntaxError} for a malformed rule, an unknown filter or an
+   * invalid regular expression.
+   *
+   * @example
+   * ```ts
+   * import { Router } from "./router.ts";
+   * const router = new Router<string>();
+   * router.add("/static/<file:path>", "GET", "static", "static");
+   * ```
+   */
+  add(path: string, method: string, target: T, name?: string): void {
+    if (typeof path !== "string") throw new RouteSyntaxError(`A route path must be a string, got ${typeof path}.`);
+    method = String(method).toUpperCase();
+    if (!METHOD.test(method)) throw new RouteSyntaxError(`Invalid HTTP method ${JSON.stringify(method)} for route ${JSON.stringify(path)}.`);
+    const key = method + " " + path;
+    const old = this.#byKey.get(key);
+    if (old) {
+      old.target = target;
+      if (old.found) old.found = { kind: "found", target, params: EMPTY_PARAMS };
+      if (name !== undefined) {
+        old.name = name;
+        this.#names.set(name, old);
+      }
+      return;
+    }
+    const tokens = this.#parse(path);
+    const params: Param[] = [];
+    let position = 0;
+    for (const token of tokens) {
+      if ("text" in token) continue;
+      if (token.name !== undefined) {
+        if (params.some((p) => p.name === token.name)) {
+          throw new RouteSyntaxError(`Wildcard <${token.name}> appears twice in route ${JSON.stringify(path)}.`);
+        }
+        params.push({ name: token.name, position, toValue: token.toValue });
+      }
+      position++;
+    }
+    const entry: Entry<T> = { method, rule: path, name, target, tokens, params };
+    let table = this.#tables.get(method);
+    if (!table) {
+      table = { static: new Map(), dynamic: [], leaves: [] };
+      this.#tables.set(method, table);
+    }
+    if (position === 0) {
+      const literal = tokens.map((t) => (t as { text: string }).text).join("");
+      entry.found = { kind: "found", target, params: EMPTY_PARAMS };
+      table.static.set(literal, entry);
+    } else {
+      // Validate this route alone now, so a bad pattern is reported at add time, not on the first request.
+      const source = "^" + tokens.map((t) => ("text" in t ? escapeRegex(t.text) : `(${t.pattern})`)).join("") + "$";
+      try {
+        new RegExp(source);
+      } catch (err) {
+        throw new RouteSyntaxError(`Invalid regular expression in route ${JSON.stringify(path)}: ${(err as Error).message}`);
+      }
+      table.dynamic.push(entry);
+      table.regex = undefined;
+    }
+    this.#entries.push(entry);
+    this.#byKey.set(key, entry);
+    if (name !== undefined) this.#names.set(name, entry);
+  }
+
+  /**
+   * Finds the route for a request. `path` must already be percent-decoded.
+   *
+   * @example
+   * ```ts
+   * import { Router } from "./router.ts";
+   * const router = new Router<string>();
+   * router.add("/a", "GET", "a");
+   * router.match("POST", "/a"); // { kind: "methodNotAllowed", allow: ["GET", "HEAD"] }
+   * ```
+   */
+  match(method: string, path: string): RouteMatch<T> {
+    if (method === "HEAD") {
+      const r = this.#try("HEAD", path) ?? this.#try("GET", path) ?? this.#try("ANY", path);
+      if (r !== undefined) return r;
+    } else {
+      const r = this.#try(method, path) ?? this.#try("ANY", path);
+      if (r !== undefined) return r;
+    }
+    return this.#miss(method, path);
+  }
+
+  #try(method: string, path: string): RouteMatch<T> | undefined {
+    const table = this.#tables.get(method);
+    if (table === undefined) return undefined;
+    const hit = table.static.get(path);
+    if (hit !== undefined) return hit.found!;
+    let regex = table.regex;
+    if (regex === undefined) regex = this.#compile(table);
+    if (regex === null) return undefined;
+    const m = regex.exec(path);
+    if (m === null) return undefined;
+    // The matched route's end marker is an empty group; a parameter that captured ""
+    // can come first, hence the fallback to the last "" (the marker is the last group set).
+    let leaf = table.leaves[m.indexOf("", 1)];
+    if (leaf === undefined) leaf = table.leaves[m.lastIndexOf("")]!;
+    const params: Record<string, unknown> = {};
+    const { names, groups } = leaf;
+    if (leaf.plain) {
+      for (let i = 0; i < names.length; i++) params[names[i]] = m[groups[i]];
+    } else {
+      const convert = leaf.convert;
+      for (let i = 0; i < names.length; i++) {
+        const raw = m[groups[i]];
+        const fn = convert[i];
+        if (fn === undefined) {
+          params[names[i]] = raw;
+          continue;
+        }
+        let value: unknown;
+        try {
+          value = fn(raw);
+        } catch (err) {
+          return { kind: "badParam", message: `Path has wrong format: ${names[i]}=${JSON.stringify(raw)} (${(err as Error)?.message ?? err}).` };
+        }
+        if (typeof value === "number" && Number.isNaN(value)) {
+          return { kind: "badParam", message: `Path has wrong format: ${names[i]}=${JSON.stringify(raw)} is not a number.` };
+        }
+        params[names[i]] = value;
+      }
+    }
+    return { kind: "found", target: leaf.entry.target, params };
+  }
+
+  /** No route for this method: 405 with the methods that do match, else 404. */
+  #miss(method: string, path: string): RouteMatch<T> {
+    let allow: string[] | undefined;
+    for (const [name, table] of this.#tables) {
+      if (name === method || name === "ANY" || (method === "HEAD" && name === "GET")) continue;
+      let hit = table.static.has(path);
+      if (!hit) {
+        const regex = table.regex === undefined ? this.#compile(table) : table.regex;
+        hit = regex !== null && regex.test(path);
+      }
+      if (hit) (allow ??= []).push(name);
+    }
+    if (allow === undefined) return NOT_FOUND;
+    if (allow.includes("GET") && !allow.includes("HEAD")) allow.push("HEAD");
+    return { kind: "methodNotAllowed", allow: allow.sort() };
+  }
+
+  /**
+   * Builds the method's combined expression. Routes go into a prefix tree, but a
+   * route only descends into a node's *last* child: so every alternative holds
+   * older routes than the ones after it, and the first alternative that matches is
+   * the earliest defined route that matches — Bottle's order, with shared prefixes.
+   */
+  #compile(table: MethodTable<T>): RegExp | null {
+    table.leaves = [];
+    if (table.dynamic.length === 0) return (table.regex = null);
+    const root: TrieNode<T> = { key: "", source: "", wildcard: false, items: [] };
+    for (const entry of table.dynamic) {
+      let node = root;
+      for (const piece of pieces(entry.tokens)) {
+        const last = node.items[node.items.length - 1];
+        if (last !== undefined && "key" in last && last.key === piece.key) {
+          node = last;
+        } else {
+          const child: TrieNode<T> = { key: piece.key, source: piece.source, wildcard: piece.wildcard, items: [] };
+          node.items.push(child);
+          node = child;
+        }
+      }
+      node.items.push(entry);
+    }
+    let group = 0;
+    const stack: number[] = [];
+    const emitItems = (items: Array<TrieNode<T> | Entry<T>>): string => {
+      const parts = items.map(emit);
+      return parts.length === 1 ? parts[0] : `(?:${parts.join("|")})`;
+    };
+    const emit = (item: TrieNode<T> | Entry<T>): string => {
+      if (!("key" in item)) {
+        const marker = ++group;
+        const groups = item.params.map((p) => stack[p.position]);
+        const convert = item.params.map((p) => p.toValue);
+        table.leaves[marker] = {
+          entry: item,
+          names: item.params.map((p) => p.name),
+          groups,
+          convert,
+          plain: convert.every((c) => c === undefined),
+        };
+        return "$()";
+      }
+      if (!item.wildcard) return item.source + emitItems(item.items);
+      stack.push(++group);
+      const out = `(${item.source})` + emitItems(item.items);
+      stack.pop();
+      return out;
+    };
+    const source = "^" + emitItems(root.items);
+    return (table.regex = new RegExp(source));
+  }
+
+  /**
+   * Builds the URL of a named route (a rule string works as a name too). Wildcards
+   * are filled from `params` (anonymous ones from `anon0`, `anon1`…) through the
+   * filter's `toUrl` and percent-encoded; leftover params become the query string,
+   * arrays repeating the key.
+   *
+   * @example
+   * ```ts
+   * import { Router } from "./router.ts";
+   * const router = new Router<string>();
+   * router.add("/wiki/<page>", "GET", "wiki", "wiki");
+   * router.build("wiki", { page: "Main", tag: ["a", "b"] }); // "/wiki/Main?tag=a&tag=b"
+   * ```
+   */
+  build(name: string, params: Record<string, unknown> = {}): string {
+    const entry = this.#names.get(name) ?? this.#ruleEntry(name);
+    if (entry === undefined) throw new RouteBuildError(`No route named ${JSON.stringify(name)}.`);
+    const used = new Set<string>();
+    let url = "";
+    let anon = 0;
+    for (const token of entry.tokens) {
+      if ("text" in token) {
+        url += encodePath(token.text, entry.rule);
+        continue;
+      }
+      const key = token.name ?? `anon${anon++}`;
+      const value = params[key];
+      if (value === undefined || value === null) {
+        throw new RouteBuildError(`Missing URL argument ${JSON.stringify(key)} for route ${JSON.stringify(name)} (${entry.rule}).`);
+      }
+      used.add(key);
+      let text: string;
+      try {
+        text = token.toUrl ? token.toUrl(value) : String(value);
+      } catch (err) {
+        throw new RouteBuildError(`Bad URL argument ${JSON.stringify(key)} for route ${JSON.stringify(name)}: ${(err as Error)?.message ?? err}`);
+      }
+      if (!token.check.test(text)) {
+        throw new RouteBuildError(`URL argument ${JSON.stringify(key)}=${JSON.stringify(text)} does not fit its wildcard in route ${JSON.stringify(entry.rule)}.`);
+      }
+      url += encodePath(text, entry.rule);
+    }
+    const query = new URLSearchParams();
+    for (const key in params) {
+      const value = params[key];
+      if (used.has(key) || value === undefined || value === null) continue;
+      if (Array.isArray(value)) for (const v of value) query.append(key, String(v));
+      else query.append(key, String(value));
+    }
+    const search = query.toString();
+    return search ? `${url}?${search}` : url;
+  }
+
+  #ruleEntry(rule: string): Entry<T> | undefined {
+    for (const entry of this.#entries) if (entry.rule === rule) return entry;
+    return undefined;
+  }
+
+  /**
+   * Every route, in definition order.
+   *
+   * @example
+   * ```ts
+   * import { Router } from "./router.ts";
+   * const router = new Router<string>();
+   * router.add("/", "GET", "home", "home");
+   * router.routes(); // [{ method: "GET", path: "/", name: "home", target: "home" }]
+   * ```
+   */
+  routes(): Array<{ method: string; path: string; name?: string; target: T }> {
+    return this.#entries.map((e) => (e.name === undefined
+      ? { method: e.method, path: e.rule, target: e.target }
+      : { method: e.method, path: e.rule, name: e.name, target: e.target }));
+  }
+
+  /** Splits a rule into literal text and wildcards. */
+  #parse(rule: string): Token[] {
+    const tokens: Token[] = [];
+    let text = "";
+    let i = 0;
+    while (i < rule.length) {
+      const c = rule[i];
+      if (c === "\\" && (rule[i + 1] === "<" || rule[i + 1] === "\\")) {
+        text += rule[i + 1];
+        i += 2;
+        continue;
+      }
+      if (c !== "<") {
+        text += c;
+        i++;
+        continue;
+      }
+      // Find the closing ">", skipping backslash pairs so `<x:re:a\>b>` works.
+      let j = i + 1;
+      while (j < rule.length && rule[j] !== ">") j += rule[j] === "\\" ? 2 : 1;
+      if (j >= rule.length) {
+        throw new RouteSyntaxError(`Unterminated wildcard in route ${JSON.stringify(rule)} at ${i}; write \\< for a literal "<".`);
+      }
+      if (text) tokens.push({ text });
+      text = "";
+      tokens.push(this.#wildcard(rule.slice(i + 1, j), rule));
+      i = j + 1;
+    }
+    if (text || tokens.length === 0) tokens.push({ text });
+    return tokens;
+  }
+
+  #wildcard(body: string, rule: string): WildToken {
+    const first = body.indexOf(":");
+    const name = first < 0 ? body : body.slice(0, first);
+    if (name !== "" && !NAME.test(name)) {
+      throw new RouteSyntaxError(`Invalid wildcard name ${JSON.stringify(name)} in route ${JSON.stringify(rule)}: use letters, digits and _ (not starting with a digit).`);
+    }
+    let filter = "re";
+    let config: string | undefined;
+    if (first >= 0) {
+      const rest = body.slice(first + 1);
+      const second = rest.indexOf(":");
+      filter = (second < 0 ? rest : rest.slice(0, second)) || "re";
+      config = second < 0 ? undefined : rest.slice(second + 1).replace(/\\>/g, ">");
+      if (config === "") config = undefined;
+    }
+    const factory = this.#filters.get(filter);
+    if (factory === undefined) {
+      throw new RouteSyntaxError(`Unknown filter ${JSON.stringify(filter)} in route ${JSON.stringify(rule)}; register it with router.addFilter() before adding the route.`);
+    }
+    let spec: FilterSpec;
+    try {
+      spec = factory(config);
+    } catch (err) {
+      throw new RouteSyntaxError(`Filter ${JSON.stringify(filter)} rejected its config ${JSON.stringify(config)} in route ${JSON.stringify(rule)}: ${(err as Error)?.message ?? err}`);
+    }
+    if (!spec || typeof spec.pattern !== "string") {
+      throw new RouteSyntaxError(`Filter ${JSON.stringify(filter)} must return { pattern: string } (route ${JSON.stringify(rule)}).`);
+    }
+    const pattern = flatten(spec.pattern, rule);
+    let check: RegExp;
+    try {
+      check = new RegExp(`^(?:${pattern})$`);
+    } catch (err) {
+      throw new RouteSyntaxError(`Invalid regular expression ${JSON.stringify(spec.pattern)} in route ${JSON.stringify(rule)}: ${(err as Error).message}`);
+    }
+    if (groupCount(pattern) !== 0) {
+      throw new RouteSyntaxError(`Could not make the groups of ${JSON.stringify(spec.pattern)} non-capturing (route ${JSON.stringify(rule)}).`);
+    }
+    return { name: name || undefined, pattern, toValue: spec.toValue, toUrl: spec.toUrl, check };
+  }
+}
+
+/** Prefix-tree keys of a rule: literal text cut before each "/", and one key per wildcard. */
+function* pieces(tokens: Token[]): Generator<{ key: string; source: string; wildcard: boolean }> {
+  for (const token of tokens) {
+    if ("text" in token) {
+      for (const part of token.text.split(/(?=\/)/)) {
+        if (part) yield { key: "L" + part, source: escapeRegex(part), wildcard: false };
+      }
+    } else {
+      yield { key: "W" + token.pattern, source: token.pattern, wildcard: true };
+    }
+  }
+}
