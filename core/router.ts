@@ -224,7 +224,7 @@ function flatten(pattern: string, rule: string): string {
       } else if (pattern[i + 2] === "<" && pattern[i + 3] !== "=" && pattern[i + 3] !== "!") {
         // Named group `(?<name>…)` → `(?:…)`.
         const end = pattern.indexOf(">", i + 3);
-        if (end < 0) throw new RouteSyntaxError(`Unterminated group name in route ${JSON.stringify(rule)}: ${JSON.stringify(pattern)}`);
+        if (end < 0) throw new RouteSyntaxError(`Unterminated group name in route ${JSON.stringify(rule)}: ${JSON.stringify(pattern)} (inside a wildcard, write \\> for ">").`);
         out += "(?:";
         i = end;
       } else {
