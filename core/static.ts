@@ -353,10 +353,9 @@ export function parseRange(header: string, size: number): [number, number] | "un
       end = size - 1;
     } else {
       start = Number(m[1]);
-      end = m[2] === "" ? size - 1 : Number(m[2]);
-      if (end < start) return undefined;
+      if (m[2] !== "" && Number(m[2]) < start) return undefined;
       if (start >= size) continue;
-      end = Math.min(end, size - 1);
+      end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
     }
     first ??= [start, end];
   }
