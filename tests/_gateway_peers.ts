@@ -343,43 +343,45 @@ export function appWrapper(dir: string, name: string, mode: string[]): string {
   const [cmd, args] = runtimeCommand(here("tests/fixtures/gateway_app.ts"), mode);
   const path = join(dir, name);
   const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-  writeFileSync(path, `#!/bin/sh\nexec ${[cmd, ...args].map(q).join(" ")} 2>>${q(join(dir, name + ".log"))}\n`);
+  writeFileSync(path, `#!/bin/sh\nexport HOME=${q(process.env.HOME ?? "/root")} PATH=${q(process.env.PATH ?? "/usr/bin:/bin")}\necho $$ > ${q(path + ".pid")}\nexec ${[cmd, ...args].map(q).join(" ")} 2>>${q(join(dir, name + ".log"))}\n`);
   chmodSync(path, 0o755);
   return path;
 }
 
-/** Apache httpd config: mod_proxy_fcgi at /gapp/ (prefix → SCRIPT_NAME/PATH_INFO), mod_cgid at /cgi-bin/. */
-export function apacheConf(dir: string, o: { port: number; app: number; cgiScript?: string }): string {
+/** Apache httpd config: mod_proxy_fcgi at /gapp/ (prefix → SCRIPT_NAME/PATH_INFO, reuse on), mod_cgid at /cgi-bin/app.cgi. */
+export function apacheConf(dir: string, o: { port: number; app?: number; cgiScript?: string }): string {
   const mods = "/usr/lib/apache2/modules";
+  const load = (name: string, file: string) => (existsSync(`${mods}/${file}`) ? `LoadModule ${name} ${mods}/${file}` : "");
+  mkdirSync(join(dir, "run"), { recursive: true });
   const conf = `
 ServerRoot "${dir}"
 ServerName localhost
 Listen 127.0.0.1:${o.port}
-PidFile ${dir}/httpd.pid
+PidFile ${dir}/run/httpd.pid
+DefaultRuntimeDir ${dir}/run
 ErrorLog ${dir}/error.log
 LogLevel warn
-${existsSync(`${mods}/mod_mpm_event.so`) ? `LoadModule mpm_event_module ${mods}/mod_mpm_event.so` : ""}
-LoadModule authz_core_module ${mods}/mod_authz_core.so
-LoadModule unixd_module ${mods}/mod_unixd.so
-LoadModule proxy_module ${mods}/mod_proxy.so
-LoadModule proxy_fcgi_module ${mods}/mod_proxy_fcgi.so
-LoadModule setenvif_module ${mods}/mod_setenvif.so
-LoadModule alias_module ${mods}/mod_alias.so
-LoadModule cgid_module ${mods}/mod_cgid.so
-LoadModule mime_module ${mods}/mod_mime.so
-ScriptSock ${dir}/cgisock
+${load("mpm_event_module", "mod_mpm_event.so")}
+${load("authz_core_module", "mod_authz_core.so")}
+${load("unixd_module", "mod_unixd.so")}
+${load("mime_module", "mod_mime.so")}
+${load("alias_module", "mod_alias.so")}
+${load("proxy_module", "mod_proxy.so")}
+${load("proxy_fcgi_module", "mod_proxy_fcgi.so")}
+${load("cgid_module", "mod_cgid.so")}
+TypesConfig /etc/mime.types
 User nobody
 Group nogroup
 DocumentRoot "${dir}"
-ProxyFCGIBackendType GENERIC
-<Location "/gapp/">
+ScriptSock ${dir}/run/cgid.sock
+${o.app ? `<Location "/gapp/">
   ProxyPass "fcgi://127.0.0.1:${o.app}/" enablereuse=on
-  ProxyFCGISetEnvIf "true" SCRIPT_NAME "/gapp"
+  ProxyFCGIBackendType GENERIC
   ProxyFCGISetEnvIf "reqenv('REQUEST_URI') =~ m#^/gapp(/[^?]*)#" PATH_INFO "$1"
-</Location>
+  ProxyFCGISetEnvIf "true" SCRIPT_NAME "/gapp"
+</Location>` : ""}
 ${o.cgiScript ? `ScriptAlias /cgi-bin/app.cgi "${o.cgiScript}"
 <Directory "${dir}">
-  Options +ExecCGI
   Require all granted
 </Directory>` : ""}
 `;
@@ -390,11 +392,7 @@ ${o.cgiScript ? `ScriptAlias /cgi-bin/app.cgi "${o.cgiScript}"
 /** Starts Apache in the foreground. */
 export function startApache(httpd: string, dir: string, port: number): Promise<ChildProcess & { output(): string }> {
   chmodSync(dir, 0o755);
-  return startPeer(httpd, ["-f", join(dir, "httpd.conf"), "-DFOREGROUND"], () => waitListening(port), {
-    APACHE_RUN_DIR: dir,
-    APACHE_LOCK_DIR: dir,
-    APACHE_LOG_DIR: dir,
-  });
+  return startPeer(httpd, ["-d", dir, "-f", join(dir, "httpd.conf"), "-DFOREGROUND"], () => waitListening(port));
 }
 
 /** lighttpd config: mod_fastcgi at /app (TCP to our server), /spawn (bin-path: lighttpd starts our app on fd 0), mod_cgi at /cgi-bin/. */
@@ -444,7 +442,6 @@ fcgi-app carafe
   log-stderr global
 frontend web
   bind 127.0.0.1:${o.port}
-  option http-buffer-request
   default_backend fcgi
 backend fcgi
   option abortonclose
