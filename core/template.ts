@@ -165,7 +165,11 @@ function parse(source: string, name: string): Part[] {
       parts.push({ kind: "code", code: code.slice(0, end), line: lineNo });
       const rest = code.slice(end + 2);
       i = j;
-      if (rest.trim() !== "") text += inline(rest, parts, name, j + 1, () => flush()) + (j === lines.length - 1 ? "" : "\n");
+      if (rest.trim() !== "") {
+        // Call inline() before touching `text`: it flushes `text` itself.
+        const after = inline(rest, parts, name, j + 1, flush);
+        text += after + (j === lines.length - 1 ? "" : "\n");
+      }
       continue;
     }
     if (trimmed.startsWith("%")) {
@@ -190,7 +194,8 @@ function parse(source: string, name: string): Part[] {
       line += "\n" + (lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i]);
       newline = i !== lines.length - 1;
     }
-    text += inline(line, parts, name, lineNo, flush) + (newline ? "\n" : "");
+    const after = inline(line, parts, name, lineNo, flush); // flushes `text` first
+    text += after + (newline ? "\n" : "");
   }
   flush();
   return parts;
@@ -348,8 +353,8 @@ export class Template {
     this.#compiled = generate(parse(source, this.name), options.noescape ?? false);
     const name = this.name;
     this.#runtime = {
-      e: options.noescape ? toText : escape,
-      s: options.noescape ? escape : toText,
+      e: escape,
+      s: toText,
       include: (sub, env) => render(sub, env, this.#options),
       fail: (err, line) => (err instanceof TemplateError ? err : new TemplateError(describe(err), name, line, err)),
       done: (out, pending, rebase, env) => {
