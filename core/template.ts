@@ -91,6 +91,8 @@ export class TemplateError extends Error {
   readonly line: number | undefined;
 
   /**
+   * Made by the template engine; the message is prefixed with the name and line.
+   *
    * @param message what went wrong
    * @param template the template's name
    * @param line the line in the template

@@ -98,11 +98,28 @@ export function setFileSystem(fs: FileSystem): void {
   current = fs;
 }
 
+// The slices of node:fs/promises and node:path used here, typed locally so that type
+// checkers and doc tools need no @types/node to read this module.
+interface NodeFileHandle {
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
+interface NodeFsPromises {
+  stat(path: string): Promise<{ size: number; mtimeMs: number; ino: number; isFile(): boolean; isDirectory(): boolean }>;
+  realpath(path: string): Promise<string>;
+  readFile(path: string, encoding: "utf8"): Promise<string>;
+  open(path: string, flags: "r"): Promise<NodeFileHandle>;
+}
+interface NodePath {
+  resolve(path: string): string;
+  sep: string;
+}
+
 async function loadNodeFileSystem(): Promise<FileSystem> {
   // Variables keep bundlers for the edge from trying to resolve these eagerly.
   const fsName = "node:fs/promises", pathName = "node:path";
-  const fsp: typeof import("node:fs/promises") = await import(fsName);
-  const path: typeof import("node:path") = await import(pathName);
+  const fsp: NodeFsPromises = await import(fsName);
+  const path: NodePath = await import(pathName);
   return {
     resolve: (p) => path.resolve(p),
     sep: path.sep,
@@ -113,7 +130,7 @@ async function loadNodeFileSystem(): Promise<FileSystem> {
     realPath: (p) => fsp.realpath(p),
     readTextFile: (p) => fsp.readFile(p, "utf8"),
     openRange(p, start, end) {
-      let handle: import("node:fs/promises").FileHandle | undefined;
+      let handle: NodeFileHandle | undefined;
       let position = start;
       const close = async () => {
         const h = handle;
