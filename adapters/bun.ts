@@ -1,0 +1,112 @@
+/**
+ * The `bun` adapter: `Bun.serve`, Bun's native HTTP server.
+ *
+ * `Bun.serve({ routes })` is not used: Carafe's router decides 404/405/HEAD and hooks
+ * run for every request, so a static route table would change behaviour for a gain
+ * that is within noise once the app's own routing runs anyway.
+ *
+ * @example
+ * ```ts
+ * import { Carafe } from "../mod.ts";
+ * import { run } from "./mod.ts";
+ * await run({ app: new Carafe().get("/", () => "hi"), server: "bun", port: 0 });
+ * ```
+ *
+ * @module
+ */
+import type { Adapter, ServeOptions, Server } from "./adapter.ts";
+import {
+  accessLine,
+  chmodSocket,
+  delay,
+  DEFAULT_IDLE_TIMEOUT,
+  displayUrl,
+  logError,
+  pathOf,
+  removeStaleSocket,
+  unlinkQuietly,
+} from "./common.ts";
+import { readPem } from "../shims/tls.ts";
+
+// The type-checker runs with Node's types only; Bun's API is reached through globalThis.
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+/**
+ * Serves with `Bun.serve`. Graceful shutdown is `server.stop()`; after
+ * `shutdownTimeout` the remaining connections are closed with `server.stop(true)`.
+ * `idleTimeout` (default 30 s, Bun caps it at 255 s) also bounds slow clients.
+ *
+ * @example
+ * ```ts
+ * import { bunAdapter } from "./bun.ts";
+ * import { run } from "./mod.ts";
+ * import { Carafe } from "../mod.ts";
+ * await run({ app: new Carafe(), server: bunAdapter, port: 0 });
+ * ```
+ */
+export const bunAdapter: Adapter = {
+  name: "bun",
+  label: "BunServer()",
+  async serve(o: ServeOptions): Promise<Server> {
+    const Bun = (globalThis as Any).Bun;
+    if (!Bun?.serve) throw new Error('server "bun" needs the Bun runtime; use "auto" or "node" here');
+    const app = o.app;
+    const log = o.log;
+    const fetch = o.quiet
+      ? (req: Request, server: Any) => app.fetch(req, { remoteAddr: server.requestIP(req)?.address })
+      : async (req: Request, server: Any) => {
+        const remoteAddr = server.requestIP(req)?.address;
+        const res = await app.fetch(req, { remoteAddr });
+        const len = res.headers.get("content-length");
+        log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));
+        return res;
+      };
+    const idle = Math.min(255, Math.max(1, Math.ceil((o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT) / 1000)));
+    const config: Any = {
+      fetch,
+      error(err: unknown) {
+        logError(log, "Unhandled error while serving a request", err);
+        return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain" } });
+      },
+      idleTimeout: idle,
+      // Carafe enforces maxBodySize itself (413 for declared and streamed bodies alike);
+      // Bun's own limit (128 MiB by default) would answer differently, so lift it.
+      maxRequestBodySize: Number.isFinite(o.maxBodySize) ? Math.max(o.maxBodySize * 2, 1 << 20) : Number.MAX_SAFE_INTEGER,
+      development: false,
+    };
+    if (o.tls) config.tls = { cert: readPem(o.tls.cert), key: readPem(o.tls.key) };
+    if (o.socket) {
+      removeStaleSocket(o.socket);
+      config.unix = o.socket;
+    } else {
+      config.hostname = o.host;
+      config.port = o.port;
+    }
+    const server = Bun.serve(config);
+    let url: string;
+    if (o.socket) {
+      chmodSocket(o.socket, o.socketMode);
+      url = `unix:${o.socket}`;
+    } else {
+      url = displayUrl(o.tls ? "https" : "http", o.host, server.port);
+    }
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      finished,
+      close() {
+        return (closing ??= (async () => {
+          const graceful = Promise.resolve(server.stop(false));
+          if (await Promise.race([graceful.then(() => "done" as const), delay(o.shutdownTimeout)]) === "timeout") {
+            await server.stop(true);
+          }
+          if (o.socket) unlinkQuietly(o.socket);
+          done();
+        })());
+      },
+    };
+  },
+};

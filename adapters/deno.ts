@@ -1,0 +1,96 @@
+/**
+ * The `deno` adapter: `Deno.serve`, Deno's native HTTP/1.1 + HTTP/2 server.
+ *
+ * @example
+ * ```ts
+ * import { Carafe } from "../mod.ts";
+ * import { run } from "./mod.ts";
+ * await run({ app: new Carafe().get("/", () => "hi"), server: "deno", port: 0 });
+ * ```
+ *
+ * @module
+ */
+import type { Adapter, ServeOptions, Server } from "./adapter.ts";
+import { accessLine, chmodSocket, delay, displayUrl, logError, pathOf, removeStaleSocket, unlinkQuietly } from "./common.ts";
+import { readPem } from "../shims/tls.ts";
+
+// The type-checker runs with Node's types only; Deno's API is reached through globalThis.
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+/**
+ * Serves with `Deno.serve`. Graceful shutdown uses `server.shutdown()`; if in-flight
+ * requests outlast `shutdownTimeout`, `close()` resolves anyway and `run()` exits the
+ * process (Deno has no API to drop open connections).
+ *
+ * @example
+ * ```ts
+ * import { denoAdapter } from "./deno.ts";
+ * import { run } from "./mod.ts";
+ * import { Carafe } from "../mod.ts";
+ * await run({ app: new Carafe(), server: denoAdapter, port: 0 });
+ * ```
+ */
+export const denoAdapter: Adapter = {
+  name: "deno",
+  label: "DenoServer()",
+  serve(o: ServeOptions): Promise<Server> {
+    const Deno = (globalThis as Any).Deno;
+    if (!Deno?.serve) throw new Error('server "deno" needs the Deno runtime; use "auto" or "node" here');
+    const app = o.app;
+    const log = o.log;
+    const onError = (err: unknown) => {
+      logError(log, "Unhandled error while serving a request", err);
+      return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain" } });
+    };
+    const remoteOf = (info: Any): string | undefined => {
+      const a = info?.remoteAddr;
+      return a?.hostname ?? (a?.transport === "unix" ? "unix" : undefined);
+    };
+    const handler = o.quiet
+      ? (req: Request, info: Any) => app.fetch(req, { remoteAddr: remoteOf(info) })
+      : async (req: Request, info: Any) => {
+        const remoteAddr = remoteOf(info);
+        const res = await app.fetch(req, { remoteAddr });
+        const len = res.headers.get("content-length");
+        log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));
+        return res;
+      };
+    let ready!: (addr: Any) => void;
+    const listening = new Promise<Any>((r) => (ready = r));
+    const common: Any = { handler, onError, onListen: (addr: Any) => ready(addr) };
+    if (o.tls) {
+      common.cert = readPem(o.tls.cert);
+      common.key = readPem(o.tls.key);
+    }
+    let server: Any;
+    if (o.socket) {
+      removeStaleSocket(o.socket);
+      server = Deno.serve({ ...common, transport: "unix", path: o.socket });
+    } else {
+      server = Deno.serve({ ...common, hostname: o.host, port: o.port });
+    }
+    return listening.then((addr) => {
+      let url: string;
+      if (o.socket) {
+        chmodSocket(o.socket, o.socketMode);
+        url = `unix:${o.socket}`;
+      } else {
+        url = displayUrl(o.tls ? "https" : "http", o.host, addr.port);
+      }
+      let closing: Promise<void> | undefined;
+      const finished = (server.finished as Promise<void>).then(() => {
+        if (o.socket) unlinkQuietly(o.socket);
+      });
+      return {
+        url,
+        finished,
+        close() {
+          return (closing ??= Promise.race([server.shutdown() as Promise<void>, delay(o.shutdownTimeout)]).then(() => {
+            if (o.socket) unlinkQuietly(o.socket);
+          }));
+        },
+      };
+    });
+  },
+};

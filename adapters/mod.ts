@@ -1,0 +1,291 @@
+/**
+ * `run()`: serve an app on any server by name (Bottle's `run(app, server=...)`), and
+ * the registry of adapters behind it.
+ *
+ * Adapters are loaded lazily (`() => import("./node.ts")`), so starting one server
+ * never loads the others: a CGI program starts without parsing node:http glue.
+ *
+ * @example
+ * ```ts
+ * import { Carafe } from "../mod.ts";
+ * import { run } from "./mod.ts";
+ * const app = new Carafe().get("/", () => "Hello!");
+ * const server = await run({ app, port: 0, quiet: true });
+ * console.log(server.url);
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+import type { Adapter, FetchApp, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
+import { DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_TIMEOUT } from "./common.ts";
+import { exit, onSignal, runtime, writeStderr } from "../shims/runtime.ts";
+
+export type { Adapter, FetchApp, ServeOptions, Server, TlsOptions };
+
+/** Carafe's version, as the banner prints it. */
+export const VERSION = "0.1.0";
+
+/** What {@linkcode run} accepts. Everything is optional. */
+export interface RunOptions {
+  /** The app to serve; default: the module-level default app (`defaultApp()`). */
+  app?: FetchApp;
+  /** An adapter name from {@linkcode serverNames} or an adapter object. Default `"auto"`. */
+  server?: string | Adapter;
+  /** Interface to bind. Default `"127.0.0.1"`. */
+  host?: string;
+  /** TCP port; `0` picks a free one (see `Server.url`). Default `8080`. */
+  port?: number;
+  /** Listen on this Unix socket path instead of host/port. */
+  socket?: string;
+  /** File mode of the Unix socket. Default `0o660`. */
+  socketMode?: number;
+  /** Serve HTTPS with this certificate and key (file paths or PEM text). */
+  tls?: TlsOptions;
+  /** No banner and no access log (errors are still written to stderr). */
+  quiet?: boolean;
+  /** Debug mode: stack traces on error pages. Copied to the app's config. */
+  debug?: boolean;
+  /** Which proxies' `X-Forwarded-*` to believe. Copied to the app's config. */
+  trustProxy?: TrustProxy;
+  /** Largest request body in bytes (default 100 MiB; `Infinity` disables). Copied to the app's config. */
+  maxBodySize?: number;
+  /** Milliseconds graceful shutdown may take before connections are forced closed. Default 10 000. */
+  shutdownTimeout?: number;
+  /** Largest request-header block in bytes, where the runtime lets us set it (node). */
+  maxHeaderSize?: number;
+  /** Milliseconds a connection may stay idle or a client may take to send its headers. */
+  idleTimeout?: number;
+  /** Worker processes (cluster). */
+  workers?: number;
+  /** Adapter each cluster worker runs. */
+  worker?: string;
+  /** Recycle a cluster worker after this many requests. */
+  maxRequestsPerWorker?: number;
+  /** Auto-reload on file changes (handled by the command line; ignored here). */
+  reloader?: boolean;
+  /**
+   * Install SIGINT/SIGTERM handlers that shut the server down gracefully and exit the
+   * process with 0 (a second signal exits at once). Default `true`.
+   */
+  handleSignals?: boolean;
+  /** Where the banner, access log and errors go. Default: standard error. */
+  log?: (line: string) => void;
+}
+
+type Loader = () => Promise<Adapter>;
+
+// Computed specifiers would defeat bundlers; literal dynamic imports keep each adapter
+// in its own chunk and unloaded until asked for.
+const registry = new Map<string, Loader>([
+  ["deno", async () => (await import("./deno.ts")).denoAdapter],
+  ["bun", async () => (await import("./bun.ts")).bunAdapter],
+  ["node", async () => (await import("./node.ts")).nodeAdapter],
+  ["cluster", async () => (await import("./cluster.ts")).clusterAdapter],
+  ["fastcgi", async () => (await import("./fastcgi.ts")).fastcgiAdapter],
+  ["cgi", async () => (await import("./cgi.ts")).cgiAdapter],
+  ["auto", autoAdapter],
+]);
+
+/**
+ * Names `run({ server })` accepts, including adapters added with {@linkcode registerAdapter}.
+ *
+ * @example
+ * ```ts
+ * import { serverNames } from "./mod.ts";
+ * console.log(serverNames.join(", ")); // deno, bun, node, cluster, fastcgi, cgi, auto
+ * ```
+ */
+export const serverNames: string[] = [...registry.keys()];
+
+/**
+ * Adds (or replaces) an adapter under its `name`, so `run({ server: name })` and the
+ * command line's `--server name` find it. Pass a loader function to load it lazily.
+ *
+ * @example
+ * ```ts
+ * import { registerAdapter, run } from "./mod.ts";
+ * registerAdapter({
+ *   name: "null",
+ *   serve: () => ({ url: "null:", close: async () => {}, finished: Promise.resolve() }),
+ * });
+ * ```
+ */
+export function registerAdapter(adapter: Adapter, loader?: Loader): void {
+  if (!adapter || typeof adapter.name !== "string" || !adapter.name) {
+    throw new TypeError("registerAdapter: the adapter needs a non-empty `name`");
+  }
+  if (!loader && typeof adapter.serve !== "function") {
+    throw new TypeError(`registerAdapter: adapter "${adapter.name}" has no serve() function`);
+  }
+  registry.set(adapter.name, loader ?? (() => Promise.resolve(adapter)));
+  if (!serverNames.includes(adapter.name)) serverNames.push(adapter.name);
+}
+
+/**
+ * Loads the adapter registered under `name` (`"auto"` resolves to the concrete one).
+ * Throws an error listing the known names when there is none.
+ *
+ * @example
+ * ```ts
+ * import { getAdapter } from "./mod.ts";
+ * const adapter = await getAdapter("auto");
+ * console.log(adapter.name); // "deno", "bun" or "node"
+ * ```
+ */
+export async function getAdapter(name: string): Promise<Adapter> {
+  const loader = registry.get(name);
+  if (!loader) {
+    throw new Error(`Unknown server "${name}". Known servers: ${serverNames.join(", ")} (or pass an adapter object).`);
+  }
+  return await loader();
+}
+
+/** Which adapter `auto` means here, as a name: CGI, FastCGI or the runtime's own server. */
+export async function autoServerName(): Promise<string> {
+  const g = globalThis as { process?: { env?: Record<string, string | undefined> }; Deno?: { env: { get(n: string): string | undefined } } };
+  let gateway: string | undefined;
+  try {
+    gateway = runtime === "deno" ? g.Deno?.env.get("GATEWAY_INTERFACE") : g.process?.env?.GATEWAY_INTERFACE;
+  } catch { /* no env permission: not CGI */ }
+  // Cheap pre-checks first, so that a plain start does not load the gateway adapters.
+  if (gateway) {
+    const cgi = await import("./cgi.ts").catch(() => undefined);
+    if (!cgi || cgi.isCgiEnvironment()) return "cgi";
+  }
+  if (stdinMaybeSocket()) {
+    const fcgi = await import("./fastcgi.ts").catch(() => undefined);
+    if (fcgi?.isFastCgiListener()) return "fastcgi";
+  }
+  return runtime === "deno" ? "deno" : runtime === "bun" ? "bun" : "node";
+}
+
+/** Is fd 0 possibly a socket? On Linux a readlink answers without loading anything. */
+function stdinMaybeSocket(): boolean {
+  const g = globalThis as {
+    Deno?: { readLinkSync(p: string): string; build: { os: string } };
+    process?: { platform?: string; getBuiltinModule?: (n: string) => { readlinkSync(p: string): string } | undefined };
+  };
+  try {
+    if (runtime === "deno") return g.Deno!.readLinkSync("/proc/self/fd/0").startsWith("socket:");
+    const fs = g.process?.getBuiltinModule?.("node:fs");
+    if (!fs) return true; // cannot tell cheaply (Node < 20.16): let fastcgi.ts decide
+    return fs.readlinkSync("/proc/self/fd/0").startsWith("socket:");
+  } catch {
+    // On Linux a failed readlink means fd 0 is closed; elsewhere there is no /proc.
+    const os = runtime === "deno" ? g.Deno?.build.os : g.process?.platform;
+    return os !== "linux";
+  }
+}
+
+async function autoAdapter(): Promise<Adapter> {
+  return await getAdapter(await autoServerName());
+}
+
+// --------------------------------------------------------------------- run()
+
+interface Running {
+  server: Server;
+  closing?: Promise<void>;
+}
+const running = new Set<Running>();
+let signalsInstalled = false;
+let signalCount = 0;
+
+function installSignals(log: (line: string) => void): void {
+  if (signalsInstalled) return;
+  signalsInstalled = true;
+  const onStop = () => {
+    signalCount++;
+    if (signalCount > 1) {
+      // The user insists: stop now, without waiting for in-flight requests.
+      exit(0);
+    }
+    const all = [...running].map((r) => (r.closing ??= r.server.close()));
+    Promise.allSettled(all).then((results) => {
+      for (const r of results) if (r.status === "rejected") log(`shutdown: ${String(r.reason)}`);
+      exit(0);
+    });
+  };
+  onSignal("SIGINT", onStop);
+  onSignal("SIGTERM", onStop);
+}
+
+interface ConfigurableApp {
+  config?: { debug?: boolean; maxBodySize?: number; trustProxy?: TrustProxy };
+}
+
+/**
+ * Serves `app` on the chosen server (Bottle's `run()`): `auto` picks CGI or FastCGI when
+ * started by a web server that way, else the runtime's native server (`Deno.serve`,
+ * `Bun.serve`, `node:http`). Prints the banner on stderr unless `quiet`, logs each
+ * request in Common Log Format, and on SIGINT/SIGTERM stops accepting, finishes the
+ * requests in flight (at most `shutdownTimeout` ms) and exits with 0.
+ *
+ * Options that the app also has (`debug`, `maxBodySize`, `trustProxy`) are copied to
+ * a Carafe app's `config` when given.
+ *
+ * @example
+ * ```ts
+ * import { Carafe } from "../mod.ts";
+ * import { run } from "./mod.ts";
+ * const app = new Carafe().get("/", () => "Hello!");
+ * const server = await run({ app, host: "::1", port: 0 });
+ * // Carafe v0.1.0 server starting up (using DenoServer())...
+ * // Listening on http://[::1]:43117/
+ * // Hit Ctrl-C to quit.
+ * await server.close();
+ * ```
+ */
+export async function run(options: RunOptions = {}): Promise<Server> {
+  const log = options.log ?? ((line: string) => writeStderr(line + "\n"));
+  let app = options.app;
+  if (!app) app = (await import("../core/app.ts")).defaultApp();
+  if (typeof (app as FetchApp | undefined)?.fetch !== "function") {
+    throw new TypeError("run: `app` must have a fetch(request) method (a Carafe app, or any fetch handler)");
+  }
+  const config = (app as ConfigurableApp).config;
+  if (config && typeof config === "object") {
+    if (options.debug !== undefined) config.debug = options.debug;
+    if (options.maxBodySize !== undefined) config.maxBodySize = options.maxBodySize;
+    if (options.trustProxy !== undefined) config.trustProxy = options.trustProxy;
+  }
+  const port = options.port ?? 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`run: port must be an integer from 0 to 65535, got ${options.port}`);
+  }
+  const adapter = typeof options.server === "object" && options.server !== null
+    ? options.server
+    : await getAdapter(options.server ?? "auto");
+  const serveOptions: ServeOptions = {
+    app,
+    host: options.host ?? "127.0.0.1",
+    port,
+    socket: options.socket,
+    socketMode: options.socketMode,
+    tls: options.tls,
+    quiet: options.quiet ?? false,
+    debug: options.debug ?? config?.debug ?? false,
+    trustProxy: options.trustProxy ?? config?.trustProxy ?? false,
+    maxBodySize: options.maxBodySize ?? config?.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
+    shutdownTimeout: options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT,
+    workers: options.workers,
+    worker: options.worker,
+    maxHeaderSize: options.maxHeaderSize,
+    idleTimeout: options.idleTimeout,
+    maxRequestsPerWorker: options.maxRequestsPerWorker,
+    log,
+  };
+  const server = await adapter.serve(serveOptions);
+  if (!serveOptions.quiet && !adapter.silent) {
+    const label = adapter.label ?? adapter.name;
+    log(`Carafe v${VERSION} server starting up (using ${label})...\nListening on ${server.url}\nHit Ctrl-C to quit.\n`);
+  }
+  const entry: Running = { server };
+  running.add(entry);
+  server.finished.then(() => running.delete(entry), () => running.delete(entry));
+  // The cluster primary and CGI manage their own lifetime; signal handling of a
+  // worker process is the cluster's job too.
+  if (options.handleSignals !== false && adapter.name !== "cgi") installSignals(log);
+  return server;
+}

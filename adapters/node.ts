@@ -1,0 +1,532 @@
+/**
+ * The `node` adapter (`node:http`/`node:https`) and {@linkcode toNodeHandler} for
+ * embedding an app in an existing node:http server or framework.
+ *
+ * Per request it builds no web `Request` and no `Response` when the app is a Carafe
+ * app: the app gets a lazy {@linkcode NodeRequest} (URL, `Headers` and body stream are
+ * made only when read) and `app.handle()` returns a `Reply` that is written with one
+ * `writeHead`; strings and bytes carry a computed `Content-Length`, streams are piped
+ * with back-pressure. Client disconnects abort `req.signal`; unread request bodies are
+ * drained when small, else the connection is closed after the response.
+ *
+ * @example
+ * ```ts
+ * import { Carafe } from "../mod.ts";
+ * import { run } from "./mod.ts";
+ * await run({ app: new Carafe().get("/", () => "hi"), server: "node", port: 0 });
+ * ```
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { Adapter, FetchApp, ServeInfo, ServeOptions, Server } from "./adapter.ts";
+import type { Reply } from "../core/reply.ts";
+import {
+  accessLine,
+  chmodSocket,
+  DEFAULT_IDLE_TIMEOUT,
+  delay,
+  displayUrl,
+  InFlight,
+  logError,
+  removeStaleSocket,
+  unlinkQuietly,
+} from "./common.ts";
+import { readPem } from "../shims/tls.ts";
+import { writeStderr } from "../shims/runtime.ts";
+
+/** Unread request bodies up to this many bytes are drained to keep the connection; bigger ones close it. */
+const DRAIN_LIMIT = 256 * 1024;
+
+const NO_BODY = new Set(["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"]);
+
+/**
+ * The `Request`-compatible object the node adapter hands to the app: `method`, `url`,
+ * `headers`, `body` and `signal` are made on first access from the `IncomingMessage`.
+ * The body methods (`text()`, `json()`…) and {@linkcode NodeRequest.toRequest} build a
+ * real web `Request` for code that needs one.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from "node:http";
+ * import { NodeRequest } from "./node.ts";
+ * createServer((im, res) => {
+ *   const req = new NodeRequest(im, res, "http");
+ *   res.end(req.url);
+ * });
+ * ```
+ */
+export class NodeRequest {
+  #im: IncomingMessage;
+  #res: ServerResponse;
+  #scheme: string;
+  #url?: string;
+  #headers?: Headers;
+  #body?: ReadableStream<Uint8Array> | null;
+  #ac?: AbortController;
+  #request?: Request;
+  /** Declared Content-Length (-1 unknown / chunked, 0 none). */
+  declaredLength = 0;
+  /** Whether a body is expected at all. */
+  hasBody = false;
+  /** Bytes of body read so far through {@linkcode NodeRequest.body}. */
+  received = 0;
+  #host?: string;
+
+  /**
+   * @param im the node:http request
+   * @param res its response (its `close` aborts {@linkcode NodeRequest.signal})
+   * @param scheme "http" or "https"
+   */
+  constructor(im: IncomingMessage, res: ServerResponse, scheme: string) {
+    this.#im = im;
+    this.#res = res;
+    this.#scheme = scheme;
+    // One pass over the raw header list finds what every request needs.
+    const raw = im.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i];
+      const n = name.length;
+      if (n === 4 && this.#host === undefined && name.toLowerCase() === "host") this.#host = raw[i + 1];
+      else if (n === 14 && name.toLowerCase() === "content-length") {
+        const v = Number(raw[i + 1]);
+        this.declaredLength = Number.isInteger(v) && v >= 0 ? v : -1;
+        this.hasBody = v !== 0;
+      } else if (n === 17 && name.toLowerCase() === "transfer-encoding") {
+        this.declaredLength = -1;
+        this.hasBody = true;
+      }
+    }
+  }
+
+  /** The request method (`GET`, `POST`…). */
+  get method(): string {
+    return this.#im.method ?? "GET";
+  }
+
+  /** The absolute request URL, built from the scheme, `Host` and the request target. */
+  get url(): string {
+    if (this.#url !== undefined) return this.#url;
+    let host = this.#host;
+    if (!host || /[\s/?#@]/.test(host)) {
+      // HTTP/1.0 without Host (or a Host that would change the URL's meaning): use the socket's address.
+      const s = this.#im.socket;
+      const addr = s?.localAddress ?? "localhost";
+      host = (addr.includes(":") ? `[${addr}]` : addr) + (s?.localPort ? `:${s.localPort}` : "");
+    }
+    let target = this.#im.url ?? "/";
+    if (target[0] !== "/") {
+      // Absolute-form (proxy style) or `*`: keep only the path.
+      const m = /^[a-z][a-z0-9+.-]*:\/\/[^/]*(\/.*)?$/i.exec(target);
+      target = m ? m[1] ?? "/" : "/";
+    }
+    return (this.#url = `${this.#scheme}://${host}${target}`);
+  }
+
+  /** Request headers as a web `Headers`, built on first access. */
+  get headers(): Headers {
+    if (this.#headers) return this.#headers;
+    const h = new Headers();
+    const raw = this.#im.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      try {
+        h.append(raw[i], raw[i + 1]);
+      } catch { /* a value Headers rejects (node:http is laxer); skip it */ }
+    }
+    return (this.#headers = h);
+  }
+
+  /** The body as a byte stream that reads from the socket only as fast as it is consumed. */
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.#body !== undefined) return this.#body;
+    if (!this.hasBody && NO_BODY.has(this.method)) return (this.#body = null);
+    if (!this.hasBody) return (this.#body = null);
+    const im = this.#im;
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    return (this.#body = new ReadableStream<Uint8Array>({
+      start(c) {
+        im.on("data", (chunk: Uint8Array) => {
+          self.received += chunk.byteLength;
+          try {
+            c.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          } catch { /* cancelled */ }
+          if ((c.desiredSize ?? 0) <= 0) im.pause();
+        });
+        im.once("end", () => {
+          try {
+            c.close();
+          } catch { /* cancelled */ }
+        });
+        im.once("error", (err) => {
+          try {
+            c.error(err);
+          } catch { /* cancelled */ }
+        });
+        im.once("close", () => {
+          if (!im.complete) {
+            try {
+              c.error(new Error("The client closed the connection before sending the whole body."));
+            } catch { /* closed already */ }
+          }
+        });
+      },
+      pull() {
+        im.resume();
+      },
+      cancel() {
+        im.pause();
+      },
+    }, { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength }));
+  }
+
+  /** Aborts when the client disconnects before the response is complete. */
+  get signal(): AbortSignal {
+    if (this.#ac) return this.#ac.signal;
+    const ac = (this.#ac = new AbortController());
+    const res = this.#res;
+    if (res.destroyed && !res.writableFinished) ac.abort();
+    else {
+      res.once("close", () => {
+        if (!res.writableFinished) ac.abort(new Error("The client disconnected."));
+      });
+    }
+    return ac.signal;
+  }
+
+  /** Whether the body stream was created (someone started reading it). */
+  get bodyUsed(): boolean {
+    return this.#body !== undefined && this.#body !== null && this.#body.locked;
+  }
+
+  /** A real web `Request` with the same method, URL, headers, body and signal. */
+  toRequest(): Request {
+    if (this.#request) return this.#request;
+    const body = this.body;
+    const init: RequestInit & { duplex?: string } = { method: this.method, headers: this.headers, signal: this.signal };
+    if (body) {
+      init.body = body;
+      init.duplex = "half";
+    }
+    return (this.#request = new Request(this.url, init));
+  }
+
+  /** The body as text. */
+  text(): Promise<string> {
+    return this.toRequest().text();
+  }
+  /** The body parsed as JSON. */
+  json(): Promise<unknown> {
+    return this.toRequest().json();
+  }
+  /** The body as an `ArrayBuffer`. */
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.toRequest().arrayBuffer();
+  }
+  /** The body as a `Blob`. */
+  blob(): Promise<Blob> {
+    return this.toRequest().blob();
+  }
+  /** The body parsed as form data. */
+  formData(): Promise<FormData> {
+    return this.toRequest().formData() as Promise<FormData>;
+  }
+}
+
+/** Options of {@linkcode toNodeHandler}. */
+export interface NodeHandlerOptions {
+  /** `"https"` when the server is TLS (used to build `req.url`). Default `"http"`. */
+  scheme?: "http" | "https";
+  /** Access-log / error line writer; access lines only when `accessLog`. Default: stderr. */
+  log?: (line: string) => void;
+  /** Write a Common Log Format line per request. Default `false`. */
+  accessLog?: boolean;
+  /** Called when a request starts; the returned function when it is over (shutdown bookkeeping). */
+  track?: () => () => void;
+  /** When true, every response carries `Connection: close` (graceful shutdown). */
+  closing?: () => boolean;
+}
+
+type HandleApp = FetchApp & { handle?: (request: Request, info?: ServeInfo) => Promise<Reply> };
+
+const byteLength = (s: string): number =>
+  (globalThis as unknown as { Buffer: { byteLength(s: string): number } }).Buffer.byteLength(s);
+
+/**
+ * Turns an app into a `(req, res)` listener for `node:http`/`node:https` (or Express,
+ * Connect and friends, as the last handler): Bottle's mod_wsgi story.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from "node:http";
+ * import { Carafe } from "../mod.ts";
+ * import { toNodeHandler } from "./node.ts";
+ * const app = new Carafe().get("/", () => "Hello from inside node:http");
+ * createServer(toNodeHandler(app)).listen(3000);
+ * ```
+ */
+export function toNodeHandler(
+  app: FetchApp,
+  options: NodeHandlerOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const scheme = options.scheme ?? "http";
+  const log = options.log ?? ((line: string) => writeStderr(line + "\n"));
+  const accessLog = options.accessLog ?? false;
+  const track = options.track;
+  const closing = options.closing;
+  const handle = typeof (app as HandleApp).handle === "function"
+    ? (app as Required<HandleApp>).handle.bind(app)
+    : undefined;
+
+  const fail = (res: ServerResponse, err: unknown) => {
+    logError(log, "Unhandled error while serving a request", err);
+    if (!res.headersSent) {
+      res.writeHead(500, { "content-type": "text/plain", "content-length": "21", connection: "close" });
+      res.end("Internal Server Error");
+    } else res.destroy();
+  };
+
+  return function carafeNodeHandler(im: IncomingMessage, res: ServerResponse): void {
+    const done = track?.();
+    if (done) res.once("close", done);
+    const req = new NodeRequest(im, res, scheme);
+    const info: ServeInfo = { remoteAddr: im.socket?.remoteAddress };
+    let pending: Promise<Reply>;
+    try {
+      pending = handle
+        ? handle(req as unknown as Request, info)
+        : Promise.resolve(app.fetch(req.toRequest(), info)).then(responseToReply);
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    pending.then((reply) => {
+      if (res.destroyed) {
+        cancelBody(reply);
+        return;
+      }
+      writeReply(im, res, req, reply, closing?.() ?? false, fail);
+      if (accessLog) {
+        res.once("finish", () => {
+          const len = res.getHeader("content-length");
+          log(accessLine(info.remoteAddr, im.method ?? "-", im.url ?? "/", im.httpVersion, res.statusCode, len === undefined ? undefined : Number(len)));
+        });
+      }
+    }, (err) => fail(res, err));
+  };
+}
+
+function responseToReply(r: Response): Reply {
+  return { status: r.status, headers: r.headers, body: r.body };
+}
+
+function cancelBody(reply: Reply): void {
+  const b = reply.body;
+  if (b && typeof b === "object" && "getReader" in b) b.cancel().catch(() => {});
+}
+
+function writeReply(
+  im: IncomingMessage,
+  res: ServerResponse,
+  req: NodeRequest,
+  reply: Reply,
+  closing: boolean,
+  fail: (res: ServerResponse, err: unknown) => void,
+): void {
+  const headers: Record<string, string | string[]> = {};
+  let cookies: string[] | undefined;
+  let hasLength = false;
+  for (const [name, value] of reply.headers) {
+    if (name === "set-cookie") (cookies ??= []).push(value);
+    else {
+      if (name === "content-length") hasLength = true;
+      headers[name] = value;
+    }
+  }
+  if (cookies) headers["set-cookie"] = cookies;
+  if (closing) headers.connection = "close";
+  // An unread request body: drain it when small, else close the connection after the
+  // response instead of reading (possibly) gigabytes nobody wants.
+  if (req.hasBody && !im.complete) {
+    const remaining = req.declaredLength < 0 ? Infinity : req.declaredLength - req.received;
+    if (remaining > DRAIN_LIMIT) {
+      headers.connection = "close";
+      res.once("finish", () => {
+        // Keep reading briefly so that the client sees the response rather than a reset.
+        im.removeAllListeners("data");
+        im.resume();
+        const t = setTimeout(() => im.socket?.destroy(), 1000);
+        (t as unknown as { unref?: () => void }).unref?.();
+      });
+    } else {
+      res.once("finish", () => {
+        im.removeAllListeners("data");
+        im.resume();
+      });
+    }
+  }
+  const body = reply.body;
+  const head = im.method === "HEAD";
+  if (body === null || typeof body === "string" || body instanceof Uint8Array) {
+    if (!hasLength && !isBodylessStatus(reply.status)) {
+      headers["content-length"] = String(body === null ? 0 : typeof body === "string" ? byteLength(body) : body.byteLength);
+    }
+    res.writeHead(reply.status, headers);
+    if (head || body === null) res.end();
+    else res.end(body);
+    return;
+  }
+  const stream = body instanceof Blob ? body.stream() : body;
+  if (body instanceof Blob && !hasLength) headers["content-length"] = String(body.size);
+  res.writeHead(reply.status, headers);
+  if (head) {
+    stream.cancel().catch(() => {});
+    res.end();
+    return;
+  }
+  pipe(stream, res).catch((err) => fail(res, err));
+}
+
+function isBodylessStatus(status: number): boolean {
+  return status === 204 || status === 304 || (status >= 100 && status < 200);
+}
+
+/** Copies a web stream into the response, waiting for `drain`; stops when the client leaves. */
+async function pipe(stream: ReadableStream<Uint8Array>, res: ServerResponse): Promise<void> {
+  const reader = stream.getReader();
+  let gone = false;
+  let wake: (() => void) | undefined;
+  const onClose = () => {
+    gone = true;
+    reader.cancel().catch(() => {});
+    wake?.();
+  };
+  const onDrain = () => wake?.();
+  res.on("close", onClose);
+  res.on("drain", onDrain);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || gone) break;
+      if (!res.write(value) && !gone) {
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+      if (gone) break;
+    }
+    if (!gone) res.end();
+  } finally {
+    res.off("drain", onDrain);
+    res.off("close", onClose);
+  }
+}
+
+/**
+ * Serves with `node:http` (or `node:https` with `tls`). Works under Node, and under
+ * Bun and Deno through their node:http compatibility (slower there than their native
+ * servers, which `auto` picks instead).
+ *
+ * @example
+ * ```ts
+ * import { nodeAdapter } from "./node.ts";
+ * import { run } from "./mod.ts";
+ * import { Carafe } from "../mod.ts";
+ * await run({ app: new Carafe(), server: nodeAdapter, port: 0 });
+ * ```
+ */
+export const nodeAdapter: Adapter = {
+  name: "node",
+  label: "NodeServer()",
+  async serve(o: ServeOptions): Promise<Server> {
+    const idle = o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
+    const inflight = new InFlight();
+    let closing = false;
+    const handler = toNodeHandler(o.app, {
+      scheme: o.tls ? "https" : "http",
+      log: o.log,
+      accessLog: !o.quiet,
+      track: () => {
+        inflight.start();
+        let ended = false;
+        return () => {
+          if (ended) return;
+          ended = true;
+          inflight.end();
+          if (closing) server.closeIdleConnections?.();
+        };
+      },
+      closing: () => closing,
+    });
+    const serverOptions: Record<string, unknown> = {
+      // Slow clients: the whole header block must arrive within idleTimeout; idle
+      // keep-alive connections are closed after a few seconds.
+      headersTimeout: idle,
+      requestTimeout: Math.max(idle, 300_000),
+      keepAliveTimeout: Math.min(5_000, idle),
+      connectionsCheckingInterval: Math.min(1_000, idle),
+    };
+    if (o.maxHeaderSize) serverOptions.maxHeaderSize = o.maxHeaderSize;
+    let server: import("node:http").Server;
+    if (o.tls) {
+      const https = await import("node:https");
+      server = https.createServer({ ...serverOptions, cert: readPem(o.tls.cert), key: readPem(o.tls.key) }, handler);
+    } else {
+      const http = await import("node:http");
+      server = http.createServer(serverOptions, handler);
+    }
+    // Socket inactivity (also bounds a client that stops reading a response).
+    server.setTimeout(Math.max(idle, 1000) * 2, (socket: Socket) => socket.destroy());
+    const sockets = new Set<Socket>();
+    server.on("connection", (s: Socket) => {
+      sockets.add(s);
+      s.once("close", () => sockets.delete(s));
+    });
+    server.on("clientError", (err: Error & { code?: string }, socket: Socket) => {
+      // Node answers 431 / 400 itself when we do not listen; keep that but never throw.
+      if (!socket.writable || (err.code === "ECONNRESET")) return socket.destroy();
+      const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large"
+        : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    });
+    if (o.socket) removeStaleSocket(o.socket);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      const ok = () => {
+        server.off("error", reject);
+        resolve();
+      };
+      if (o.socket) server.listen(o.socket, ok);
+      else server.listen(o.port, o.host, ok);
+    });
+    server.on("error", (err) => logError(o.log, "server error", err));
+    let url: string;
+    if (o.socket) {
+      chmodSocket(o.socket, o.socketMode);
+      url = `unix:${o.socket}`;
+    } else {
+      const addr = server.address() as { port: number };
+      url = displayUrl(o.tls ? "https" : "http", o.host, addr.port);
+    }
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    let closed: Promise<void> | undefined;
+    return {
+      url,
+      finished,
+      close() {
+        return (closed ??= (async () => {
+          closing = true;
+          const stopped = new Promise<void>((r) => server.close(() => r()));
+          server.closeIdleConnections?.();
+          await Promise.race([inflight.idle(), delay(o.shutdownTimeout)]);
+          // Either everything is answered (what is left is idle keep-alive) or time is up.
+          server.closeAllConnections?.();
+          for (const s of sockets) s.destroy();
+          await Promise.race([stopped, delay(1000)]);
+          if (o.socket) unlinkQuietly(o.socket);
+          done();
+        })());
+      },
+    };
+  },
+};

@@ -1,0 +1,33 @@
+/**
+ * Reads TLS material given either as PEM text or as a file path, so that
+ * `run({ tls: { cert, key } })` accepts both.
+ *
+ * @example
+ * ```ts
+ * import { readPem } from "./tls.ts";
+ * const cert = readPem("/etc/ssl/certs/server.pem");
+ * ```
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+
+/**
+ * Returns `value` itself when it is PEM text (contains `-----BEGIN`), otherwise the
+ * UTF-8 contents of the file it names. Throws an error naming the path when it
+ * cannot be read.
+ *
+ * @example
+ * ```ts
+ * import { readPem } from "./tls.ts";
+ * const key = readPem("-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n");
+ * ```
+ */
+export function readPem(value: string): string {
+  if (value.includes("-----BEGIN")) return value;
+  try {
+    return readFileSync(value, "utf8");
+  } catch (err) {
+    throw new Error(`tls: cannot read certificate/key file "${value}": ${(err as Error).message}`, { cause: err });
+  }
+}
