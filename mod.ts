@@ -55,3 +55,8 @@ export type { TrustProxy } from "./core/proxy.ts";
 export type { Reply, ReplyBody } from "./core/reply.ts";
 export { RouteBuildError, RouteSyntaxError } from "./core/router.ts";
 export type { FilterFactory, FilterSpec, PathParams } from "./core/router.ts";
+export { getAdapter, registerAdapter, run, serverNames, VERSION } from "./adapters/mod.ts";
+export type { RunOptions } from "./adapters/mod.ts";
+export type { Adapter, FetchApp, ServeOptions, Server, TlsOptions } from "./adapters/adapter.ts";
+export { toNodeHandler } from "./adapters/node.ts";
+export type { NodeHandlerOptions } from "./adapters/node.ts";

@@ -310,6 +310,8 @@ export class Carafe {
    * });
    * ```
    */
+  install(plugin: Plugin): Plugin;
+  install(plugin: Plugin["apply"]): Plugin;
   install(plugin: Plugin | Plugin["apply"]): Plugin {
     const p = typeof plugin === "function" ? { apply: plugin } : plugin;
     if (typeof p.apply !== "function") throw new TypeError("A plugin needs an apply(handler, route) function.");
