@@ -161,6 +161,8 @@ interface Entry<T> {
 /** A compiled dynamic route: which capture groups hold which parameters. */
 interface Leaf<T> {
   entry: Entry<T>;
+  /** Definition order among the method's dynamic routes (lower wins). */
+  order: number;
   names: string[];
   groups: number[];
   convert: Array<((raw: string) => unknown) | undefined>;
@@ -177,12 +179,27 @@ interface TrieNode<T> {
   items: Array<TrieNode<T> | Entry<T>>;
 }
 
+/** One combined expression and the route behind each of its end markers. */
+interface Matcher<T> {
+  regex: RegExp;
+  leaves: Array<Leaf<T> | undefined>;
+}
+
+/**
+ * Dynamic routes split by their first path segment when it is literal (`/repos/…`
+ * → "repos"), so a lookup runs one small expression instead of one for every route;
+ * routes whose first segment has a wildcard are in `wild` and are tried as well.
+ */
+interface Compiled<T> {
+  buckets: Map<string, Matcher<T>>;
+  wild: Matcher<T> | undefined;
+}
+
 interface MethodTable<T> {
   static: Map<string, Entry<T>>;
   dynamic: Entry<T>[];
   /** Compiled lazily; `undefined` after an `add`. */
-  regex?: RegExp | null;
-  leaves: Array<Leaf<T> | undefined>;
+  compiled?: Compiled<T>;
 }
 
 const EMPTY_PARAMS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
@@ -364,7 +381,7 @@ export class Router<T> {
     const entry: Entry<T> = { method, rule: path, name, target, tokens, params };
     let table = this.#tables.get(method);
     if (!table) {
-      table = { static: new Map(), dynamic: [], leaves: [] };
+      table = { static: new Map(), dynamic: [] };
       this.#tables.set(method, table);
     }
     if (position === 0) {
@@ -380,7 +397,7 @@ export class Router<T> {
         throw new RouteSyntaxError(`Invalid regular expression in route ${JSON.stringify(path)}: ${(err as Error).message}`);
       }
       table.dynamic.push(entry);
-      table.regex = undefined;
+      table.compiled = undefined;
     }
     this.#entries.push(entry);
     this.#byKey.set(key, entry);
@@ -414,15 +431,27 @@ export class Router<T> {
     if (table === undefined) return undefined;
     const hit = table.static.get(path);
     if (hit !== undefined) return hit.found!;
-    let regex = table.regex;
-    if (regex === undefined) regex = this.#compile(table);
-    if (regex === null) return undefined;
-    const m = regex.exec(path);
-    if (m === null) return undefined;
-    // The matched route's end marker is an empty group; a parameter that captured ""
-    // can come first, hence the fallback to the last "" (the marker is the last group set).
-    let leaf = table.leaves[m.indexOf("", 1)];
-    if (leaf === undefined) leaf = table.leaves[m.lastIndexOf("")]!;
+    if (table.dynamic.length === 0) return undefined;
+    const compiled = table.compiled ?? this.#compile(table);
+    let m: RegExpExecArray | null = null;
+    let leaf: Leaf<T> | undefined;
+    const slash = path.indexOf("/", 1);
+    if (slash > 0 && path.charCodeAt(0) === 47) {
+      const bucket = compiled.buckets.get(path.slice(1, slash));
+      if (bucket !== undefined && (m = bucket.regex.exec(path)) !== null) leaf = leafOf(bucket, m);
+    }
+    const wild = compiled.wild;
+    if (wild !== undefined) {
+      const w = wild.regex.exec(path);
+      if (w !== null) {
+        const other = leafOf(wild, w);
+        if (leaf === undefined || other.order < leaf.order) {
+          leaf = other;
+          m = w;
+        }
+      }
+    }
+    if (leaf === undefined || m === null) return undefined;
     const params: Record<string, unknown> = {};
     const { names, groups } = leaf;
     if (leaf.plain) {
@@ -457,9 +486,11 @@ export class Router<T> {
     for (const [name, table] of this.#tables) {
       if (name === method || name === "ANY" || (method === "HEAD" && name === "GET")) continue;
       let hit = table.static.has(path);
-      if (!hit) {
-        const regex = table.regex === undefined ? this.#compile(table) : table.regex;
-        hit = regex !== null && regex.test(path);
+      if (!hit && table.dynamic.length > 0) {
+        const compiled = table.compiled ?? this.#compile(table);
+        const slash = path.indexOf("/", 1);
+        const bucket = slash > 0 && path.charCodeAt(0) === 47 ? compiled.buckets.get(path.slice(1, slash)) : undefined;
+        hit = (bucket !== undefined && bucket.regex.test(path)) || (compiled.wild !== undefined && compiled.wild.regex.test(path));
       }
       if (hit) (allow ??= []).push(name);
     }
@@ -468,58 +499,20 @@ export class Router<T> {
     return { kind: "methodNotAllowed", allow: allow.sort() };
   }
 
-  /**
-   * Builds the method's combined expression. Routes go into a prefix tree, but a
-   * route only descends into a node's *last* child: so every alternative holds
-   * older routes than the ones after it, and the first alternative that matches is
-   * the earliest defined route that matches — Bottle's order, with shared prefixes.
-   */
-  #compile(table: MethodTable<T>): RegExp | null {
-    table.leaves = [];
-    if (table.dynamic.length === 0) return (table.regex = null);
-    const root: TrieNode<T> = { key: "", source: "", wildcard: false, items: [] };
-    for (const entry of table.dynamic) {
-      let node = root;
-      for (const piece of pieces(entry.tokens)) {
-        const last = node.items[node.items.length - 1];
-        if (last !== undefined && "key" in last && last.key === piece.key) {
-          node = last;
-        } else {
-          const child: TrieNode<T> = { key: piece.key, source: piece.source, wildcard: piece.wildcard, items: [] };
-          node.items.push(child);
-          node = child;
-        }
-      }
-      node.items.push(entry);
+  #compile(table: MethodTable<T>): Compiled<T> {
+    const groups = new Map<string | undefined, Array<[Entry<T>, number]>>();
+    table.dynamic.forEach((entry, order) => {
+      const key = firstSegment(entry.tokens);
+      let list = groups.get(key);
+      if (list === undefined) groups.set(key, list = []);
+      list.push([entry, order]);
+    });
+    const compiled: Compiled<T> = { buckets: new Map(), wild: undefined };
+    for (const [key, list] of groups) {
+      if (key === undefined) compiled.wild = buildMatcher(list);
+      else compiled.buckets.set(key, buildMatcher(list));
     }
-    let group = 0;
-    const stack: number[] = [];
-    const emitItems = (items: Array<TrieNode<T> | Entry<T>>): string => {
-      const parts = items.map(emit);
-      return parts.length === 1 ? parts[0] : `(?:${parts.join("|")})`;
-    };
-    const emit = (item: TrieNode<T> | Entry<T>): string => {
-      if (!("key" in item)) {
-        const marker = ++group;
-        const groups = item.params.map((p) => stack[p.position]);
-        const convert = item.params.map((p) => p.toValue);
-        table.leaves[marker] = {
-          entry: item,
-          names: item.params.map((p) => p.name),
-          groups,
-          convert,
-          plain: convert.every((c) => c === undefined),
-        };
-        return "$()";
-      }
-      if (!item.wildcard) return item.source + emitItems(item.items);
-      stack.push(++group);
-      const out = `(${item.source})` + emitItems(item.items);
-      stack.pop();
-      return out;
-    };
-    const source = "^" + emitItems(root.items);
-    return (table.regex = new RegExp(source));
+    return (table.compiled = compiled);
   }
 
   /**
@@ -682,4 +675,73 @@ function* pieces(tokens: Token[]): Generator<{ key: string; source: string; wild
       yield { key: "W" + token.pattern, source: token.pattern, wildcard: true };
     }
   }
+}
+
+/** The literal first segment of a rule (`/repos/<o>` → "repos"), or undefined if it has a wildcard. */
+function firstSegment(tokens: Token[]): string | undefined {
+  const first = tokens[0];
+  if (!("text" in first) || first.text.charCodeAt(0) !== 47) return undefined;
+  const slash = first.text.indexOf("/", 1);
+  return slash < 0 ? undefined : first.text.slice(1, slash);
+}
+
+/** The route whose end marker matched. */
+function leafOf<T>(matcher: Matcher<T>, m: RegExpExecArray): Leaf<T> {
+  // The marker is an empty group; a parameter that captured "" can come before it,
+  // hence the fallback to the last "" (the marker is the last group that is set).
+  return matcher.leaves[m.indexOf("", 1)] ?? matcher.leaves[m.lastIndexOf("")]!;
+}
+
+/**
+ * Builds one combined expression. Routes go into a prefix tree, but a route only
+ * descends into a node's *last* child: so every alternative holds older routes than
+ * the ones after it, and the first alternative that matches is the earliest defined
+ * route that matches — Bottle's order, with shared prefixes.
+ */
+function buildMatcher<T>(list: Array<[Entry<T>, number]>): Matcher<T> {
+  const root: TrieNode<T> = { key: "", source: "", wildcard: false, items: [] };
+  const orders = new Map<Entry<T>, number>();
+  for (const [entry, order] of list) {
+    orders.set(entry, order);
+    let node = root;
+    for (const piece of pieces(entry.tokens)) {
+      const last = node.items[node.items.length - 1];
+      if (last !== undefined && "key" in last && last.key === piece.key) {
+        node = last;
+      } else {
+        const child: TrieNode<T> = { key: piece.key, source: piece.source, wildcard: piece.wildcard, items: [] };
+        node.items.push(child);
+        node = child;
+      }
+    }
+    node.items.push(entry);
+  }
+  const leaves: Array<Leaf<T> | undefined> = [];
+  let group = 0;
+  const stack: number[] = [];
+  const emitItems = (items: Array<TrieNode<T> | Entry<T>>): string => {
+    const parts = items.map(emit);
+    return parts.length === 1 ? parts[0] : `(?:${parts.join("|")})`;
+  };
+  const emit = (item: TrieNode<T> | Entry<T>): string => {
+    if (!("key" in item)) {
+      const marker = ++group;
+      const convert = item.params.map((p) => p.toValue);
+      leaves[marker] = {
+        entry: item,
+        order: orders.get(item)!,
+        names: item.params.map((p) => p.name),
+        groups: item.params.map((p) => stack[p.position]),
+        convert,
+        plain: convert.every((c) => c === undefined),
+      };
+      return "$()";
+    }
+    if (!item.wildcard) return item.source + emitItems(item.items);
+    stack.push(++group);
+    const out = `(${item.source})` + emitItems(item.items);
+    stack.pop();
+    return out;
+  };
+  return { regex: new RegExp("^" + emitItems(root.items)), leaves };
 }

@@ -143,6 +143,22 @@ describe("matching order", () => {
     assert.equal(found(r.match("GET", "/x/1/other")).target, "r3");
   });
 
+  test("an older route with a wildcard first segment beats a newer literal-prefixed one", () => {
+    // Routes are grouped by literal first segment; the group-less ones must still keep their place.
+    const r = routerWith(
+      ["/<b>/<a>/three", "GET", "wild-old"],
+      ["/x/<a>/three", "GET", "x-new"],
+      ["/x/<a>/four", "GET", "x-old"],
+      ["/<b>/<a>/four", "GET", "wild-new"],
+      ["/<p:path>/five", "GET", "path"],
+    );
+    assert.equal(found(r.match("GET", "/x/1/three")).target, "wild-old");
+    assert.equal(found(r.match("GET", "/x/1/four")).target, "x-old");
+    assert.equal(found(r.match("GET", "/y/1/four")).target, "wild-new");
+    assert.deepEqual(found(r.match("GET", "/x/1/2/five")).params, { p: "x/1/2" });
+    assert.deepEqual(r.match("POST", "/x/1/2/five"), { kind: "methodNotAllowed", allow: ["GET", "HEAD"] });
+  });
+
   test("dynamic GET beats static ANY; ANY is the fallback for other verbs", () => {
     const r = routerWith(["/thing", "ANY", "any"], ["/<name>", "GET", "get"]);
     assert.equal(found(r.match("GET", "/thing")).target, "get");
