@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Carafe } from "../mod.ts";
 import { guessMimeType, parseRange, staticFile, StaticFile, type StaticFileOptions } from "../core/static.ts";
 import { fileSystem, setFileSystem, type FileSystem } from "../shims/fs.ts";
-import { compiled, tempDir } from "./_helpers.ts";
+import { compiled, runtime, tempDir } from "./_helpers.ts";
 
 // Fixtures stay in the source tree; the compiled tests under npm/esm/tests reach back to them.
 const ROOT = fileURLToPath(new URL(compiled ? "../../../tests/fixtures/static/" : "./fixtures/static/", import.meta.url));
@@ -57,7 +57,17 @@ describe("staticFile: a plain GET", () => {
     assert.equal(guessMimeType("dir.d/README"), undefined);
   });
 
-  test("a large file is streamed in several chunks, byte for byte", async () => {
+  test("a large file is streamed in several chunks (Bun: a lazy file Blob), byte for byte", async () => {
+    const direct = await staticFile("digits.bin", { root: ROOT }).respond(new Request("http://localhost/"));
+    if (runtime === "bun") {
+      // Bun.serve sends a Bun.file() Blob with sendfile(2); in-process it reads as one chunk.
+      assert.ok(direct.body instanceof Blob && direct.body.size === DIGITS.length);
+      const res = await get(appFor(), "/f/digits.bin");
+      assert.deepEqual(Buffer.from(await bytes(res)), Buffer.from(DIGITS));
+      return;
+    }
+    assert.ok(direct.body instanceof ReadableStream);
+    await (direct.body as ReadableStream).cancel();
     const res = await get(appFor(), "/f/digits.bin");
     assert.equal(res.headers.get("content-length"), String(DIGITS.length));
     const reader = res.body!.getReader();
@@ -133,6 +143,7 @@ describe("staticFile: HEAD", () => {
     setFileSystem({
       ...real,
       resolve: real.resolve,
+      openBody: undefined, // count reads of the stream path on every runtime
       openRange(path, start, end) {
         const inner = real.openRange(path, start, end);
         const reader = inner.getReader();
@@ -373,7 +384,7 @@ describe("staticFile: confinement to the root", () => {
     assert.equal((await respond("dir-out/secret.txt")).status, 403);
     const inside = await respond("inside/link-in.txt");
     assert.equal(inside.status, 200);
-    assert.equal(await new Response(inside.body as ReadableStream).text(), "ok");
+    assert.equal(await new Response(inside.body as BodyInit).text(), "ok");
   });
 
   test("the root may itself be reached through a symlink", async () => {
@@ -381,7 +392,7 @@ describe("staticFile: confinement to the root", () => {
     symlinkSync(root, alias);
     const res = await staticFile("ok.txt", { root: alias }).respond(new Request("http://localhost/"));
     assert.equal(res.status, 200);
-    assert.equal(await new Response(res.body as ReadableStream).text(), "ok");
+    assert.equal(await new Response(res.body as BodyInit).text(), "ok");
   });
 
   test("missing files, dangling links, directories and the root itself → 404", async () => {
@@ -395,7 +406,7 @@ describe("staticFile: confinement to the root", () => {
   test("a leading slash is taken relative to the root", async () => {
     const res = await respond("/ok.txt");
     assert.equal(res.status, 200);
-    await (res.body as ReadableStream).cancel();
+    assert.equal(await new Response(res.body as BodyInit).text(), "ok");
   });
 
   test("through the app, a traversal attempt in the URL is refused with the app's error page", async () => {
