@@ -664,15 +664,29 @@ export class Router<T> {
   }
 }
 
-/** Prefix-tree keys of a rule: literal text cut before each "/", and one key per wildcard. */
+/** Filter patterns known never to match "/": a wildcard using one ends where its segment ends. */
+const SEGMENT_PATTERNS = new Set(["[^/]+", "-?\\d+", "-?[\\d.]+"]);
+let unshared = 0;
+
+/**
+ * Prefix-tree keys of a rule: literal text cut before each "/", and one key per
+ * wildcard. Two routes may share a wildcard node only when it matches exactly one
+ * way — a pattern that cannot match "/" followed by "/" or the end. Otherwise a
+ * greedy or lazy wildcard would let the engine try a later route's continuation
+ * before backtracking into an earlier route's, breaking definition order; such a
+ * wildcard gets a key of its own.
+ */
 function* pieces(tokens: Token[]): Generator<{ key: string; source: string; wildcard: boolean }> {
-  for (const token of tokens) {
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i];
     if ("text" in token) {
       for (const part of token.text.split(/(?=\/)/)) {
         if (part) yield { key: "L" + part, source: escapeRegex(part), wildcard: false };
       }
     } else {
-      yield { key: "W" + token.pattern, source: token.pattern, wildcard: true };
+      const next = tokens[i + 1] as { text?: string } | undefined;
+      const bounded = SEGMENT_PATTERNS.has(token.pattern) && (next === undefined || next.text?.charCodeAt(0) === 47);
+      yield { key: bounded ? "W" + token.pattern : `U${unshared++}`, source: token.pattern, wildcard: true };
     }
   }
 }

@@ -366,3 +366,87 @@ describe("typed params", () => {
     assert.deepEqual([id, rest, x, name, wrong, s, e.y], [1, "a/b", 1.5, "n", 1, {}, "y"]);
   });
 });
+
+describe("against a reference matcher", () => {
+  /** Small deterministic PRNG (mulberry32) so a failure can be replayed. */
+  function prng(seed: number): () => number {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const pick = <X>(rand: () => number, xs: X[]): X => xs[Math.floor(rand() * xs.length)];
+
+  // Pieces of rules: [rule text, reference regex, param kind or undefined].
+  const ruleSegments: Array<[string, string, "str" | "int" | null]> = [
+    ["a", "a", null], ["b", "b", null], ["ab", "ab", null], ["", "", null],
+    ["<p>", "([^/]+)", "str"], ["<p:int>", "(-?\\d+)", "int"], ["<p:path>", "(.+?)", "str"],
+    ["<p:re:[ab]+>", "([ab]+)", "str"], ["a<p>", "a([^/]+)", "str"], ["<>", "(?:[^/]+)", null], ["<p>.<q>", "([^/]+)\\.([^/]+)", "str"],
+  ];
+  const pathSegments = ["a", "b", "ab", "", "1", "-2", "ba", "a.b", "aa.1"];
+
+  for (const seed of [1, 2, 3, 4]) {
+    test(`random table and paths agree with a linear scan (seed ${seed})`, () => {
+      const rand = prng(seed);
+      const router = new Router<number>();
+      type Ref = { method: string; rule: string; regex: RegExp; kinds: Array<[string, "str" | "int"]>; id: number; isStatic: boolean };
+      const refs: Ref[] = [];
+      for (let id = 0; id < 300; id++) {
+        const count = 1 + Math.floor(rand() * 4);
+        let rule = "";
+        let source = "";
+        const kinds: Array<[string, "str" | "int"]> = [];
+        for (let i = 0; i < count; i++) {
+          const [text, re, kind] = pick(rand, ruleSegments);
+          let named = text;
+          if (kind) {
+            // Number the params so names are unique within a rule.
+            named = text.replace("<p", `<p${i}`).replace("<q", `<q${i}`);
+            kinds.push([`p${i}`, kind]);
+            if (text.includes("<q")) kinds.push([`q${i}`, "str"]);
+          }
+          rule += "/" + named;
+          source += "\\/" + re;
+        }
+        const method = pick(rand, ["GET", "GET", "POST", "ANY"]);
+        const isStatic = !rule.includes("<");
+        const existing = refs.find((r) => r.method === method && r.rule === rule);
+        router.add(rule, method, id);
+        if (existing) existing.id = id; // replaced in place
+        else refs.push({ method, rule, regex: new RegExp(`^${source}$`), kinds, id, isStatic });
+      }
+      const reference = (method: string, path: string): unknown => {
+        const order = method === "HEAD" ? ["HEAD", "GET", "ANY"] : [method, "ANY"];
+        for (const m of order) {
+          const own = refs.filter((r) => r.method === m);
+          const s = own.find((r) => r.isStatic && r.rule === path);
+          if (s) return { kind: "found", target: s.id, params: {} };
+          for (const r of own) {
+            if (r.isStatic) continue;
+            const hit = r.regex.exec(path);
+            if (!hit) continue;
+            const params: Record<string, unknown> = {};
+            r.kinds.forEach(([name, kind], i) => (params[name] = kind === "int" ? Number(hit[i + 1]) : hit[i + 1]));
+            return { kind: "found", target: r.id, params };
+          }
+        }
+        const allow = new Set<string>();
+        for (const r of refs) {
+          if (order.includes(r.method)) continue;
+          if (r.isStatic ? r.rule === path : r.regex.test(path)) allow.add(r.method);
+        }
+        if (allow.has("GET")) allow.add("HEAD");
+        return allow.size ? { kind: "methodNotAllowed", allow: [...allow].sort() } : { kind: "notFound" };
+      };
+      for (let i = 0; i < 1500; i++) {
+        const count = 1 + Math.floor(rand() * 5);
+        let path = "";
+        for (let j = 0; j < count; j++) path += "/" + pick(rand, pathSegments);
+        const method = pick(rand, ["GET", "POST", "HEAD", "PUT"]);
+        assert.deepEqual(router.match(method, path), reference(method, path), `${method} ${path}`);
+      }
+    });
+  }
+});
