@@ -446,3 +446,49 @@ describe("staticFile returned from a handler (needs core/app.ts to resolve Stati
     assert.equal((await get(app, "/static/..%2fpackage.json")).status, 403);
   });
 });
+
+describe("staticFile over a real socket (the runtime's own server)", () => {
+  // Bun sends the Bun.file() Blob with sendfile(2) and Deno streams the file: check that
+  // lengths, ranges and HEAD survive the real server. Node's server is the node
+  // adapter's subject (tests/node_*), not this suite's.
+  test("full body, a range and HEAD", async (t) => {
+    // deno-lint-ignore no-explicit-any
+    const g = globalThis as any;
+    if (runtime !== "deno" && runtime !== "bun") {
+      t.skip("needs Deno.serve or Bun.serve");
+      return;
+    }
+    const app = appFor();
+    let port = 0, close: () => Promise<void>;
+    if (runtime === "bun") {
+      const server = g.Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch });
+      port = server.port;
+      close = async () => void server.stop(true);
+    } else {
+      let listening!: (port: number) => void;
+      const ready = new Promise<number>((resolve) => (listening = resolve));
+      const server = g.Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: (a: { port: number }) => listening(a.port) }, app.fetch);
+      port = await ready;
+      close = () => server.shutdown();
+    }
+    try {
+      const base = `http://127.0.0.1:${port}/f/digits.bin`;
+      const full = await fetch(base);
+      assert.equal(full.headers.get("content-length"), String(DIGITS.length));
+      assert.deepEqual(Buffer.from(await full.arrayBuffer()), Buffer.from(DIGITS));
+      const part = await fetch(base, { headers: { range: "bytes=70000-70009" } });
+      assert.equal(part.status, 206);
+      assert.equal(part.headers.get("content-length"), "10");
+      assert.deepEqual([...new Uint8Array(await part.arrayBuffer())], [...DIGITS.subarray(70000, 70010)]);
+      const head = await fetch(base, { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get("content-length"), String(DIGITS.length));
+      assert.equal((await head.arrayBuffer()).byteLength, 0);
+      const nm = await fetch(base, { headers: { "if-none-match": full.headers.get("etag")! } });
+      assert.equal(nm.status, 304);
+      await nm.body?.cancel();
+    } finally {
+      await close();
+    }
+  });
+});
