@@ -32,6 +32,31 @@ import { readPem } from "../shims/tls.ts";
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
+/** Most bytes of an unread request body read and discarded after the response. */
+const DRAIN_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * Reads and discards a request body the app did not read (a 413 on a declared length,
+ * an early error answer). Bun closes the connection on an unread body, and a close with
+ * unread data makes the kernel send a reset that can destroy the response before the
+ * client reads it; draining (bounded in bytes and time) lets the response arrive.
+ */
+function drainUnread(req: Request): void {
+  const body = req.body;
+  if (!body) return;
+  const reader = body.getReader();
+  let seen = 0;
+  const stopAt = Date.now() + 2000;
+  (async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      seen += value.byteLength;
+      if (seen > DRAIN_LIMIT || Date.now() > stopAt) return void reader.cancel().catch(() => {});
+    }
+  })().catch(() => {});
+}
+
 /**
  * Serves with `Bun.serve`. Graceful shutdown is `server.stop()`; after
  * `shutdownTimeout` the remaining connections are closed with `server.stop(true)`.
@@ -54,10 +79,15 @@ export const bunAdapter: Adapter = {
     const app = o.app;
     const log = o.log;
     const fetch = o.quiet
-      ? (req: Request, server: Any) => app.fetch(req, { remoteAddr: server.requestIP(req)?.address })
+      ? async (req: Request, server: Any) => {
+        const res = await app.fetch(req, { remoteAddr: server.requestIP(req)?.address });
+        if (req.method !== "GET" && req.method !== "HEAD" && !req.bodyUsed) drainUnread(req);
+        return res;
+      }
       : async (req: Request, server: Any) => {
         const remoteAddr = server.requestIP(req)?.address;
         const res = await app.fetch(req, { remoteAddr });
+        if (req.method !== "GET" && req.method !== "HEAD" && !req.bodyUsed) drainUnread(req);
         const len = res.headers.get("content-length");
         log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));
         return res;
@@ -71,8 +101,8 @@ export const bunAdapter: Adapter = {
       },
       idleTimeout: idle,
       // Carafe enforces maxBodySize itself (413 for declared and streamed bodies alike);
-      // Bun's own limit (128 MiB by default) would answer differently, so lift it.
-      maxRequestBodySize: Number.isFinite(o.maxBodySize) ? Math.max(o.maxBodySize * 2, 1 << 20) : Number.MAX_SAFE_INTEGER,
+      // Bun's own limit (128 MiB by default) would cut the connection instead of answering.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       development: false,
     };
     if (o.tls) config.tls = { cert: readPem(o.tls.cert), key: readPem(o.tls.key) };

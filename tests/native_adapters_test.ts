@@ -7,11 +7,12 @@ import http from "node:http";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { peer, runtime, stop, tempDir } from "./_helpers.ts";
-import { bytesOf, eventually, hasIpv6, rawExchange, request, type Started, startFixture } from "./_native_helpers.ts";
+import { bytesOf, curlUpload, eventually, hasIpv6, rawExchange, request, type Started, startFixture } from "./_native_helpers.ts";
 
 const servers = runtime === "node" ? ["node"] : [runtime, "node"];
 const MB = 1024 * 1024;
 const json = (b: Buffer) => JSON.parse(b.toString());
+const curl = peer("curl");
 
 for (const server of servers) {
   describe(`${server} adapter under ${runtime}`, () => {
@@ -139,23 +140,25 @@ for (const server of servers) {
 
   describe(`${server} adapter under ${runtime}: limits, trustProxy on`, () => {
     let s: Started;
+    const dir = tempDir();
+    const bigFile = join(dir.path, "2mib.bin");
     before(async () => {
+      writeFileSync(bigFile, new Uint8Array(2 * MB));
       s = await startFixture(server, { NA_MAX_BODY: String(MB), NA_IDLE: "1000", NA_TRUST: "loopback", NA_QUIET: "" });
     });
     after(async () => {
       await stop(s.child);
+      dir.remove();
     });
 
-    test("413 for a declared Content-Length over maxBodySize", async () => {
-      const r = await request(s.url, { method: "POST", path: "/buffered", headers: { "content-length": 2 * MB }, body: bytesOf(2 * MB) })
-        .catch((e) => ({ status: -1, error: e }));
-      assert.equal(r.status, 413);
+    test("413 for a declared Content-Length over maxBodySize", { skip: curl.skip }, async () => {
+      assert.equal(await curlUpload(curl.path!, s.url + "buffered", bigFile, false), 413);
+      assert.equal(await curlUpload(curl.path!, s.url + "upload", bigFile, false), 413);
     });
 
-    test("413 for a streamed (chunked) body over maxBodySize", async () => {
-      const r = await request(s.url, { method: "POST", path: "/buffered", body: bytesOf(2 * MB) })
-        .catch((e) => ({ status: -1, error: e }));
-      assert.equal(r.status, 413);
+    test("413 for a streamed (chunked) body over maxBodySize", { skip: curl.skip }, async () => {
+      assert.equal(await curlUpload(curl.path!, s.url + "buffered", bigFile, true), 413);
+      assert.equal(await curlUpload(curl.path!, s.url + "upload", bigFile, true), 413);
       assert.equal((await request(s.url, { method: "POST", path: "/buffered", body: "small" })).status, 200);
     });
 
@@ -169,7 +172,7 @@ for (const server of servers) {
       assert.equal(out.url, "https://example.com/ip");
     });
 
-    test("slowloris: a client that never finishes its headers is cut off", { skip: server === "deno" ? "Deno.serve has no header/idle timeout option" : undefined }, async () => {
+    test("slowloris: a client that never finishes its headers is cut off", { skip: server === "deno" ? "Deno.serve has no header/idle timeout option" : server === "bun" ? "Bun.serve idleTimeout does not cover a request whose headers never finish (measured, bun 1.4.5)" : undefined }, async () => {
       const port = Number(new URL(s.url).port);
       const r = await rawExchange(port, "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: 1\r\n", 8000);
       assert.ok(r.closed, `connection still open after ${r.after} ms`);
