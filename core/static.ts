@@ -281,6 +281,7 @@ function isTextual(type: string): boolean {
  * RFC 6266 / RFC 8187 `filename*` when the name is not plain ASCII.
  */
 function contentDisposition(name: string): string {
+  // deno-lint-ignore no-control-regex -- control characters are exactly what must go
   const clean = name.replace(/[\0-\x1f\x7f]/g, "");
   const fallback = clean.replace(/[^\x20-\x7e]|["\\]/g, "_");
   if (fallback === clean) return `attachment; filename="${clean}"`;

@@ -459,11 +459,11 @@ describe("staticFile over a real socket (the runtime's own server)", () => {
       return;
     }
     const app = appFor();
-    let port = 0, close: () => Promise<void>;
+    let port = 0, close: () => Promise<unknown>;
     if (runtime === "bun") {
       const server = g.Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch });
       port = server.port;
-      close = async () => void server.stop(true);
+      close = () => server.stop(true);
     } else {
       let listening!: (port: number) => void;
       const ready = new Promise<number>((resolve) => (listening = resolve));

@@ -66,7 +66,7 @@ describe("template: expressions", () => {
   });
 
   test("await works inside a template", async () => {
-    assert.equal(await template("{{ await load() }}!", { load: async () => "later" }), "later!");
+    assert.equal(await template("{{ await load() }}!", { load: () => Promise.resolve("later") }), "later!");
   });
 });
 
@@ -244,7 +244,7 @@ describe("view()", () => {
   test("renders the object a handler returns, as text/html, through the app", async () => {
     const app = new Carafe();
     app.get("/item/<id:int>", view("item", { owner: "nobody" }, { lookup })((req) => ({ id: req.params.id * 10 })));
-    app.get("/mine/<id:int>", view("item", {}, { lookup })(async (req) => ({ id: req.params.id, owner: "me" })));
+    app.get("/mine/<id:int>", view("item", {}, { lookup })((req) => Promise.resolve({ id: req.params.id, owner: "me" })));
     const res = await app.fetch(new Request("http://localhost/item/4"));
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-type"), "text/html; charset=UTF-8");
