@@ -186,24 +186,10 @@ export function staticFile(filename: string, options: StaticFileOptions): Static
 const FORBIDDEN = () => new HTTPError(403, "Access denied.");
 const MISSING = () => new HTTPError(404, "File does not exist.");
 
-// Real paths of roots, so each request costs one realpath + one stat, not two realpaths.
-const rootCache = new Map<string, string>();
-
-async function realRoot(fs: FileSystem, root: string): Promise<string> {
-  const absolute = fs.resolve(root);
-  let real = rootCache.get(absolute);
-  if (real === undefined) {
-    try {
-      real = await fs.realPath(absolute);
-    } catch (err) {
-      throw new Error(`staticFile(): the root directory ${JSON.stringify(root)} (${absolute}) cannot be used: ${codeOf(err) ?? err}.`, {
-        cause: err,
-      });
-    }
-    if (rootCache.size >= 64) rootCache.delete(rootCache.keys().next().value!);
-    rootCache.set(absolute, real);
-  }
-  return real;
+function rootError(root: string, absolute: string, err: unknown): Error {
+  return new Error(`staticFile(): the root directory ${JSON.stringify(root)} (${absolute}) cannot be used: ${codeOf(err) ?? err}.`, {
+    cause: err,
+  });
 }
 
 async function locate(fs: FileSystem, root: string, filename: string): Promise<{ path: string; info: FileInfo } | HTTPError> {
@@ -226,17 +212,25 @@ async function locate(fs: FileSystem, root: string, filename: string): Promise<{
     }
     segments.push(segment);
   }
-  const base = await realRoot(fs, root);
-  if (segments.length === 0) return MISSING(); // the root itself is a directory
-  const candidate = base + fs.sep + segments.join(fs.sep);
-  let real: string, info: FileInfo;
-  try {
-    // Both at once: one round trip to the file system's thread pool instead of two.
-    // stat follows symlinks, so it describes the same file as the real path.
-    [real, info] = await Promise.all([fs.realPath(candidate), fs.stat(candidate)]);
-  } catch (err) {
-    return errorFor(err);
+  const absolute = fs.resolve(root);
+  // The root's real path is looked up on every request, not cached: deployments swap
+  // a `current -> releases/N` symlink under running servers.
+  const rootReal = fs.realPath(absolute).catch((err) => {
+    throw rootError(root, absolute, err);
+  });
+  if (segments.length === 0) {
+    await rootReal;
+    return MISSING(); // the root itself is a directory
   }
+  const candidate = (absolute.endsWith(fs.sep) ? absolute : absolute + fs.sep) + segments.join(fs.sep);
+  // All at once: one round trip to the file system's thread pool instead of three.
+  // stat follows symlinks, so it describes the same file as the real path.
+  const [base, target] = await Promise.all([
+    rootReal,
+    Promise.all([fs.realPath(candidate), fs.stat(candidate)]).catch(errorFor),
+  ]);
+  if (target instanceof HTTPError) return target;
+  const [real, info] = target;
   // Compare canonical paths: a symlink inside root that points outside is refused.
   const prefix = base.endsWith(fs.sep) ? base : base + fs.sep;
   if (!real.startsWith(prefix)) return FORBIDDEN();

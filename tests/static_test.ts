@@ -2,7 +2,7 @@
 // and confinement to the root (traversal, encoded dots, backslashes, NUL, symlinks).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Carafe } from "../mod.ts";
@@ -393,6 +393,24 @@ describe("staticFile: confinement to the root", () => {
     const res = await staticFile("ok.txt", { root: alias }).respond(new Request("http://localhost/"));
     assert.equal(res.status, 200);
     assert.equal(await new Response(res.body as BodyInit).text(), "ok");
+  });
+
+  test("a root symlink swapped under a running app is followed at once (release deploys)", async () => {
+    const releases = [join(tmp.path, "r1"), join(tmp.path, "r2")];
+    releases.forEach((dir, i) => {
+      mkdirSync(dir);
+      writeFileSync(join(dir, "v.txt"), `release ${i + 1}`);
+    });
+    const current = join(tmp.path, "current");
+    symlinkSync(releases[0], current);
+    const read = async () => {
+      const res = await staticFile("v.txt", { root: current }).respond(new Request("http://localhost/"));
+      return await new Response(res.body as BodyInit).text();
+    };
+    assert.equal(await read(), "release 1");
+    unlinkSync(current);
+    symlinkSync(releases[1], current);
+    assert.equal(await read(), "release 2");
   });
 
   test("missing files, dangling links, directories and the root itself → 404", async () => {
