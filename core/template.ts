@@ -32,7 +32,8 @@
  *   is joined to the next one (no newline).
  * - Template variables are plain names (`{{ title }}`); using one that was not passed
  *   is a `ReferenceError`. `get(name, fallback)` and `defined(name)` test for optional
- *   ones. `include(name, vars)` renders another template in place (it sees this one's
+ *   ones; `get()` also reaches variables whose names are not JavaScript identifiers or
+ *   are reserved words (`get("class")`, `get("data-id")`). `include(name, vars)` renders another template in place (it sees this one's
  *   variables plus `vars`); `rebase(name, vars)` renders this template's output into
  *   `name` as the variable `base` (print it with `{{! base }}`).
  * - `await` may be used anywhere in a template.
