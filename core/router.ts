@@ -186,20 +186,27 @@ interface Matcher<T> {
 }
 
 /**
- * Dynamic routes split by their first path segment when it is literal (`/repos/…`
- * → "repos"), so a lookup runs one small expression instead of one for every route;
- * routes whose first segment has a wildcard are in `wild` and are tried as well.
+ * Dynamic routes split by a literal path segment (`/repos/<o>/<r>/issues/…` → segment
+ * 3 is "issues"), recursively, so a lookup runs a few small expressions instead of
+ * one with a group for every route. Routes without that literal segment are in
+ * `rest`, tried too; the earlier-defined of the two answers wins, as in Bottle.
  */
-interface Compiled<T> {
-  buckets: Map<string, Matcher<T>>;
-  wild: Matcher<T> | undefined;
+interface Bucket<T> {
+  /** A leaf: one combined expression. */
+  matcher?: Matcher<T>;
+  /** Segment index (0 = the first) the children are keyed by. */
+  depth: number;
+  children?: Map<string, Bucket<T>>;
+  rest?: Bucket<T>;
+  /** Lowest definition order inside, to skip a bucket that cannot win. */
+  first: number;
 }
 
 interface MethodTable<T> {
   static: Map<string, Entry<T>>;
   dynamic: Entry<T>[];
   /** Compiled lazily; `undefined` after an `add`. */
-  compiled?: Compiled<T>;
+  compiled?: Bucket<T>;
 }
 
 const EMPTY_PARAMS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
@@ -432,26 +439,12 @@ export class Router<T> {
     const hit = table.static.get(path);
     if (hit !== undefined) return hit.found!;
     if (table.dynamic.length === 0) return undefined;
-    const compiled = table.compiled ?? this.#compile(table);
-    let m: RegExpExecArray | null = null;
-    let leaf: Leaf<T> | undefined;
-    const slash = path.indexOf("/", 1);
-    if (slash > 0 && path.charCodeAt(0) === 47) {
-      const bucket = compiled.buckets.get(path.slice(1, slash));
-      if (bucket !== undefined && (m = bucket.regex.exec(path)) !== null) leaf = leafOf(bucket, m);
-    }
-    const wild = compiled.wild;
-    if (wild !== undefined) {
-      const w = wild.regex.exec(path);
-      if (w !== null) {
-        const other = leafOf(wild, w);
-        if (leaf === undefined || other.order < leaf.order) {
-          leaf = other;
-          m = w;
-        }
-      }
-    }
-    if (leaf === undefined || m === null) return undefined;
+    hitLeaf = undefined;
+    search(table.compiled ?? this.#compile(table), path);
+    const leaf = hitLeaf as Leaf<T> | undefined;
+    const m = hitMatch!;
+    if (leaf === undefined) return undefined;
+    hitMatch = undefined; // do not keep the request's path alive
     const params: Record<string, unknown> = {};
     const { names, groups } = leaf;
     if (leaf.plain) {
@@ -487,10 +480,10 @@ export class Router<T> {
       if (name === method || name === "ANY" || (method === "HEAD" && name === "GET")) continue;
       let hit = table.static.has(path);
       if (!hit && table.dynamic.length > 0) {
-        const compiled = table.compiled ?? this.#compile(table);
-        const slash = path.indexOf("/", 1);
-        const bucket = slash > 0 && path.charCodeAt(0) === 47 ? compiled.buckets.get(path.slice(1, slash)) : undefined;
-        hit = (bucket !== undefined && bucket.regex.test(path)) || (compiled.wild !== undefined && compiled.wild.regex.test(path));
+        hitLeaf = hitMatch = undefined;
+        search(table.compiled ?? this.#compile(table), path);
+        hit = hitLeaf !== undefined;
+        hitLeaf = hitMatch = undefined;
       }
       if (hit) (allow ??= []).push(name);
     }
@@ -499,20 +492,8 @@ export class Router<T> {
     return { kind: "methodNotAllowed", allow: allow.sort() };
   }
 
-  #compile(table: MethodTable<T>): Compiled<T> {
-    const groups = new Map<string | undefined, Array<[Entry<T>, number]>>();
-    table.dynamic.forEach((entry, order) => {
-      const key = firstSegment(entry.tokens);
-      let list = groups.get(key);
-      if (list === undefined) groups.set(key, list = []);
-      list.push([entry, order]);
-    });
-    const compiled: Compiled<T> = { buckets: new Map(), wild: undefined };
-    for (const [key, list] of groups) {
-      if (key === undefined) compiled.wild = buildMatcher(list);
-      else compiled.buckets.set(key, buildMatcher(list));
-    }
-    return (table.compiled = compiled);
+  #compile(table: MethodTable<T>): Bucket<T> {
+    return (table.compiled = buildBucket(table.dynamic.map((entry, order) => [entry, order, shapeOf(entry.tokens)]), 0));
   }
 
   /**
@@ -691,12 +672,100 @@ function* pieces(tokens: Token[]): Generator<{ key: string; source: string; wild
   }
 }
 
-/** The literal first segment of a rule (`/repos/<o>` → "repos"), or undefined if it has a wildcard. */
-function firstSegment(tokens: Token[]): string | undefined {
+/**
+ * The rule's leading segments that each match exactly one path segment: a literal
+ * (its text) or a wildcard that cannot match "/" (0). Stops at the first other one.
+ */
+function shapeOf(tokens: Token[]): Array<string | 0> {
+  const shape: Array<string | 0> = [];
   const first = tokens[0];
-  if (!("text" in first) || first.text.charCodeAt(0) !== 47) return undefined;
-  const slash = first.text.indexOf("/", 1);
-  return slash < 0 ? undefined : first.text.slice(1, slash);
+  if (!("text" in first) || first.text.charCodeAt(0) !== 47) return shape;
+  const segments: Token[][] = [];
+  let current: Token[] = [];
+  for (const token of tokens) {
+    if (!("text" in token)) {
+      current.push(token);
+      continue;
+    }
+    const parts = token.text.split("/");
+    if (parts[0] !== "") current.push({ text: parts[0] });
+    for (let k = 1; k < parts.length; k++) {
+      segments.push(current);
+      current = parts[k] === "" ? [] : [{ text: parts[k] }];
+    }
+  }
+  segments.push(current);
+  segments.shift(); // the empty one before the leading "/"
+  for (const segment of segments) {
+    if (segment.length === 0) shape.push("");
+    else if (segment.length > 1) break;
+    else if ("text" in segment[0]) shape.push(segment[0].text);
+    else if (SEGMENT_PATTERNS.has(segment[0].pattern)) shape.push(0);
+    else break;
+  }
+  return shape;
+}
+
+const LEAF_SIZE = 6;
+
+function buildBucket<T>(list: Array<[Entry<T>, number, Array<string | 0>]>, from: number): Bucket<T> {
+  const first = list[0][1];
+  if (list.length > LEAF_SIZE) {
+    const longest = Math.max(...list.map(([, , shape]) => shape.length));
+    for (let depth = from; depth < longest; depth++) {
+      const keys = new Set<string>();
+      for (const [, , shape] of list) if (typeof shape[depth] === "string") keys.add(shape[depth] as string);
+      if (keys.size < 2) continue;
+      const children = new Map<string, Array<[Entry<T>, number, Array<string | 0>]>>();
+      const rest: Array<[Entry<T>, number, Array<string | 0>]> = [];
+      for (const item of list) {
+        const key = item[2][depth];
+        if (typeof key !== "string") {
+          rest.push(item);
+          continue;
+        }
+        let sub = children.get(key);
+        if (sub === undefined) children.set(key, sub = []);
+        sub.push(item);
+      }
+      const bucket: Bucket<T> = { depth, children: new Map(), first };
+      for (const [key, sub] of children) bucket.children!.set(key, buildBucket(sub, depth + 1));
+      if (rest.length) bucket.rest = buildBucket(rest, depth + 1);
+      return bucket;
+    }
+  }
+  return { matcher: buildMatcher(list.map(([entry, order]) => [entry, order])), depth: -1, first };
+}
+
+/** The lookup result of {@linkcode search} (a lookup is synchronous, so module state is safe). */
+let hitLeaf: Leaf<any> | undefined;
+let hitMatch: RegExpExecArray | undefined;
+
+/** Finds the earliest-defined matching route under `bucket`, into hitLeaf/hitMatch. */
+function search<T>(bucket: Bucket<T>, path: string): void {
+  if (hitLeaf !== undefined && hitLeaf.order < bucket.first) return;
+  const matcher = bucket.matcher;
+  if (matcher !== undefined) {
+    const m = matcher.regex.exec(path);
+    if (m === null) return;
+    const leaf = leafOf(matcher, m);
+    if (hitLeaf === undefined || leaf.order < hitLeaf.order) {
+      hitLeaf = leaf;
+      hitMatch = m;
+    }
+    return;
+  }
+  // The path's segment number `depth` (paths start with "/").
+  if (path.charCodeAt(0) === 47) {
+    let start = 1;
+    for (let d = bucket.depth; d > 0 && start > 0; d--) start = path.indexOf("/", start) + 1;
+    if (start > 0) {
+      const end = path.indexOf("/", start);
+      const child = bucket.children!.get(end < 0 ? path.slice(start) : path.slice(start, end));
+      if (child !== undefined) search(child, path);
+    }
+  }
+  if (bucket.rest !== undefined) search(bucket.rest, path);
 }
 
 /** The route whose end marker matched. */
