@@ -10,8 +10,9 @@
  * Matching order is Bottle's: `HEAD` tries `HEAD`, `GET`, `ANY`; any other verb tries
  * itself, then `ANY`. For each method static paths (one `Map` lookup) come before
  * dynamic routes, and dynamic routes are tried in definition order. Dynamic routes
- * of a method are compiled lazily into one regular expression whose alternatives
- * share common prefixes, so a lookup does not walk the route list.
+ * of a method are compiled lazily: split into buckets by literal path segments, each
+ * bucket one regular expression whose alternatives share common prefixes, so a
+ * lookup runs a few small expressions instead of walking the route list.
  *
  * @example
  * ```ts
@@ -82,6 +83,7 @@ export type RouteMatch<T> =
  * ```
  */
 export class RouteSyntaxError extends Error {
+  /** Always `"RouteSyntaxError"`. */
   override name = "RouteSyntaxError";
 }
 
@@ -96,25 +98,12 @@ export class RouteSyntaxError extends Error {
  * ```
  */
 export class RouteBuildError extends Error {
+  /** Always `"RouteBuildError"`. */
   override name = "RouteBuildError";
 }
 
 // ---------------------------------------------------------------------------
 // Typed parameters from the rule string.
-
-type FilterValue<F extends string> = F extends "int" | "float" ? number
-  : F extends "path" | "re" | `re:${string}` ? string
-  : unknown;
-
-type Wildcard<W extends string> = W extends `${infer Name}:${infer Filter}`
-  ? (Name extends "" ? {} : { [K in Name]: FilterValue<Filter> })
-  : (W extends "" ? {} : { [K in W]: string });
-
-type Collect<P extends string> = P extends `${infer Pre}<${infer W}>${infer Rest}`
-  ? (Pre extends `${string}\\` ? Collect<Rest> : Wildcard<W> & Collect<Rest>)
-  : {};
-
-type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
 /**
  * The parameters a rule produces: `"/item/<id:int>/<rest:path>"` →
@@ -127,7 +116,16 @@ type Simplify<T> = { [K in keyof T]: T[K] } & {};
  * const p: PathParams<"/item/<id:int>"> = { id: 7 };
  * ```
  */
-export type PathParams<P extends string> = string extends P ? Record<string, unknown> : Simplify<Collect<P>>;
+export type PathParams<P extends string> = string extends P ? Record<string, unknown>
+  : P extends `${infer Pre}<${infer W}>${infer Rest}` ? Pre extends `${string}\\` ? PathParams<Rest>
+    : (
+      & (W extends `${infer Name}:${infer Filter}` ? Name extends "" ? {}
+          : { [N in Name]: Filter extends "int" | "float" ? number : Filter extends "path" | "re" | `re:${string}` ? string : unknown }
+        : W extends "" ? {}
+        : { [N in W]: string })
+      & PathParams<Rest>
+    ) extends infer X ? { [K in keyof X]: X[K] } : never
+  : {};
 
 // ---------------------------------------------------------------------------
 // Internals.
