@@ -23,6 +23,7 @@ import { replyToResponse, type Reply, type ReplyBody } from "./reply.ts";
 import { CarafeRequest, type RequestContext } from "./request.ts";
 import { CarafeResponse } from "./response.ts";
 import { Router, type PathParams } from "./router.ts";
+import { StaticFile } from "./static.ts";
 import { isBodyless, statusText } from "./status.ts";
 
 // ---------------------------------------------------------------------------
@@ -480,6 +481,8 @@ export class Carafe {
         }
         out = route.prepared!(req, res);
         if (out instanceof Promise) out = await out;
+        // staticFile() needs the request (conditional and range headers) but is called without it.
+        if (out instanceof StaticFile) out = await out.respond(req);
       }
     } catch (err) {
       out = err;

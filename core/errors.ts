@@ -72,6 +72,8 @@ export class HTTPResponse extends Error {
   headers: Headers;
 
   /**
+   * Makes a response to return or throw.
+   *
    * @param body anything a handler may return (string, object, bytes, stream…)
    * @param status the HTTP status code (default 200)
    * @param headers extra headers
@@ -104,6 +106,8 @@ export interface HTTPErrorOptions {
  */
 export class HTTPError extends HTTPResponse {
   /**
+   * Makes an error response to throw (or return).
+   *
    * @param status the HTTP status code (default 500)
    * @param body the message shown on the error page (or any handler return value)
    * @param options `cause` and `headers`

@@ -12,8 +12,4 @@ app.get("/", () => "Hello from Carafe! Try /hello/world or /json.\n");
 app.get("/hello/<name>", (req) => `Hello ${req.params.name}!\n`);
 app.get("/json", (req) => ({ hello: "world", query: Object.fromEntries(req.query) }));
 
-export default app;
-
-if (import.meta.main ?? true) {
-  run({ app, server: "auto", host: "127.0.0.1", port: Number(globalThis.process?.env?.PORT ?? 8080) });
-}
+run({ app, server: "auto", host: "127.0.0.1", port: Number(globalThis.process?.env?.PORT ?? 8080) });

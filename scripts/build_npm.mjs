@@ -15,7 +15,12 @@ const deno = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const tsc = join(root, "node_modules", ".bin", "tsc");
-execFileSync(tsc, ["-p", join(root, "tsconfig.json")], { stdio: "inherit", cwd: root });
+try {
+  execFileSync(tsc, ["-p", join(root, "tsconfig.json")], { stdio: "inherit", cwd: root });
+} catch {
+  console.error("build_npm: tsc reported errors (above); fix them and build again.");
+  process.exit(1);
+}
 
 const pkg = {
   name: "carafe",

@@ -338,12 +338,18 @@ export function startNginx(nginx: string, dir: string, port: number): Promise<Ch
   return startPeer(nginx, ["-p", dir, "-c", "nginx.conf", "-e", "stderr", "-g", "daemon off;"], () => waitListening(port));
 }
 
-/** A shell wrapper that execs the fixture app under the current runtime (for peers that spawn it). */
-export function appWrapper(dir: string, name: string, mode: string[]): string {
+/**
+ * A shell wrapper that execs the fixture app under the current runtime (for peers that
+ * spawn it). It records its PID in `<name>.pid` and stderr in `<name>.log`, except with
+ * `cgi` (the script then runs as the web server's user, who cannot write there).
+ */
+export function appWrapper(dir: string, name: string, mode: string[], o: { cgi?: boolean } = {}): string {
   const [cmd, args] = runtimeCommand(here("tests/fixtures/gateway_app.ts"), mode);
   const path = join(dir, name);
   const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-  writeFileSync(path, `#!/bin/sh\nexport HOME=${q(process.env.HOME ?? "/root")} PATH=${q(process.env.PATH ?? "/usr/bin:/bin")}\necho $$ > ${q(path + ".pid")}\nexec ${[cmd, ...args].map(q).join(" ")} 2>>${q(join(dir, name + ".log"))}\n`);
+  const env = `export HOME=${q(o.cgi ? "/nonexistent" : process.env.HOME ?? "/root")} PATH=${q(process.env.PATH ?? "/usr/bin:/bin")}`;
+  const run = `exec ${[cmd, ...args].map(q).join(" ")}`;
+  writeFileSync(path, o.cgi ? `#!/bin/sh\n${env}\n${run}\n` : `#!/bin/sh\n${env}\necho $$ > ${q(path + ".pid")}\n${run} 2>>${q(join(dir, name + ".log"))}\n`);
   chmodSync(path, 0o755);
   return path;
 }

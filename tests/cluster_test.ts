@@ -1,0 +1,159 @@
+/**
+ * The cluster adapter on the runtime running the tests, over real sockets:
+ * several workers serve, a killed worker is replaced without losing a retried
+ * request, SIGHUP restarts every worker under load with zero failed requests,
+ * SIGTERM lets slow requests finish, crash loops back off, maxRequestsPerWorker
+ * recycles workers.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import process from "node:process";
+import { collect, here, runtime, spawnScript, stop, waitForOutput } from "./_helpers.ts";
+import { get, load, sleep, waitUntil } from "./_cluster_helpers.ts";
+
+const fixture = here("tests/fixtures/cluster_app.ts");
+
+interface Cluster {
+  child: ChildProcess;
+  url: string;
+  /** Everything the primary and its workers wrote to stderr so far. */
+  stderr: () => string;
+}
+
+async function startCluster(env: Record<string, string> = {}): Promise<Cluster> {
+  const child = spawnScript(fixture, [], { env: { WORKERS: "2", ...env } });
+  let err = "";
+  child.stderr?.on("data", (d) => (err += d));
+  const m = await waitForOutput(child, /Listening on (http:\/\/\S+)/, 30_000);
+  return { child, url: m[1], stderr: () => err };
+}
+
+/** Distinct worker pids answering `url` over `n` fresh connections. */
+async function pidsOf(url: string, n = 40): Promise<Set<string>> {
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) seen.add((await get(url)).body);
+  return seen;
+}
+
+describe(`cluster adapter (${runtime})`, { concurrency: false }, () => {
+  test("two workers serve on one port, in processes other than the primary", async () => {
+    const c = await startCluster();
+    try {
+      const pids = await pidsOf(c.url);
+      assert.equal(pids.size, 2, `expected 2 worker pids, saw ${[...pids]}`);
+      assert.ok(!pids.has(String(c.child.pid)), "the primary must not serve requests");
+    } finally {
+      await stop(c.child);
+    }
+  });
+
+  test("a worker killed mid-load: retried GETs all succeed and the worker comes back", async () => {
+    const c = await startCluster();
+    try {
+      const before = await pidsOf(c.url);
+      const victim = [...before][0];
+      let killed = false;
+      const result = await load(c.url, {
+        total: 400,
+        concurrency: 8,
+        retries: 3,
+        onProgress: (done) => {
+          if (done === 100 && !killed) {
+            killed = true;
+            process.kill(Number(victim), "SIGKILL"); // a worker of the cluster we started
+          }
+        },
+      });
+      assert.ok(killed);
+      assert.deepEqual(result.errors, [], `failed after retries: ${result.errors.slice(0, 5)}`);
+      assert.deepEqual(result.badStatus, []);
+      assert.equal(result.ok, 400);
+      await waitUntil(() => /worker \d \(pid \d+\) died \(signal SIGKILL\); respawning in \d+ ms/.test(c.stderr()), 5_000, "the death to be logged");
+      // The replacement serves: two workers again, one of them new.
+      let now = new Set<string>();
+      await waitUntil(async () => (now = await pidsOf(c.url, 20)).size === 2 && !now.has(victim), 10_000, "a replacement worker");
+      assert.ok([...now].some((p) => !before.has(p)), "a new worker pid");
+    } finally {
+      await stop(c.child);
+    }
+  });
+
+  test("SIGHUP under load: rolling restart with zero failed requests (no retries)", async () => {
+    const c = await startCluster();
+    try {
+      const before = await pidsOf(c.url);
+      let hupped = false;
+      const result = await load(c.url, {
+        total: 20_000,
+        concurrency: 6,
+        retries: 0,
+        maxMs: 20_000,
+        until: () => /rolling restart done/.test(c.stderr()),
+        onProgress: (done) => {
+          if (done === 100 && !hupped) {
+            hupped = true;
+            c.child.kill("SIGHUP");
+          }
+        },
+      });
+      assert.match(c.stderr(), /rolling restart done/);
+      assert.deepEqual(result.errors, [], `failed requests: ${result.errors.length}: ${result.errors.slice(0, 5)}`);
+      assert.deepEqual(result.badStatus, []);
+      assert.ok(result.ok > 100, `only ${result.ok} requests ran during the restart`);
+      const after = await pidsOf(c.url);
+      assert.equal(after.size, 2);
+      for (const p of after) assert.ok(!before.has(p), `worker ${p} was not restarted`);
+    } finally {
+      await stop(c.child);
+    }
+  });
+
+  test("SIGTERM with slow requests in flight: they finish, then the primary exits 0", async () => {
+    const c = await startCluster();
+    const done = collect(c.child);
+    const slow = Array.from({ length: 4 }, () => get(`${c.url}slow?ms=1500`, 15_000));
+    await sleep(400);
+    c.child.kill("SIGTERM");
+    const hits = await Promise.all(slow);
+    for (const h of hits) assert.equal(h.status, 200);
+    const { code } = await done;
+    assert.equal(code, 0);
+    // Nothing listens any more.
+    await assert.rejects(get(c.url, 2_000));
+  });
+
+  test("a crash loop backs off exponentially and logs each death", async () => {
+    const c = await startCluster({ WORKERS: "1", CRASH_AFTER_MS: "30" });
+    try {
+      await sleep(2_500);
+      const delays = [...c.stderr().matchAll(/died \(exit code 3\); respawning in (\d+) ms/g)].map((m) => Number(m[1]));
+      assert.ok(delays.length >= 3, `expected several deaths, saw ${delays.length}:\n${c.stderr()}`);
+      // Without back-off a worker that dies after 30 ms would restart dozens of times in 2.5 s.
+      assert.ok(delays.length <= 8, `too many restarts (${delays.length}): back-off missing`);
+      assert.deepEqual(delays.slice(0, 4), [100, 200, 400, 800].slice(0, Math.min(4, delays.length)));
+    } finally {
+      await stop(c.child);
+    }
+  });
+
+  test("workers that cannot start: the primary fails with a clear error", async () => {
+    const child = spawnScript(fixture, [], { env: { WORKERS: "2", CRASH: "1" } });
+    const { code, stderr } = await collect(child);
+    assert.notEqual(code, 0);
+    assert.match(stderr, /worker \d \(pid \d+\) exited \(exit code 1\) before it was listening/);
+  });
+
+  test("maxRequestsPerWorker recycles a worker without failing requests", async () => {
+    const c = await startCluster({ WORKERS: "1", MAX_REQUESTS: "30" });
+    try {
+      const result = await load(c.url, { total: 100, concurrency: 2, retries: 0 });
+      assert.deepEqual(result.errors, []);
+      assert.equal(result.ok, 100);
+      assert.ok(result.bodies.size >= 2, `expected the worker to be replaced, saw pids ${[...result.bodies.keys()]}`);
+      assert.match(c.stderr(), /reached maxRequestsPerWorker=30; replacing it/);
+    } finally {
+      await stop(c.child);
+    }
+  });
+});
