@@ -117,8 +117,11 @@ describe(`cluster adapter (${runtime})`, { concurrency: false }, () => {
     c.child.kill("SIGTERM");
     const hits = await Promise.all(slow);
     for (const h of hits) assert.equal(h.status, 200);
-    const { code } = await done;
-    assert.equal(code, 0);
+    const { code, signal, stderr } = await done;
+    assert.match(stderr, /all workers stopped, exiting 0/);
+    // Deno's node:child_process reports the signal we sent instead of the exit code (Deno 2.9 bug), so check code on the others.
+    if (runtime === "deno") assert.ok(code === 0 || signal === "SIGTERM");
+    else assert.equal(code, 0);
     // Nothing listens any more.
     await assert.rejects(get(c.url, 2_000));
   });
@@ -147,10 +150,18 @@ describe(`cluster adapter (${runtime})`, { concurrency: false }, () => {
   test("maxRequestsPerWorker recycles a worker without failing requests", async () => {
     const c = await startCluster({ WORKERS: "1", MAX_REQUESTS: "30" });
     try {
-      const result = await load(c.url, { total: 100, concurrency: 2, retries: 0 });
-      assert.deepEqual(result.errors, []);
-      assert.equal(result.ok, 100);
-      assert.ok(result.bodies.size >= 2, `expected the worker to be replaced, saw pids ${[...result.bodies.keys()]}`);
+      // Requests keep coming while the replacement starts (it may take a second to boot).
+      const pids = new Set<string>();
+      let total = 0;
+      const end = Date.now() + 15_000;
+      while (pids.size < 2 && Date.now() < end) {
+        const result = await load(c.url, { total: 20, concurrency: 2, retries: 0 });
+        assert.deepEqual(result.errors, []);
+        assert.equal(result.ok, 20);
+        for (const pid of result.bodies.keys()) pids.add(pid);
+        total += 20;
+      }
+      assert.ok(pids.size >= 2, `expected the worker to be replaced after 30 requests; saw pids ${[...pids]} in ${total}`);
       assert.match(c.stderr(), /reached maxRequestsPerWorker=30; replacing it/);
     } finally {
       await stop(c.child);
