@@ -24,10 +24,15 @@ export interface Started {
 export async function startFixture(server: string, env: Record<string, string> = {}): Promise<Started> {
   const child = spawnScript(here("tests/fixtures/native_app.ts"), [], { env: { NA_SERVER: server, ...env } });
   let err = "";
+  let out = "";
   child.stderr?.on("data", (d) => (err += d));
-  child.stdout?.on("data", () => {});
+  child.stdout?.on("data", (d) => (out += d));
+  // The fixture prints "exit code N" as it exits (see there why); prefer that when present.
   const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
-    child.once("exit", (code, signal) => r({ code, signal }))
+    child.once("close", (code, signal) => {
+      const stated = out.match(/exit code (\d+)/);
+      r(stated ? { code: Number(stated[1]), signal: null } : { code, signal });
+    })
   );
   const m = await waitForOutput(child, /Listening on (\S+)\n/, 20000);
   return { child, url: m[1], stderr: () => err, exited };

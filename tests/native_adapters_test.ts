@@ -4,6 +4,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import http from "node:http";
+import process from "node:process";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { peer, runtime, stop, tempDir } from "./_helpers.ts";
@@ -176,6 +177,109 @@ for (const server of servers) {
       const port = Number(new URL(s.url).port);
       const r = await rawExchange(port, "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: 1\r\n", 8000);
       assert.ok(r.closed, `connection still open after ${r.after} ms`);
+    });
+  });
+}
+
+for (const server of servers) {
+  describe(`${server} adapter under ${runtime}: lifecycle, sockets, TLS, IPv6`, () => {
+    test("SIGTERM: in-flight requests complete, new connections refused, exit 0", async () => {
+      const s = await startFixture(server, { NA_QUIET: "1" });
+      const inflight = [1, 2, 3].map(() => request(s.url, { path: "/slow?ms=900" }));
+      await new Promise((r) => setTimeout(r, 300));
+      s.child.kill("SIGTERM");
+      await new Promise((r) => setTimeout(r, 150));
+      const late = await request(s.url, { path: "/" }).then((r) => r.status, () => "refused");
+      const done = await Promise.all(inflight);
+      for (const r of done) {
+        assert.equal(r.status, 200);
+        assert.equal(r.body.toString(), "slow done");
+      }
+      assert.equal(late, "refused");
+      const { code, signal } = await s.exited;
+      assert.equal(signal, null);
+      assert.equal(code, 0);
+    });
+
+    test("shutdownTimeout: a request that outlasts it is cut, exit 0", async () => {
+      const s = await startFixture(server, { NA_QUIET: "1", NA_SHUTDOWN: "300" });
+      const slow = request(s.url, { path: "/slow?ms=8000" }).then((r) => r.status, () => "cut");
+      await new Promise((r) => setTimeout(r, 250));
+      const t0 = Date.now();
+      s.child.kill("SIGTERM");
+      const { code } = await s.exited;
+      const took = Date.now() - t0;
+      assert.equal(code, 0);
+      assert.ok(took >= 250 && took < 4000, `exit took ${took} ms`);
+      assert.equal(await slow, "cut");
+    });
+
+    test("a second signal forces exit at once", async () => {
+      const s = await startFixture(server, { NA_QUIET: "1", NA_SHUTDOWN: "30000" });
+      const slow = request(s.url, { path: "/slow?ms=8000" }).then((r) => r.status, () => "cut");
+      await new Promise((r) => setTimeout(r, 250));
+      const t0 = Date.now();
+      // process.kill: Deno's ChildProcess.kill() sends nothing once it has sent a signal.
+      process.kill(s.child.pid!, "SIGTERM");
+      await new Promise((r) => setTimeout(r, 300));
+      process.kill(s.child.pid!, "SIGINT");
+      const { code } = await s.exited;
+      assert.equal(code, 0);
+      assert.ok(Date.now() - t0 < 3000, `exit took ${Date.now() - t0} ms`);
+      assert.equal(await slow, "cut");
+    });
+
+    test("Unix socket with a file mode; removed at shutdown", async () => {
+      const dir = tempDir();
+      const path = join(dir.path, "app.sock");
+      try {
+        const s = await startFixture(server, { NA_SOCKET: path, NA_SOCKET_MODE: "600" });
+        assert.equal(s.url, `unix:${path}`);
+        assert.match(s.stderr(), new RegExp(`Listening on unix:${path.replace(/[.]/g, "\\.")}\\n`));
+        assert.equal(statSync(path).mode & 0o777, 0o600);
+        const r = await request(s.url, { path: "/user/5?name=u" });
+        assert.deepEqual(json(r.body), { id: 5, name: "u" });
+        await stop(s.child);
+        assert.throws(() => statSync(path), /ENOENT/);
+      } finally {
+        dir.remove();
+      }
+    });
+
+    const openssl = peer("openssl");
+    test("TLS from a cert path and key PEM text", { skip: openssl.skip }, async () => {
+      const dir = tempDir();
+      try {
+        const cert = join(dir.path, "cert.pem"), key = join(dir.path, "key.pem");
+        const gen = spawnSync(openssl.path!, [
+          "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+          "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ]);
+        assert.equal(gen.status, 0, String(gen.stderr));
+        const s = await startFixture(server, { NA_CERT: cert, NA_KEY: readFileSync(key, "utf8"), NA_QUIET: "1" });
+        try {
+          assert.match(s.url, /^https:\/\/127\.0\.0\.1:\d+\/$/);
+          const r = await request(s.url, { path: "/ip" });
+          assert.equal(r.status, 200);
+          assert.match(json(r.body).url, /^https:\/\/127\.0\.0\.1:\d+\/ip$/);
+        } finally {
+          await stop(s.child);
+        }
+      } finally {
+        dir.remove();
+      }
+    });
+
+    test("IPv6 loopback: bracketed URL, ::1 as remote address", async (t) => {
+      if (!(await hasIpv6())) return t.skip("no IPv6 loopback on this machine");
+      const s = await startFixture(server, { NA_HOST: "::1" });
+      try {
+        assert.match(s.url, /^http:\/\/\[::1\]:\d+\/$/);
+        const r = await request(s.url, { path: "/ip" });
+        assert.equal(json(r.body).remoteAddr, "::1");
+      } finally {
+        await stop(s.child);
+      }
     });
   });
 }
