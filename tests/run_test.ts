@@ -1,0 +1,172 @@
+// run(), the adapter registry, `auto`, the banner, and toNodeHandler.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { Carafe, popDefaultApp, pushDefaultApp } from "../mod.ts";
+import { autoServerName, getAdapter, registerAdapter, run, type ServeOptions, serverNames, VERSION } from "../adapters/mod.ts";
+import { displayUrl } from "../adapters/common.ts";
+import { toNodeHandler } from "../adapters/node.ts";
+import { collect, here, runtime, spawnScript } from "./_helpers.ts";
+
+const native = runtime === "deno" ? "deno" : runtime === "bun" ? "bun" : "node";
+
+function fakeAdapter(name: string, seen: ServeOptions[] = []) {
+  return {
+    name,
+    label: `${name[0].toUpperCase()}${name.slice(1)}()`,
+    serve(o: ServeOptions) {
+      seen.push(o);
+      return { url: "test://here/", close: async () => {}, finished: Promise.resolve() };
+    },
+  };
+}
+
+describe("registry", () => {
+  test("serverNames lists every built-in adapter", () => {
+    for (const n of ["deno", "bun", "node", "cluster", "fastcgi", "cgi", "auto"]) assert.ok(serverNames.includes(n), n);
+  });
+
+  test("unknown server: an error that lists the known names", async () => {
+    await assert.rejects(getAdapter("tornado"), /Unknown server "tornado"\. Known servers: deno, bun, node, cluster, fastcgi, cgi, auto/);
+    await assert.rejects(run({ app: new Carafe(), server: "tornado", handleSignals: false }), /Unknown server/);
+  });
+
+  test("auto is the runtime's native server here", async () => {
+    assert.equal(await autoServerName(), native);
+    assert.equal((await getAdapter("auto")).name, native);
+    assert.equal((await getAdapter(native)).name, native);
+  });
+
+  test("auto picks cgi under a CGI environment, native otherwise (fresh process)", async () => {
+    const cgi = await collect(spawnScript(here("tests/fixtures/native_auto.ts"), [], {
+      env: { GATEWAY_INTERFACE: "CGI/1.1", REQUEST_METHOD: "GET" },
+    }));
+    assert.match(cgi.stdout, /auto=cgi/, cgi.stderr);
+    const plain = await collect(spawnScript(here("tests/fixtures/native_auto.ts"), [], { env: { GATEWAY_INTERFACE: "" } }));
+    assert.match(plain.stdout, new RegExp(`auto=${native}`), plain.stderr);
+  });
+
+  test("registerAdapter: a custom adapter is found by name and listed", async () => {
+    const seen: ServeOptions[] = [];
+    registerAdapter(fakeAdapter("custom", seen));
+    assert.ok(serverNames.includes("custom"));
+    const lines: string[] = [];
+    const server = await run({ app: new Carafe(), server: "custom", log: (l) => lines.push(l), handleSignals: false });
+    assert.equal(server.url, "test://here/");
+    assert.equal(seen.length, 1);
+    assert.throws(() => registerAdapter({ name: "" } as never), /non-empty `name`/);
+    assert.throws(() => registerAdapter({ name: "x" } as never), /no serve\(\) function/);
+  });
+});
+
+describe("run()", () => {
+  test("defaults handed to the adapter", async () => {
+    const seen: ServeOptions[] = [];
+    await run({ app: new Carafe(), server: fakeAdapter("probe", seen), quiet: true, handleSignals: false });
+    const o = seen[0];
+    assert.equal(o.host, "127.0.0.1");
+    assert.equal(o.port, 8080);
+    assert.equal(o.maxBodySize, 100 * 1024 * 1024);
+    assert.equal(o.shutdownTimeout, 10_000);
+    assert.equal(o.quiet, true);
+    assert.equal(o.debug, false);
+    assert.equal(o.trustProxy, false);
+  });
+
+  test("banner: exact lines, on the log, suppressed by quiet", async () => {
+    const lines: string[] = [];
+    await run({ app: new Carafe(), server: fakeAdapter("banner"), log: (l) => lines.push(l), handleSignals: false });
+    assert.equal(lines.join("\n"), `Carafe v${VERSION} server starting up (using Banner())...\nListening on test://here/\nHit Ctrl-C to quit.\n`);
+    const quiet: string[] = [];
+    await run({ app: new Carafe(), server: fakeAdapter("banner"), quiet: true, log: (l) => quiet.push(l), handleSignals: false });
+    assert.deepEqual(quiet, []);
+  });
+
+  test("debug/maxBodySize/trustProxy are copied to a Carafe app only when given", async () => {
+    const app = new Carafe({ maxBodySize: 1234 });
+    const seen: ServeOptions[] = [];
+    await run({ app, server: fakeAdapter("cfg", seen), quiet: true, handleSignals: false });
+    assert.equal(app.config.maxBodySize, 1234);
+    assert.equal(seen[0].maxBodySize, 1234);
+    await run({ app, server: fakeAdapter("cfg", seen), quiet: true, debug: true, trustProxy: "loopback", maxBodySize: 99, handleSignals: false });
+    assert.equal(app.config.debug, true);
+    assert.equal(app.config.trustProxy, "loopback");
+    assert.equal(app.config.maxBodySize, 99);
+  });
+
+  test("bad arguments: actionable errors", async () => {
+    await assert.rejects(run({ app: {} as never, handleSignals: false }), /must have a fetch\(request\) method/);
+    await assert.rejects(run({ app: new Carafe(), port: 70000, handleSignals: false }), /port must be an integer from 0 to 65535/);
+  });
+
+  test("IPv6 hosts print in brackets", () => {
+    assert.equal(displayUrl("http", "::1", 8080), "http://[::1]:8080/");
+    assert.equal(displayUrl("https", "0.0.0.0", 443), "https://0.0.0.0:443/");
+  });
+
+  for (const server of runtime === "node" ? ["auto"] : ["auto", "node"]) {
+    test(`port 0 on ${server}: real socket, url reports the port, close() ends it`, async () => {
+      const app = new Carafe().get("/", () => "in-process");
+      const s = await run({ app, server, port: 0, quiet: true, handleSignals: false });
+      const port = Number(new URL(s.url).port);
+      assert.ok(port > 0 && port !== 8080, s.url);
+      const res = await fetch(s.url);
+      assert.equal(await res.text(), "in-process");
+      await s.close();
+      await s.finished;
+      await assert.rejects(fetch(s.url));
+    });
+  }
+
+  test("no app: serves the default app", async () => {
+    pushDefaultApp(new Carafe().get("/", () => "default app"));
+    try {
+      const s = await run({ port: 0, quiet: true, handleSignals: false });
+      try {
+        assert.equal(await (await fetch(s.url)).text(), "default app");
+      } finally {
+        await s.close();
+      }
+    } finally {
+      popDefaultApp();
+    }
+  });
+});
+
+describe("toNodeHandler", () => {
+  test("embeds an app in an existing node:http server", async () => {
+    const app = new Carafe();
+    app.get("/hi/<name>", (req) => `hi ${req.params.name}`);
+    app.post("/echo", async (req) => ({ got: await req.json(), ip: req.remoteAddr }));
+    app.get("/cookie", (_req, res) => {
+      res.setCookie("a", "1");
+      res.setCookie("b", "2");
+      return "ok";
+    });
+    const srv = createServer(toNodeHandler(app));
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    const base = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    try {
+      const hi = await fetch(`${base}/hi/there`);
+      assert.equal(await hi.text(), "hi there");
+      assert.equal(hi.headers.get("content-length"), "8");
+      const echo = await fetch(`${base}/echo`, { method: "POST", body: JSON.stringify([1, 2]), headers: { "content-type": "application/json" } });
+      assert.deepEqual(await echo.json(), { got: [1, 2], ip: "127.0.0.1" });
+      const c = await fetch(`${base}/cookie`);
+      assert.deepEqual(c.headers.getSetCookie().map((v) => v.split(";")[0]), ["a=1", "b=2"]);
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+  });
+
+  test("a plain fetch app (no handle()) works too", async () => {
+    const srv = createServer(toNodeHandler({ fetch: (req: Request) => new Response(`${req.method} ${new URL(req.url).pathname}`) }));
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    const base = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    try {
+      assert.equal(await (await fetch(`${base}/x/y?z`)).text(), "GET /x/y");
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+  });
+});
