@@ -322,6 +322,8 @@ export class Router<T> {
   #entries: Entry<T>[] = [];
   #byKey = new Map<string, Entry<T>>();
   #names = new Map<string, Entry<T>>();
+  /** Every dynamic rule of every method, to answer "404" with one search (compiled lazily). */
+  #anyDynamic?: Bucket<T> | null;
 
   /**
    * Registers a custom wildcard filter `<x:name>` / `<x:name:config>`. Add it before
@@ -403,6 +405,7 @@ export class Router<T> {
       }
       table.dynamic.push(entry);
       table.compiled = undefined;
+      this.#anyDynamic = undefined;
     }
     this.#entries.push(entry);
     this.#byKey.set(key, entry);
@@ -473,6 +476,19 @@ export class Router<T> {
 
   /** No route for this method: 405 with the methods that do match, else 404. */
   #miss(method: string, path: string): RouteMatch<T> {
+    // Most misses match nothing at all: one search over every rule settles that,
+    // instead of one search per method.
+    let anyStatic = false;
+    for (const table of this.#tables.values()) if (table.static.has(path)) anyStatic = true;
+    if (!anyStatic) {
+      const any = this.#anyDynamic === undefined ? this.#compileAny() : this.#anyDynamic;
+      if (any === null) return NOT_FOUND;
+      hitLeaf = hitMatch = undefined;
+      search(any, path);
+      const hit = hitLeaf !== undefined;
+      hitLeaf = hitMatch = undefined;
+      if (!hit) return NOT_FOUND;
+    }
     let allow: string[] | undefined;
     for (const [name, table] of this.#tables) {
       if (name === method || name === "ANY" || (method === "HEAD" && name === "GET")) continue;
@@ -488,6 +504,13 @@ export class Router<T> {
     if (allow === undefined) return NOT_FOUND;
     if (allow.includes("GET") && !allow.includes("HEAD")) allow.push("HEAD");
     return { kind: "methodNotAllowed", allow: allow.sort() };
+  }
+
+  #compileAny(): Bucket<T> | null {
+    const byRule = new Map<string, Entry<T>>();
+    for (const table of this.#tables.values()) for (const entry of table.dynamic) if (!byRule.has(entry.rule)) byRule.set(entry.rule, entry);
+    if (byRule.size === 0) return (this.#anyDynamic = null);
+    return (this.#anyDynamic = buildBucket([...byRule.values()].map((entry, order) => [entry, order, shapeOf(entry.tokens)]), 0));
   }
 
   #compile(table: MethodTable<T>): Bucket<T> {
