@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// `npm run bench`: runs every bench/*_bench.mjs in turn, passing the arguments through
+// (e.g. `npm run bench -- --quick`). A benchmark that fails is reported, the rest still run.
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const only = args.filter((a) => !a.startsWith("--"));
+const benches = readdirSync(join(root, "bench"))
+  .filter((f) => f.endsWith("_bench.mjs"))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort();
+let failed = 0;
+for (const file of benches) {
+  console.log(`\n# ${file}\n`);
+  const r = spawnSync(process.execPath, [join(root, "bench", file), ...args.filter((a) => a.startsWith("--"))], { stdio: "inherit", cwd: root });
+  if (r.status !== 0) {
+    failed++;
+    console.error(`${file} exited with ${r.status ?? r.signal}`);
+  }
+}
+process.exit(failed ? 1 : 0);
