@@ -125,6 +125,10 @@ export interface ClusterOptions extends ServeOptions {
 export const clusterAdapter: Adapter = {
   name: "cluster",
   label: "ClusterServer()",
+  // The banner is printed once, by the primary: workers start quietly.
+  get silent(): boolean {
+    return isClusterWorker();
+  },
   serve(options: ServeOptions): Promise<Server> {
     return isClusterWorker() ? serveWorker(options) : servePrimary(options);
   },
@@ -135,54 +139,30 @@ export const clusterAdapter: Adapter = {
 /** Loads a native adapter by name from the registry in `./mod.ts`. */
 async function loadAdapter(name: string): Promise<Adapter> {
   if (name === "cluster") throw new Error('cluster: worker cannot be "cluster"; use "deno", "bun" or "node"');
-  // TEMPORARY until adapters/mod.ts lands: a computed specifier keeps tsc quiet about the missing file.
-  const spec = import.meta.url.endsWith(".js") ? "./mod.js" : "./mod.ts";
-  try {
-    const registry = await import(spec);
-    return await registry.getAdapter(name);
-  } catch (e) {
-    if (!String((e as Error)?.message ?? e).match(/Cannot find|not find|Module not found|ERR_MODULE_NOT_FOUND/i)) throw e;
-    return minimalAdapter;
-  }
+  const registry = await import("./mod.ts");
+  return await registry.getAdapter(name);
 }
 
-/** TEMPORARY stand-in for the native adapters until adapters/mod.ts lands. */
-const minimalAdapter: Adapter = {
-  name: "minimal",
-  serve(o: ClusterOptions): Server {
-    let resolveDone!: () => void;
-    const finished = new Promise<void>((r) => (resolveDone = r));
-    if (runtime === "deno" || runtime === "bun") {
-      const handler = (req: Request) => o.app.fetch(req);
-      const s = runtime === "deno"
-        ? g.Deno.serve({ port: o.port, hostname: o.host, reusePort: o.reusePort, onListen() {} }, handler)
-        : g.Bun.serve({ port: o.port, hostname: o.host, reusePort: o.reusePort, fetch: handler });
-      return {
-        url: `http://${o.host}:${o.port}/`,
-        close: async () => {
-          if (runtime === "deno") await s.shutdown();
-          else await s.stop(false);
-          resolveDone();
-        },
-        finished,
-      };
-    }
-    return (async () => {
-      const http = await import("node:http");
-      const srv = http.createServer(async (req, res) => {
-        const r = await o.app.fetch(new Request(`http://${req.headers.host}${req.url}`, { method: req.method }));
-        res.writeHead(r.status, Object.fromEntries(r.headers));
-        res.end(new Uint8Array(await r.arrayBuffer()));
-      });
-      await new Promise<void>((r) => srv.listen(o.port, o.host, () => r()));
-      return {
-        url: `http://${o.host}:${o.port}/`,
-        close: () => new Promise<void>((r) => srv.close(() => (resolveDone(), r()))),
-        finished,
-      };
-    })() as unknown as Server;
-  },
-};
+/**
+ * Runs `start` (a native adapter's `serve()`) with `Deno.serve` / `Bun.serve` asked
+ * for `reusePort: true`, so that every worker can bind the shared port. The native
+ * adapters' options have no `reusePort` field (yet), and a cluster worker is a process
+ * of its own, so wrapping the runtime's `serve` while the adapter starts is contained.
+ */
+async function withReusePort<T>(start: () => T | Promise<T>): Promise<T> {
+  const ns = runtime === "deno" ? g.Deno : runtime === "bun" ? g.Bun : undefined;
+  if (!ns || typeof ns.serve !== "function") return await start();
+  const original = ns.serve;
+  ns.serve = function (this: unknown, first: unknown, ...rest: unknown[]) {
+    const opts = first && typeof first === "object" ? { ...first, reusePort: true } : first;
+    return original.call(this, opts, ...rest);
+  };
+  try {
+    return await start();
+  } finally {
+    ns.serve = original;
+  }
+}
 
 function send(message: ToPrimary): void {
   g.process?.send?.(message);
@@ -194,7 +174,7 @@ async function serveWorker(options: ServeOptions): Promise<Server> {
   const adapter = await loadAdapter(name);
   const app = options.maxRequestsPerWorker ? countRequests(options.app, options.maxRequestsPerWorker) : options.app;
   const workerOptions: ClusterOptions = { ...options, app, port, reusePort: runtime !== "node", workers: undefined };
-  const server = await adapter.serve(workerOptions);
+  const server = workerOptions.reusePort ? await withReusePort(() => adapter.serve(workerOptions)) : await adapter.serve(workerOptions);
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= server.close().finally(() => g.process?.exit?.(0)));
   const proc = g.process;
@@ -413,6 +393,7 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
       const force = setTimeout(() => live.forEach((w) => w.kill("SIGKILL")), options.shutdownTimeout + 2_000);
       await Promise.all(live.map((w) => w.exited));
       clearTimeout(force);
+      log(`cluster: all workers stopped`);
       resolveFinished();
     })());
 
