@@ -17,16 +17,32 @@
  *
  * @module
  */
-import type { Adapter, FetchApp, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
+import type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_TIMEOUT } from "./common.ts";
 import { exit, onSignal, runtime, writeStderr } from "../shims/runtime.ts";
 
-export type { Adapter, FetchApp, ServeOptions, Server, TlsOptions };
+export type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy };
 
-/** Carafe's version, as the banner prints it. */
+/**
+ * Carafe's version, as the banner prints it.
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "./mod.ts";
+ * console.log(`Carafe ${VERSION}`);
+ * ```
+ */
 export const VERSION = "0.1.0";
 
-/** What {@linkcode run} accepts. Everything is optional. */
+/**
+ * What {@linkcode run} accepts. Everything is optional.
+ *
+ * @example
+ * ```ts
+ * import type { RunOptions } from "./mod.ts";
+ * const options: RunOptions = { server: "node", host: "::1", port: 0, shutdownTimeout: 5000 };
+ * ```
+ */
 export interface RunOptions {
   /** The app to serve; default: the module-level default app (`defaultApp()`). */
   app?: FetchApp;
@@ -73,7 +89,8 @@ export interface RunOptions {
   log?: (line: string) => void;
 }
 
-type Loader = () => Promise<Adapter>;
+/** Loads an adapter on first use (a dynamic `import()`), so unused adapters cost nothing. */
+export type Loader = () => Promise<Adapter>;
 
 // Computed specifiers would defeat bundlers; literal dynamic imports keep each adapter
 // in its own chunk and unloaded until asked for.
@@ -141,7 +158,17 @@ export async function getAdapter(name: string): Promise<Adapter> {
   return await loader();
 }
 
-/** Which adapter `auto` means here, as a name: CGI, FastCGI or the runtime's own server. */
+/**
+ * Which adapter `auto` means here, as a name: `"cgi"` under a CGI environment
+ * (`GATEWAY_INTERFACE`), `"fastcgi"` when fd 0 is a listening socket, else the
+ * runtime's own server (`"deno"`, `"bun"` or `"node"`; never node:http on Deno/Bun).
+ *
+ * @example
+ * ```ts
+ * import { autoServerName } from "./mod.ts";
+ * console.log(await autoServerName());
+ * ```
+ */
 export async function autoServerName(): Promise<string> {
   const g = globalThis as { process?: { env?: Record<string, string | undefined> }; Deno?: { env: { get(n: string): string | undefined } } };
   let gateway: string | undefined;

@@ -75,6 +75,8 @@ export class NodeRequest {
   #host?: string;
 
   /**
+   * Wraps a node:http request; nothing but a scan of the raw header names happens here.
+   *
    * @param im the node:http request
    * @param res its response (its `close` aborts {@linkcode NodeRequest.signal})
    * @param scheme "http" or "https"
@@ -234,7 +236,15 @@ export class NodeRequest {
   }
 }
 
-/** Options of {@linkcode toNodeHandler}. */
+/**
+ * Options of {@linkcode toNodeHandler}.
+ *
+ * @example
+ * ```ts
+ * import type { NodeHandlerOptions } from "./node.ts";
+ * const options: NodeHandlerOptions = { scheme: "https", accessLog: true };
+ * ```
+ */
 export interface NodeHandlerOptions {
   /** `"https"` when the server is TLS (used to build `req.url`). Default `"http"`. */
   scheme?: "http" | "https";
