@@ -112,6 +112,8 @@ export const bunAdapter: Adapter = {
     } else {
       config.hostname = o.host;
       config.port = o.port;
+      // Cluster workers (adapters/cluster.ts) each bind the same port.
+      if ((o as ServeOptions & { reusePort?: boolean }).reusePort) config.reusePort = true;
     }
     const server = Bun.serve(config);
     let url: string;

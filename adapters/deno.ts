@@ -68,7 +68,9 @@ export const denoAdapter: Adapter = {
       removeStaleSocket(o.socket);
       server = Deno.serve({ ...common, transport: "unix", path: o.socket });
     } else {
-      server = Deno.serve({ ...common, hostname: o.host, port: o.port });
+      // reusePort: cluster workers (adapters/cluster.ts) each bind the same port.
+      const reusePort = (o as ServeOptions & { reusePort?: boolean }).reusePort;
+      server = Deno.serve({ ...common, hostname: o.host, port: o.port, ...(reusePort ? { reusePort: true } : {}) });
     }
     return listening.then((addr) => {
       let url: string;
