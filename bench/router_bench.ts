@@ -1,16 +1,21 @@
 /**
- * Router microbenchmark: Carafe's `Router.match` against Hono's `RegExpRouter` on
- * the same GitHub REST API route table (~290 routes), in the same process, with
- * interleaved rounds; prints a markdown table of medians.
+ * Router microbenchmark: Carafe's `Router.match` against Hono's routers on a GitHub
+ * REST API route table (~290 routes), in the same process, interleaved rounds,
+ * medians, printed as markdown tables.
  *
  *   npx deno run -A bench/router_bench.ts [--rounds=7] [--ms=300]
  *   npx bun bench/router_bench.ts
  *   node bench/router_bench.mjs            (compiles this file with tsc, then runs it)
  *
- * Columns: `carafe` = `Router.match` (returns the target and a params object with the
- * values); `hono` = `RegExpRouter.match` as Hono calls it per request (handlers plus
- * the raw match array; params are extracted later, only if read); `hono+params` =
- * the same plus building the params object, which is what `carafe` does.
+ * Two tables: Hono's `RegExpRouter` rejects a static and a parameter segment side by
+ * side (`/gists/public` + `/gists/:gist_id`), so it is compared on the largest subset
+ * it accepts; the full table is compared with what `new Hono()` uses
+ * (`SmartRouter` over RegExpRouter and TrieRouter, which picks TrieRouter here).
+ *
+ * Columns: `carafe` = `Router.match` (target plus a params object with the values;
+ * misses also work out 404 vs 405); `hono-*` = the router's `match` as Hono calls it
+ * per request (handlers plus raw match data; params are extracted later, if read);
+ * `hono-*+params` = the same plus building the params object, as `carafe` does.
  *
  * @module
  */

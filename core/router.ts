@@ -152,8 +152,6 @@ interface Entry<T> {
   tokens: Token[];
   /** Named wildcards, in rule order. */
   params: Param[];
-  /** Precomputed answer for static routes: matching them allocates nothing. */
-  found?: { kind: "found"; target: T; params: Record<string, unknown> };
 }
 
 /** A compiled dynamic route: which capture groups hold which parameters. */
@@ -207,7 +205,6 @@ interface MethodTable<T> {
   compiled?: Bucket<T>;
 }
 
-const EMPTY_PARAMS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 const NOT_FOUND = Object.freeze({ kind: "notFound" as const });
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const FILTER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -365,7 +362,6 @@ export class Router<T> {
     const old = this.#byKey.get(key);
     if (old) {
       old.target = target;
-      if (old.found) old.found = { kind: "found", target, params: EMPTY_PARAMS };
       if (name !== undefined) {
         old.name = name;
         this.#names.set(name, old);
@@ -393,7 +389,6 @@ export class Router<T> {
     }
     if (position === 0) {
       const literal = tokens.map((t) => (t as { text: string }).text).join("");
-      entry.found = { kind: "found", target, params: EMPTY_PARAMS };
       table.static.set(literal, entry);
     } else {
       // Validate this route alone now, so a bad pattern is reported at add time, not on the first request.
@@ -438,7 +433,8 @@ export class Router<T> {
     const table = this.#tables.get(method);
     if (table === undefined) return undefined;
     const hit = table.static.get(path);
-    if (hit !== undefined) return hit.found!;
+    // A fresh params object each time: handlers and plugins may add to req.params.
+    if (hit !== undefined) return { kind: "found", target: hit.target, params: {} };
     if (table.dynamic.length === 0) return undefined;
     hitLeaf = undefined;
     search(table.compiled ?? this.#compile(table), path);

@@ -450,3 +450,14 @@ describe("against a reference matcher", () => {
     });
   }
 });
+
+describe("results", () => {
+  test("params objects are fresh and writable, also for static routes", () => {
+    const r = routerWith(["/s", "GET", "s"], ["/d/<x>", "GET", "d"]);
+    for (const path of ["/s", "/d/1"]) {
+      const a = found(r.match("GET", path));
+      a.params.extra = 1; // plugins may add to req.params
+      assert.equal(found(r.match("GET", path)).params.extra, undefined);
+    }
+  });
+});
