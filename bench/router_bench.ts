@@ -181,4 +181,44 @@ run(makeTable(
   // What `new Hono()` uses: RegExpRouter, falling back to TrieRouter (it does here).
   () => new SmartRouter<string>({ routers: [new RegExpRouter<string>(), new TrieRouter<string>()] }),
 ));
+
+// Scaling: the same lookups against 10, 100 and 1000 resources (3 routes each); a
+// linear scan would slow down about 100× from the first row to the last.
+{
+  const sizes = [10, 100, 1000];
+  const names = ["carafe", "hono-regexp"];
+  const runners = new Map<string, Runner>();
+  const lookups = new Map<number, Array<[string, string]>>();
+  for (const n of sizes) {
+    const carafe = new Router<string>();
+    const hono = new RegExpRouter<string>();
+    for (let i = 0; i < n; i++) {
+      for (const path of [`/r${i}/{id}`, `/r${i}/{id}/items`, `/r${i}/{id}/items/{item}`]) {
+        carafe.add(bottle(path), "GET", path);
+        hono.add("GET", colon(path), path);
+      }
+    }
+    runners.set(`${n}\u0000carafe`, (m, p) => carafe.match(m, p));
+    runners.set(`${n}\u0000hono-regexp`, (m, p) => hono.match(m, p));
+    lookups.set(n, [["GET", `/r${n - 1}/5/items/7`], ["GET", `/r${n >> 1}/5`], ["GET", "/r0/5/items"]]);
+  }
+  const results = new Map<string, number[]>();
+  for (const key of runners.keys()) measure(runners.get(key)!, lookups.get(Number(key.split("\u0000")[0]))!, 50);
+  for (let round = 0; round < ROUNDS; round++) {
+    const keys = [...runners.keys()];
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[(k + round) % keys.length];
+      if (!results.has(key)) results.set(key, []);
+      results.get(key)!.push(measure(runners.get(key)!, lookups.get(Number(key.split("\u0000")[0]))!, MS));
+    }
+  }
+  console.log(`### Scaling: 3 routes per resource, lookups of the last, middle and first resource, ${runtime}, ns per lookup (median of ${ROUNDS})`);
+  console.log();
+  console.log(`| routes | ${names.join(" | ")} |`);
+  console.log(`|---:|${names.map(() => "---:").join("|")}|`);
+  for (const n of sizes) {
+    console.log(`| ${n * 3} | ${names.map((name) => (1e9 / median(results.get(`${n}\u0000${name}`)!)).toFixed(0)).join(" | ")} |`);
+  }
+  console.log();
+}
 if (sink < 0) console.log(sink);
