@@ -1,0 +1,145 @@
+/**
+ * The command line (cli.ts) under the runtime running the tests: argument and
+ * config parsing as units, then the real program: help, version, missing module,
+ * serving default and named exports, config values reaching the app, --workers,
+ * --reload restarting on a file change.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { collect, here, runtime, spawnScript, stop, tempDir, waitForOutput } from "./_helpers.ts";
+import { get, sleep, waitUntil } from "./_cluster_helpers.ts";
+import { CliError, parseArgs, parseBind, parseConfig } from "../cli.ts";
+
+const cli = here("cli.ts");
+const fixture = here("tests/fixtures/cluster_cli_app.ts");
+
+async function serve(args: string[], cwd?: string) {
+  const child = spawnScript(cli, args, { cwd });
+  const m = await waitForOutput(child, /Listening on (http:\/\/\S+)/, 30_000);
+  return { child, url: m[1] };
+}
+
+describe("cli: parsing", () => {
+  test("--bind follows Bottle's rules, plus unix: sockets", () => {
+    assert.deepEqual(parseBind("0.0.0.0:80"), { host: "0.0.0.0", port: 80 });
+    assert.deepEqual(parseBind("example.com"), { host: "example.com", port: 8080 });
+    assert.deepEqual(parseBind("[::1]"), { host: "::1", port: 8080 });
+    assert.deepEqual(parseBind("[::1]:9000"), { host: "::1", port: 9000 });
+    assert.deepEqual(parseBind(":9000"), { host: "127.0.0.1", port: 9000 });
+    assert.deepEqual(parseBind("unix:/tmp/x.sock"), { socket: "/tmp/x.sock" });
+    assert.throws(() => parseBind("::1"), /brackets/);
+    assert.throws(() => parseBind("host:http"), /not a port/);
+    assert.throws(() => parseBind("host:70000"), /not a port/);
+  });
+
+  test("flags, -C params and -c files combine; flags win, unknown keys go to app config", () => {
+    const files: Record<string, string> = {
+      "a.json": JSON.stringify({ port: 7000, workers: 3, db: { url: "sqlite:x" }, greeting: "json" }),
+      "b.ini": "# comment\nmax_body_size = 1024\n[db]\nurl = postgres://h/db\n",
+    };
+    const o = parseArgs(["-c", "a.json", "--conf=b.ini", "-C", "greeting=hi", "-C", "flag", "-b", ":9000", "--debug", "app.ts:api"], (p) => files[p]);
+    assert.equal(o.target, "app.ts:api");
+    assert.equal(o.run.port, 9000); // the flag beats the file
+    assert.equal(o.run.host, "127.0.0.1");
+    assert.equal(o.run.workers, 3);
+    assert.equal(o.run.server, "cluster"); // workers imply the cluster adapter
+    assert.equal(o.run.maxBodySize, 1024);
+    assert.equal(o.run.debug, true);
+    assert.deepEqual(o.config, { "db.url": "postgres://h/db", greeting: "hi", flag: true });
+  });
+
+  test("mistakes are CliErrors with a clear message", () => {
+    assert.throws(() => parseArgs(["--nope"]), (e) => e instanceof CliError && /unknown option --nope/.test(e.message));
+    assert.throws(() => parseArgs(["-w", "0", "a.ts"]), /whole number/);
+    assert.throws(() => parseArgs(["a.ts", "b.ts"]), /one module only/);
+    assert.throws(() => parseArgs(["-b"]), /-b needs a value/);
+    assert.throws(() => parseArgs(["-c", "missing.json", "a.ts"], () => { throw new Error("ENOENT"); }), /cannot read config file missing.json/);
+    assert.throws(() => parseConfig("{", "x.json"), /invalid JSON/);
+    assert.throws(() => parseConfig("just words", "x.ini"), /x.ini:1: expected "key = value"/);
+  });
+});
+
+describe(`cli: the program (${runtime})`, { concurrency: false }, () => {
+  test("--version and --help exit 0", async () => {
+    const v = await collect(spawnScript(cli, ["--version"]));
+    assert.equal(v.code, 0);
+    assert.match(v.stdout, /^Carafe \d+\.\d+\.\d+/);
+    const h = await collect(spawnScript(cli, ["--help"]));
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /Usage: carafe \[options\] module\[:export\]/);
+    assert.match(h.stdout, /--workers/);
+  });
+
+  test("no module: usage and Bottle's error, exit 1", async () => {
+    const r = await collect(spawnScript(cli, []));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Usage: carafe/);
+    assert.match(r.stderr, /\nError: No application entry point specified\.\n$/);
+  });
+
+  test("bad export or module: a clear error, exit 1", async () => {
+    const a = await collect(spawnScript(cli, [`${fixture}:nope`]));
+    assert.equal(a.code, 1);
+    assert.match(a.stderr, /has no export "nope" \(exports with fetch\(\): default, plain\)/);
+    const b = await collect(spawnScript(cli, [`${fixture}:notAnApp`]));
+    assert.equal(b.code, 1);
+    assert.match(b.stderr, /is not an app: it has no fetch\(request\) method/);
+    const c = await collect(spawnScript(cli, ["does/not/exist.js"]));
+    assert.equal(c.code, 1);
+    assert.match(c.stderr, /cannot find module "does\/not\/exist.js"/);
+  });
+
+  test("serves the default export with the banner; config values reach the app", async () => {
+    const { child, url } = await serve(["-b", "127.0.0.1:0", "--debug", "-C", "greeting=hi", "-C", "max_body_size=2048", fixture]);
+    try {
+      assert.equal((await get(url)).body, "hello from the default export");
+      const cfg = JSON.parse((await get(`${url}config`)).body);
+      assert.deepEqual(cfg, { debug: true, maxBodySize: 2048, greeting: "hi" });
+    } finally {
+      await stop(child);
+    }
+  });
+
+  test("serves a named plain { fetch } export", async () => {
+    const s = await serve(["--bind=127.0.0.1:0", `${fixture}:plain`]);
+    try {
+      assert.equal((await get(s.url)).body, "hello from plain");
+    } finally {
+      await stop(s.child);
+    }
+  });
+
+  test("-w 2 serves from two worker processes", async () => {
+    const { child, url } = await serve(["-b", "127.0.0.1:0", "-w", "2", fixture]);
+    try {
+      const pids = new Set<string>();
+      await waitUntil(async () => {
+        pids.add((await get(`${url}pid`)).body);
+        return pids.size === 2;
+      }, 10_000, "two worker pids");
+      assert.ok(!pids.has(String(child.pid)));
+    } finally {
+      await stop(child);
+    }
+  });
+
+  test("--reload restarts the server when the module changes", async () => {
+    const dir = tempDir("carafe-cli-");
+    const file = join(dir.path, "app.js");
+    writeFileSync(file, `export default { fetch: () => new Response("v1") };\n`);
+    const child = spawnScript(cli, ["-b", "127.0.0.1:0", "--reload", file]);
+    try {
+      const m = await waitForOutput(child, /Listening on (http:\/\/\S+)/, 30_000);
+      assert.equal((await get(m[1])).body, "v1");
+      await sleep(1100); // let the mtime tick on coarse file systems
+      writeFileSync(file, `export default { fetch: () => new Response("v2") };\n`);
+      const m2 = await waitForOutput(child, /reloading[\s\S]*Listening on (http:\/\/\S+)/, 30_000);
+      assert.equal((await get(m2[1])).body, "v2");
+    } finally {
+      await stop(child);
+      dir.remove();
+    }
+  });
+});
