@@ -57,7 +57,8 @@ import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { VERSION, run, type RunOptions } from "./adapters/mod.ts";
-import type { FetchApp } from "./adapters/adapter.ts";
+import type { FetchApp, ServeInfo, TlsOptions, TrustProxy } from "./adapters/adapter.ts";
+export type { FetchApp, RunOptions, ServeInfo, TlsOptions, TrustProxy };
 import { args as runtimeArgs, env, exit, onSignal, runtime, writeStderr } from "./shims/runtime.ts";
 
 /** What the command line asked for. */
@@ -70,8 +71,9 @@ export interface CliOptions {
   config: Record<string, unknown>;
   /** `--reload` was given. */
   reload: boolean;
-  /** `--help` / `--version` was given. */
+  /** `--help` was given. */
   help: boolean;
+  /** `--version` was given. */
   version: boolean;
 }
 
@@ -95,7 +97,11 @@ Options:
 
 /** An error the user can fix from the command line: printed after the usage, exit 1. */
 export class CliError extends Error {
-  /** @param message what is wrong, shown as `Error: <message>` */
+  /**
+   * Creates the error.
+   *
+   * @param message what is wrong, shown as `Error: <message>`
+   */
   constructor(message: string) {
     super(message);
     this.name = "CliError";

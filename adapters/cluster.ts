@@ -51,8 +51,10 @@
  * @module
  */
 import type { ChildProcess } from "node:child_process";
-import type { Adapter, FetchApp, Server, ServeOptions } from "./adapter.ts";
+import type { Adapter, FetchApp, Server, ServeInfo, ServeOptions, TlsOptions, TrustProxy } from "./adapter.ts";
 import { cpuCount, env, onSignal, runtime } from "../shims/runtime.ts";
+
+export type { Adapter, FetchApp, Server, ServeInfo, ServeOptions, TlsOptions, TrustProxy };
 
 /** The environment variable that marks a cluster worker; its value is the worker's slot number (1…N). */
 export const WORKER_ENV = "CARAFE_WORKER";
