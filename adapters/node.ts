@@ -73,6 +73,7 @@ export class NodeRequest {
   /** Bytes of body read so far through {@linkcode NodeRequest.body}. */
   received = 0;
   #host?: string;
+  #consumed = false;
 
   /**
    * Wraps a node:http request; nothing but a scan of the raw header names happens here.
@@ -214,17 +215,57 @@ export class NodeRequest {
     return (this.#request = new Request(this.url, init));
   }
 
+  /**
+   * The whole body as bytes, collected straight from the socket (no web stream: several
+   * times cheaper on Node). Falls back to the stream once {@linkcode NodeRequest.body}
+   * was touched. Does not check a size limit: callers check the declared length first.
+   */
+  bytes(): Promise<Uint8Array> {
+    if (this.#consumed) return Promise.reject(new TypeError("The request body has already been read."));
+    if (this.#body !== undefined || this.#request) return this.toRequest().arrayBuffer().then((b) => new Uint8Array(b));
+    if (!this.hasBody) {
+      this.#body = null;
+      return Promise.resolve(new Uint8Array(0));
+    }
+    this.#body = null; // the stream is no longer available
+    this.#consumed = true;
+    const im = this.#im;
+    return new Promise((resolve, reject) => {
+      const chunks: Uint8Array[] = [];
+      im.on("data", (c: Uint8Array) => {
+        this.received += c.byteLength;
+        chunks.push(c);
+      });
+      im.once("end", () => {
+        if (chunks.length === 1) return resolve(chunks[0]);
+        const out = new Uint8Array(this.received);
+        let at = 0;
+        for (const c of chunks) {
+          out.set(c, at);
+          at += c.byteLength;
+        }
+        resolve(out);
+      });
+      im.once("error", reject);
+      im.once("close", () => {
+        if (!im.complete) reject(new Error("The client closed the connection before sending the whole body."));
+      });
+    });
+  }
   /** The body as text. */
-  text(): Promise<string> {
-    return this.toRequest().text();
+  async text(): Promise<string> {
+    return new TextDecoder().decode(await this.bytes());
   }
   /** The body parsed as JSON. */
-  json(): Promise<unknown> {
-    return this.toRequest().json();
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
   }
   /** The body as an `ArrayBuffer`. */
-  arrayBuffer(): Promise<ArrayBuffer> {
-    return this.toRequest().arrayBuffer();
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const b = await this.bytes();
+    return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
+      ? b.buffer as ArrayBuffer
+      : b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
   }
   /** The body as a `Blob`. */
   blob(): Promise<Blob> {

@@ -138,6 +138,7 @@ describe("toNodeHandler", () => {
     const app = new Carafe();
     app.get("/hi/<name>", (req) => `hi ${req.params.name}`);
     app.post("/echo", async (req) => ({ got: await req.json(), ip: req.remoteAddr }));
+    app.post("/raw", async (req) => ({ n: (await req.raw.arrayBuffer()).byteLength, t: await req.raw.text().catch(() => "used") }));
     app.get("/cookie", (_req, res) => {
       res.setCookie("a", "1");
       res.setCookie("b", "2");
@@ -152,6 +153,8 @@ describe("toNodeHandler", () => {
       assert.equal(hi.headers.get("content-length"), "8");
       const echo = await fetch(`${base}/echo`, { method: "POST", body: JSON.stringify([1, 2]), headers: { "content-type": "application/json" } });
       assert.deepEqual(await echo.json(), { got: [1, 2], ip: "127.0.0.1" });
+      const raw = await fetch(`${base}/raw`, { method: "POST", body: "x".repeat(100_000) });
+      assert.deepEqual(await raw.json(), { n: 100_000, t: "used" });
       const c = await fetch(`${base}/cookie`);
       assert.deepEqual(c.headers.getSetCookie().map((v) => v.split(";")[0]), ["a=1", "b=2"]);
     } finally {
