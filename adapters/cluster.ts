@@ -16,8 +16,8 @@
  * | runtime | workers started with | port shared by |
  * |---|---|---|
  * | Node | `node:cluster` `fork()` | `node:cluster` handle sharing: the primary owns the listening socket and hands connections round-robin to workers. Node 20 has no `reusePort` (it arrived in 22.12), and round-robin spreads load evenly. |
- * | Bun | `node:cluster` `fork()` (Bun implements it, with IPC) | `SO_REUSEPORT`: every worker's `Bun.serve({ reusePort: true })` listens on the same port and the kernel spreads connections. Bun cannot pass sockets between processes. |
- * | Deno | `node:child_process` `spawn()` of `deno run -A --unstable-net <entry> <args>` with an IPC channel | `SO_REUSEPORT`: `Deno.serve({ reusePort: true })`, which Deno only allows with `--unstable-net`; the adapter adds that flag to the workers itself (Deno's own `cluster.fork()` cannot add it). Like Deno's `cluster.fork()`, workers run with `-A`. |
+ * | Bun | `node:cluster` `fork()` (Bun implements it, with IPC) | `SO_REUSEPORT`: every worker's `Bun.serve({ reusePort: true })` (or, with `worker: "node"`, Bun's `node:http`, which sets it itself in cluster workers) listens on the same port and the kernel spreads connections. Bun cannot pass sockets between processes. |
+ * | Deno (worker `deno` only) | `node:child_process` `spawn()` of `deno run -A --unstable-net <entry> <args>` with an IPC channel | `SO_REUSEPORT`: `Deno.serve({ reusePort: true })`, which Deno only allows with `--unstable-net`; the adapter adds that flag to the workers itself (Deno's own `cluster.fork()` cannot add it). Like Deno's `cluster.fork()`, workers run with `-A`. |
  *
  * `SO_REUSEPORT` is Linux (and BSD) only; on other systems use Node, or several
  * instances behind a proxy (see the README's "Deploying" section). A Unix
@@ -183,8 +183,21 @@ async function serveWorker(options: ServeOptions): Promise<Server> {
   proc?.on?.("message", (m: ToWorker) => {
     if (m && m.carafe === "stop") stop();
   });
-  // The primary is gone (killed with SIGKILL): do not linger as an orphan.
+  // The primary is gone (killed with SIGKILL): do not linger as an orphan. The IPC
+  // "disconnect" event does not fire on every runtime (Deno), so also watch for being
+  // re-parented.
   proc?.on?.("disconnect", () => stop());
+  const parent = proc?.ppid;
+  if (parent) {
+    const { setInterval, clearInterval } = await import("node:timers");
+    const watch = setInterval(() => {
+      if (proc.ppid !== parent) {
+        clearInterval(watch);
+        stop();
+      }
+    }, 500);
+    watch.unref();
+  }
   send({ carafe: "ready", url: server.url });
   return server;
 }
@@ -244,9 +257,14 @@ function describeExit(code: number | null, signal: string | null): string {
 }
 
 async function servePrimary(options: ServeOptions): Promise<Server> {
-  const count = Math.max(1, Math.floor(options.workers ?? cpuCount()));
+  const count = options.workers ?? cpuCount();
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`cluster: workers must be a whole number ≥ 1, got ${options.workers}`);
   const workerName = options.worker ?? runtime;
   if (workerName === "cluster") throw new Error('cluster: option "worker" cannot be "cluster"; use "deno", "bun" or "node"');
+  if (runtime === "deno" && workerName !== "deno") {
+    // Deno's node:http cannot share a port between processes (no reusePort, no handle passing).
+    throw new Error(`cluster: on Deno the workers must run the "deno" adapter (got worker "${workerName}")`);
+  }
   if (options.socket && runtime !== "node") {
     throw new Error(`cluster: a Unix socket is supported on Node only (${runtime} workers share a port with SO_REUSEPORT); use host/port`);
   }

@@ -165,6 +165,41 @@ describe(`cluster adapter (${runtime})`, { concurrency: false }, () => {
     assert.match(stderr, /worker \d \(pid \d+\) exited \(exit code 1\) before it was listening/);
   });
 
+  test('worker: "node" (node:http in the workers)', async () => {
+    if (runtime === "deno") {
+      const r = await collect(spawnScript(fixture, [], { env: { WORKERS: "2", WORKER_SERVER: "node" } }));
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /on Deno the workers must run the "deno" adapter/);
+      return;
+    }
+    const c = await startCluster({ WORKER_SERVER: "node" });
+    try {
+      assert.equal((await pidsOf(c.url)).size, 2);
+    } finally {
+      await stop(c.child);
+    }
+  });
+
+  test("the primary killed with SIGKILL: its workers exit on their own", async () => {
+    const c = await startCluster();
+    const pids = [...(await pidsOf(c.url))].map(Number);
+    assert.equal(pids.length, 2);
+    c.child.kill("SIGKILL");
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0); // signal 0: existence check only
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      await waitUntil(() => !pids.some(alive), 5_000, "orphaned workers to exit");
+    } finally {
+      for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL"); // ours, by PID
+    }
+  });
+
   test("maxRequestsPerWorker recycles a worker without failing requests", async () => {
     const c = await startCluster({ WORKERS: "1", MAX_REQUESTS: "30" });
     try {
