@@ -175,5 +175,18 @@ if (frameworks.includes("carafe")) {
       console.log(`| ${runtime} | ${other} | ${ratios.join(" | ")} | ${(median(car.idle) - median(o.idle)).toFixed(1)} | ${(median(car.load) - median(o.load)).toFixed(1)} | ${(median(car.cold) - median(o.cold)).toFixed(1)} |`);
     }
   }
+  // req/s swings widely when other work shares the machine; server CPU time per request
+  // does not, so the same ratios computed from it (other µs / Carafe µs) are printed too.
+  console.log(`\n## Ratios from server CPU per request (other µs/req ÷ Carafe µs/req; 1.0 = same cost)\n`);
+  console.log(`| runtime | vs | ${routes.map((r) => r.name).join(" | ")} |`);
+  console.log(`|---|---|${routes.map(() => "---").join("|")}|`);
+  for (const runtime of runtimes) {
+    const car = results.get(`carafe-${runtime}`);
+    for (const other of ["bare", "hono"]) {
+      const o = results.get(`${other}-${runtime}`);
+      if (!o || !car) continue;
+      console.log(`| ${runtime} | ${other} | ${routes.map((_, i) => (median(o.us[i]) / median(car.us[i])).toFixed(2)).join(" | ")} |`);
+    }
+  }
 }
 console.log(`\n(${((Date.now() - t0) / 1000).toFixed(0)} s; command: node bench/http_bench.mjs ${argv.join(" ")})`);
