@@ -22,7 +22,9 @@ import {
   DEFAULT_IDLE_TIMEOUT,
   displayUrl,
   logError,
+  MAX_URL_LENGTH,
   pathOf,
+  uriTooLong,
   removeStaleSocket,
   unlinkQuietly,
 } from "./common.ts";
@@ -80,13 +82,14 @@ export const bunAdapter: Adapter = {
     const log = o.log;
     const fetch = o.quiet
       ? async (req: Request, server: Any) => {
+        if (req.url.length > MAX_URL_LENGTH) return uriTooLong();
         const res = await app.fetch(req, { remoteAddr: server.requestIP(req)?.address });
         if (req.method !== "GET" && req.method !== "HEAD" && !req.bodyUsed) drainUnread(req);
         return res;
       }
       : async (req: Request, server: Any) => {
         const remoteAddr = server.requestIP(req)?.address;
-        const res = await app.fetch(req, { remoteAddr });
+        const res = req.url.length > MAX_URL_LENGTH ? uriTooLong() : await app.fetch(req, { remoteAddr });
         if (req.method !== "GET" && req.method !== "HEAD" && !req.bodyUsed) drainUnread(req);
         const len = res.headers.get("content-length");
         log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));

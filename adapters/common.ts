@@ -17,6 +17,25 @@ import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 export const DEFAULT_MAX_BODY_SIZE: number = 100 * 1024 * 1024;
 /** Default milliseconds graceful shutdown may take before connections are forced closed. */
 export const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
+/**
+ * Longest request URL accepted (8 KiB, as nginx's default header buffer); longer ones
+ * get `414 URI Too Long` where the runtime's own header limit has not refused them first.
+ */
+export const MAX_URL_LENGTH = 8192;
+
+/**
+ * The `414 URI Too Long` answer.
+ *
+ * @example
+ * ```ts
+ * import { uriTooLong } from "./common.ts";
+ * const res = uriTooLong();
+ * ```
+ */
+export function uriTooLong(): Response {
+  return new Response("URI Too Long", { status: 414, headers: { "content-type": "text/plain", connection: "close" } });
+}
+
 /** Default milliseconds a connection may stay idle / a client may take to send its headers. */
 export const DEFAULT_IDLE_TIMEOUT = 30_000;
 

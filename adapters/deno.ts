@@ -11,7 +11,7 @@
  * @module
  */
 import type { Adapter, ServeOptions, Server } from "./adapter.ts";
-import { accessLine, chmodSocket, delay, displayUrl, logError, pathOf, removeStaleSocket, unlinkQuietly } from "./common.ts";
+import { accessLine, MAX_URL_LENGTH, uriTooLong, chmodSocket, delay, displayUrl, logError, pathOf, removeStaleSocket, unlinkQuietly } from "./common.ts";
 import { readPem } from "../shims/tls.ts";
 
 // The type-checker runs with Node's types only; Deno's API is reached through globalThis.
@@ -47,11 +47,13 @@ export const denoAdapter: Adapter = {
       const a = info?.remoteAddr;
       return a?.hostname ?? (a?.transport === "unix" ? "unix" : undefined);
     };
+    const answer = (req: Request, remoteAddr: string | undefined) =>
+      req.url.length > MAX_URL_LENGTH ? uriTooLong() : app.fetch(req, { remoteAddr });
     const handler = o.quiet
-      ? (req: Request, info: Any) => app.fetch(req, { remoteAddr: remoteOf(info) })
+      ? (req: Request, info: Any) => answer(req, remoteOf(info))
       : async (req: Request, info: Any) => {
         const remoteAddr = remoteOf(info);
-        const res = await app.fetch(req, { remoteAddr });
+        const res = await answer(req, remoteAddr);
         const len = res.headers.get("content-length");
         log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));
         return res;

@@ -30,6 +30,7 @@ import {
   displayUrl,
   InFlight,
   logError,
+  MAX_URL_LENGTH,
   removeStaleSocket,
   unlinkQuietly,
 } from "./common.ts";
@@ -341,6 +342,11 @@ export function toNodeHandler(
   return function carafeNodeHandler(im: IncomingMessage, res: ServerResponse): void {
     const done = track?.();
     if (done) res.once("close", done);
+    if ((im.url?.length ?? 0) > MAX_URL_LENGTH) {
+      res.writeHead(414, { "content-type": "text/plain", "content-length": "12", connection: "close" });
+      res.end("URI Too Long");
+      return;
+    }
     const req = new NodeRequest(im, res, scheme);
     const info: ServeInfo = { remoteAddr: im.socket?.remoteAddress };
     let pending: Promise<Reply>;

@@ -139,6 +139,24 @@ for (const server of servers) {
     });
   });
 
+  describe(`${server} adapter under ${runtime}: URL limit`, () => {
+    let s: Started;
+    before(async () => {
+      s = await startFixture(server, { NA_QUIET: "1" });
+    });
+    after(async () => {
+      await stop(s.child);
+    });
+
+    test("a URL over 8 KiB → 414 (or the runtime's own 431 first)", async () => {
+      const ok = await request(s.url, { path: "/user/1?name=" + "a".repeat(7000) });
+      assert.equal(ok.status, 200);
+      const long = await request(s.url, { path: "/user/1?name=" + "a".repeat(10_000) });
+      assert.ok(long.status === 414 || long.status === 431, `got ${long.status}`);
+      assert.equal((await request(s.url, { path: "/" })).status, 200);
+    });
+  });
+
   describe(`${server} adapter under ${runtime}: limits, trustProxy on`, () => {
     let s: Started;
     const dir = tempDir();
