@@ -119,13 +119,13 @@ export class RouteBuildError extends Error {
 export type PathParams<P extends string> = string extends P ? Record<string, unknown>
   : P extends `${infer Pre}<${infer W}>${infer Rest}` ? Pre extends `${string}\\` ? PathParams<Rest>
     : (
-      & (W extends `${infer Name}:${infer Filter}` ? Name extends "" ? {}
+      & (W extends `${infer Name}:${infer Filter}` ? Name extends "" ? Record<never, never>
           : { [N in Name]: Filter extends "int" | "float" ? number : Filter extends "path" | "re" | `re:${string}` ? string : unknown }
-        : W extends "" ? {}
+        : W extends "" ? Record<never, never>
         : { [N in W]: string })
       & PathParams<Rest>
     ) extends infer X ? { [K in keyof X]: X[K] } : never
-  : {};
+  : Record<never, never>;
 
 // ---------------------------------------------------------------------------
 // Internals.
@@ -755,7 +755,7 @@ function buildBucket<T>(list: Array<[Entry<T>, number, Array<string | 0>]>, from
 }
 
 /** The lookup result of {@linkcode search} (a lookup is synchronous, so module state is safe). */
-let hitLeaf: Leaf<any> | undefined;
+let hitLeaf: Leaf<unknown> | undefined;
 let hitMatch: RegExpExecArray | undefined;
 
 /** Finds the earliest-defined matching route under `bucket`, into hitLeaf/hitMatch. */
