@@ -248,7 +248,7 @@ describe("nginx + fcgiwrap", { skip: nginxPeer.skip ?? fcgiwrapPeer.skip }, () =
     port = await freePort();
     const wrapPort = await freePort();
     const cgiScript = appWrapper(dir.path, "app.cgi", ["cgi"], { cgi: true });
-    wrap = await startPeer(fcgiwrapPeer.path!, ["-f", "-c", "2", "-s", `tcp:127.0.0.1:${wrapPort}`], () => waitListening(wrapPort));
+    wrap = await startPeer(fcgiwrapPeer.path!, ["-f", "-c", "1", "-s", `tcp:127.0.0.1:${wrapPort}`] /* -c 1: no forked children to outlive the test */, () => waitListening(wrapPort));
     nginxConf(dir.path, { port, app: wrapPort, fcgiwrap: wrapPort, cgiScript });
     web = await startNginx(nginxPeer.path!, dir.path, port);
   });
