@@ -20,8 +20,8 @@
  * | Deno (worker `deno` only) | `node:child_process` `spawn()` of `deno run -A --unstable-net <entry> <args>` with an IPC channel | `SO_REUSEPORT`: `Deno.serve({ reusePort: true })`, which Deno only allows with `--unstable-net`; the adapter adds that flag to the workers itself (Deno's own `cluster.fork()` cannot add it). Like Deno's `cluster.fork()`, workers run with `-A`. |
  *
  * `SO_REUSEPORT` is Linux (and BSD) only; on other systems use Node, or several
- * instances behind a proxy (see the README's "Deploying" section). A Unix
- * `socket` is supported on Node only (the primary owns it).
+ * instances behind a proxy (see the README's "Deploying" section). Unix sockets
+ * (`socket`) are not supported by the cluster; use host/port.
  *
  * ## What runs where
  *
@@ -265,13 +265,12 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
     // Deno's node:http cannot share a port between processes (no reusePort, no handle passing).
     throw new Error(`cluster: on Deno the workers must run the "deno" adapter (got worker "${workerName}")`);
   }
-  if (options.socket && runtime !== "node") {
-    throw new Error(`cluster: a Unix socket is supported on Node only (${runtime} workers share a port with SO_REUSEPORT); use host/port`);
+  if (options.socket) {
+    // Each worker's native adapter replaces a stale socket file before it listens, which
+    // would unlink the file of the socket the other workers share.
+    throw new Error("cluster: Unix sockets are not supported; listen on host/port (e.g. 127.0.0.1) behind the proxy instead");
   }
-  if (options.socket && workerName !== "node") {
-    throw new Error('cluster: with a Unix socket, workers must use the "node" adapter');
-  }
-  const port = options.socket ? options.port : options.port === 0 ? await freePort(options.host) : options.port;
+  const port = options.port === 0 ? await freePort(options.host) : options.port;
   const log = options.log;
   const spawnProcess = await processSpawner();
 
@@ -419,7 +418,7 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
 
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
-    url: options.socket ? `unix:${options.socket}` : `http://${host}:${port}/`,
+    url: `${options.tls ? "https" : "http"}://${host}:${port}/`,
     close,
     finished,
   };
