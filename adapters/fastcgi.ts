@@ -464,7 +464,11 @@ class Connection {
       throw new FastCgiProtocolError("malformed PARAMS name-value pairs");
     }
     req.phase = "stdin";
-    void this.#respond(req);
+    this.#respond(req).catch((error) => {
+      // Never an unhandled rejection (it would end the process under Node): log, end the request.
+      this.#ctx.log(`FastCGI: internal error on request ${req.id}: ${(error as Error)?.stack ?? error}`);
+      this.#finish(req, 1);
+    });
   }
 
   #onStdin(req: Req, content: Uint8Array): void {
