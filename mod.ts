@@ -42,6 +42,7 @@ export type {
   Hook,
   HookName,
   Plugin,
+  Route,
   RouteInfo,
   RouteOptions,
   ServeInfo,
@@ -53,8 +54,8 @@ export { CarafeResponse } from "./core/response.ts";
 export type { CookieOptions, CookieSecret } from "./core/cookies.ts";
 export type { TrustProxy } from "./core/proxy.ts";
 export type { Reply, ReplyBody } from "./core/reply.ts";
-export { RouteBuildError, RouteSyntaxError } from "./core/router.ts";
-export type { FilterFactory, FilterSpec, PathParams } from "./core/router.ts";
+export { RouteBuildError, Router, RouteSyntaxError } from "./core/router.ts";
+export type { FilterFactory, FilterSpec, PathParams, RouteMatch } from "./core/router.ts";
 export { guessMimeType, StaticFile, staticFile } from "./core/static.ts";
 export type { RequestLike, StaticFileOptions } from "./core/static.ts";
 export { clearTemplateCache, Template, template, TemplateError, templatePath, view } from "./core/template.ts";

@@ -111,9 +111,11 @@ export interface RouteOptions {
   [key: string]: unknown;
 }
 
-/** A registered route. */
-interface Route extends RouteInfo {
+/** A registered route, as the router stores it. */
+export interface Route extends RouteInfo {
+  /** The handler wrapped by the plugins that apply (built on first use). */
   prepared?: Handler<any>;
+  /** The plugin-list version `prepared` was built for. */
   preparedFor?: number;
 }
 
@@ -171,7 +173,11 @@ export class Carafe {
   #ctx: RequestContext;
   #trustSource: TrustProxy | undefined;
 
-  /** @param options debug, maxBodySize, trustProxy, logger */
+  /**
+   * Makes an app.
+   *
+   * @param options debug, maxBodySize, trustProxy, logger
+   */
   constructor(options: CarafeOptions = {}) {
     this.config = {
       debug: options.debug ?? false,
@@ -197,6 +203,7 @@ export class Carafe {
    * ```
    */
   route<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this;
+  /** Adds a route for one method, a list of methods, or `"ANY"`. */
   route<Path extends string>(
     path: Path,
     method: string | string[],
@@ -312,6 +319,7 @@ export class Carafe {
    * ```
    */
   install(plugin: Plugin): Plugin;
+  /** Installs a plain function as a plugin (`{ apply: fn }`). */
   install(plugin: Plugin["apply"]): Plugin;
   install(plugin: Plugin | Plugin["apply"]): Plugin {
     const p = typeof plugin === "function" ? { apply: plugin } : plugin;
