@@ -762,7 +762,7 @@ export function isFastCgiListener(): boolean {
 
 /** Extra options of the FastCGI adapter (besides the common {@linkcode ServeOptions}). */
 export interface FastCgiServeOptions extends ServeOptions {
-  /** Listen on the socket inherited as fd 0 (default: when neither port nor socket is given and fd 0 listens). */
+  /** Listen on the socket inherited as fd 0 (default: when no `socket` is given and fd 0 is a listening socket). */
   fd0?: boolean;
   /** Protocol bounds (see {@linkcode FastCgiLimits}). */
   limits?: Partial<FastCgiLimits>;
@@ -905,8 +905,10 @@ export const fastcgiAdapter: Adapter = {
   label: "FastCGIServer()",
   serve(options: ServeOptions): Promise<Server> {
     const o = options as FastCgiServeOptions;
-    // fd 0 when the caller did not ask for a place to listen and a web server gave us one.
-    const fd0 = o.fd0 ?? (!o.socket && (o.port === undefined || o.port === null) ? isFastCgiListener() : false);
+    // A listening fd 0 means a web server started us and expects us to accept on it
+    // (spawn-fcgi, lighttpd bin-path, cgi-fcgi -start): it wins over the default
+    // host/port, which `run()` always fills in. `socket`, or `fd0: false`, opts out.
+    const fd0 = o.fd0 ?? (!o.socket && isFastCgiListener());
     return serveFastCgi({ ...o, fd0 });
   },
 };

@@ -137,6 +137,17 @@ describe("CGI adapter, spawned directly", () => {
     assert.equal(r.out, "");
   });
 
+  test("run() with the default server (auto) recognises the CGI environment", async () => {
+    const [cmd, args] = runtimeCommand(script, ["run"]);
+    const r = await new Promise<string>((resolve) => {
+      const child = spawn(cmd, args, { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...base, GATEWAY_INTERFACE: "CGI/1.1", PATH_INFO: "/hello/auto" }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.on("close", () => resolve(out));
+    });
+    assert.equal(r, "Status: 200 OK\r\ncontent-type: text/plain\r\n\r\nHello auto!");
+  });
+
   test("isCgiEnvironment() is false in the test process", () => {
     assert.equal(isCgiEnvironment(), false);
   });

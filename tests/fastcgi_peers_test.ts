@@ -411,9 +411,10 @@ describe("cgi-fcgi (libfcgi): -bind to a running app, -start spawning the app on
     assert.equal(json.sum, checksum(body));
   });
 
-  test("-start: cgi-fcgi spawns the app with a listening Unix socket on fd 0", async () => {
+  test("-start: cgi-fcgi spawns the app with a listening Unix socket on fd 0; run() picks FastCGI by itself", async () => {
     const sock = `${dir.path}/fd0.sock`;
-    const wrapper = appWrapper(dir.path, "fd0.sh", ["fastcgi"]);
+    // Mode "run": the fixture calls run({ app }) with the default server "auto".
+    const wrapper = appWrapper(dir.path, "fd0.sh", ["run"]);
     const s = await cgiFcgi(["-start", "-connect", sock, wrapper], { PATH: process.env.PATH ?? "" });
     assert.equal(s.code, 0);
     await waitListening(sock, 20000);
@@ -427,5 +428,6 @@ describe("cgi-fcgi (libfcgi): -bind to a running app, -start spawning the app on
       await new Promise((res) => setTimeout(res, 200));
     }
     assert.ok(text.endsWith("Hello spawned!"), text + readLog(`${dir.path}/fd0.sh.log`));
+    assert.match(readLog(`${dir.path}/fd0.sh.log`), /FCGI READY fcgi:\/\/fd0/);
   });
 });
