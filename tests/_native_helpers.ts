@@ -150,43 +150,6 @@ export async function eventually(fn: () => Promise<boolean>, ms = 5000): Promise
 }
 
 /**
- * Uploads over a raw TCP connection and returns the status line's code, even when the
- * server answers early and closes while we are still writing (as servers do for 413):
- * node:http's client would report only the EPIPE then.
- */
-export function rawUpload(base: string, path: string, size: number, chunked: boolean): Promise<number> {
-  const u = new URL(base);
-  return new Promise((resolve) => {
-    let text = "";
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      s.destroy();
-      resolve(Number(text.match(/^HTTP\/1\.1 (\d{3})/)?.[1] ?? 0));
-    };
-    const timer = setTimeout(finish, 15000);
-    const s = net.connect(Number(u.port), u.hostname, async () => {
-      s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n` +
-        (chunked ? "Transfer-Encoding: chunked\r\n\r\n" : `Content-Length: ${size}\r\n\r\n`));
-      const chunk = Buffer.alloc(64 * 1024, 98);
-      for (let sent = 0; sent < size && !done && !s.destroyed; sent += chunk.length) {
-        const piece = chunked ? Buffer.concat([Buffer.from(chunk.length.toString(16) + "\r\n"), chunk, Buffer.from("\r\n")]) : chunk;
-        if (!s.write(piece)) await new Promise((r) => { s.once("drain", r); s.once("close", r); });
-      }
-      if (chunked && !s.destroyed) s.write("0\r\n\r\n");
-    });
-    s.on("data", (d) => {
-      text += d;
-      if (/\r\n\r\n/.test(text)) finish();
-    });
-    s.on("error", () => setTimeout(finish, 50));
-    s.on("close", () => setTimeout(finish, 50));
-  });
-}
-
-/**
  * Uploads `file` with curl (which, like browsers, reads an early answer while it is
  * still sending) and returns the status code; `Expect: 100-continue` is turned off so
  * the body really is sent. `chunked` sends it without Content-Length.
