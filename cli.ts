@@ -20,7 +20,7 @@
  * |---|---|
  * | `-b, --bind ADDRESS` | `HOST:PORT`, `HOST` (port 8080), `:PORT`, `[::1]:PORT`, or `unix:/path.sock` |
  * | `-s, --server NAME` | adapter name (`auto`, `deno`, `bun`, `node`, `cluster`, `fastcgi`, `cgi`) |
- * | `-w, --workers N` | worker processes; implies `--server cluster` unless a server is given |
+ * | `-w, --workers N` | worker processes: the `cluster` server (with `-s deno|bun|node`, the server each worker runs) |
  * | `--reload` | restart the server when a file under the module's directory changes |
  * | `--debug` | debug mode (stack traces on error pages) |
  * | `-c, --conf FILE` | configuration file (repeatable; see below) |
@@ -85,7 +85,7 @@ Serves the Carafe app (or any object with fetch()) that a module exports.
 Options:
   -b, --bind ADDRESS     HOST:PORT, HOST, :PORT, [::1]:PORT or unix:/path.sock (default 127.0.0.1:8080)
   -s, --server NAME      server adapter: auto, deno, bun, node, cluster, fastcgi, cgi (default auto)
-  -w, --workers N        worker processes (implies --server cluster)
+  -w, --workers N        worker processes: the cluster server (-s deno|bun|node: what workers run)
       --reload           restart when a file under the module's directory changes
       --debug            debug mode: stack traces on error pages
   -c, --conf FILE        configuration file: .json, or INI-style key = value (repeatable)
@@ -317,7 +317,14 @@ export function parseArgs(argv: string[], readFile: (path: string) => string = (
     applyConfig(o, eq < 0 ? { [p]: true } : { [p.slice(0, eq)]: convert(p.slice(eq + 1)) });
   }
   Object.assign(o.run, flags);
-  if (o.run.workers !== undefined && o.run.server === undefined) o.run.server = "cluster";
+  // --workers means the cluster; a native server named with it is what the workers run.
+  if (o.run.workers !== undefined) {
+    if (o.run.server === undefined || o.run.server === "auto") o.run.server = "cluster";
+    else if (["deno", "bun", "node"].includes(o.run.server as string)) {
+      o.run.worker = o.run.server as string;
+      o.run.server = "cluster";
+    }
+  }
   return o;
 }
 

@@ -50,6 +50,14 @@ describe("cli: parsing", () => {
     assert.deepEqual(o.config, { "db.url": "postgres://h/db", greeting: "hi", flag: true });
   });
 
+  test("-w selects the cluster; a native -s names what the workers run", () => {
+    assert.deepEqual([parseArgs(["-w", "2", "a.ts"]).run.server, parseArgs(["-w", "2", "a.ts"]).run.worker], ["cluster", undefined]);
+    const o = parseArgs(["-s", "node", "-w", "2", "a.ts"]);
+    assert.equal(o.run.server, "cluster");
+    assert.equal(o.run.worker, "node");
+    assert.equal(parseArgs(["-s", "node", "a.ts"]).run.server, "node");
+  });
+
   test("mistakes are CliErrors with a clear message", () => {
     assert.throws(() => parseArgs(["--nope"]), (e) => e instanceof CliError && /unknown option --nope/.test(e.message));
     assert.throws(() => parseArgs(["-w", "0", "a.ts"]), /whole number/);
