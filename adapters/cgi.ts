@@ -29,7 +29,7 @@
  */
 
 import type { Adapter, ServeOptions, Server } from "./adapter.ts";
-import { answer, gatewayParts, headerBlock } from "./gateway.ts";
+import { answer, GatewayRequest, headerBlock } from "./gateway.ts";
 import { envAll, exit, runtime, writeStderr } from "../shims/runtime.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -143,10 +143,10 @@ export async function serveCgi(
   log: (line: string) => void = (line) => writeStderr(line + "\n"),
 ): Promise<number> {
   const params = new Map(Object.entries(env));
-  let parts;
+  let request: GatewayRequest;
   const stdout = openStdout();
   try {
-    parts = gatewayParts(params);
+    request = new GatewayRequest(params);
   } catch (error) {
     log(`CGI: ${(error as Error).message}`);
     await stdout.write(new TextEncoder().encode("Status: 400 Bad Request\r\ncontent-type: text/plain\r\n\r\nBad Request\n"));
@@ -154,23 +154,21 @@ export async function serveCgi(
   }
   // RFC 3875 §4.2: a body exists iff CONTENT_LENGTH is set; Apache breaks that rule
   // for chunked uploads (no CONTENT_LENGTH, HTTP_TRANSFER_ENCODING set, body to EOF).
-  const declared = parts.contentLength;
+  const declared = request.contentLength;
   const hasBody = declared !== undefined ? declared > 0 : !!env.HTTP_TRANSFER_ENCODING;
   let stdin: Stdin | undefined;
   let remaining = declared ?? Infinity;
-  let body: ReadableStream<Uint8Array> | null = null;
-  const abort = new AbortController();
   if (hasBody) {
     stdin = openStdin();
     const input = stdin;
-    body = new ReadableStream<Uint8Array>({
+    request.setBody(new ReadableStream<Uint8Array>({
       async pull(controller) {
         if (remaining <= 0) return controller.close();
         const chunk = await input.read();
         if (chunk === null) {
           if (declared !== undefined) {
             const error = new Error(`request body truncated: stdin ended ${remaining} bytes early`);
-            abort.abort(error);
+            request.abort(error);
             return controller.error(error);
           }
           remaining = 0;
@@ -182,17 +180,9 @@ export async function serveCgi(
         controller.enqueue(part);
         if (remaining <= 0) controller.close();
       },
-    });
+    }));
   }
-  const request = new Request(parts.url, {
-    method: parts.method,
-    headers: parts.headers,
-    body,
-    signal: abort.signal,
-    // @ts-ignore: `duplex` is required by Node and Deno for a stream body, unknown to the DOM types
-    duplex: "half",
-  });
-  const out = await answer(app, request, parts.info, (error) => log(`CGI: ${errorText(error)}`));
+  const out = await answer(app, request, (error) => log(`CGI: ${errorText(error)}`));
   let code = 0;
   const head = new TextEncoder().encode(headerBlock(out.status, out.headers));
   try {

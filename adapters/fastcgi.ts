@@ -59,7 +59,7 @@ import net from "node:net";
 import { chmodSync, fstatSync, lstatSync, readFileSync, readlinkSync, unlinkSync } from "node:fs";
 import type { Buffer } from "node:buffer";
 import type { Adapter, FetchApp, ServeOptions, Server } from "./adapter.ts";
-import { addParam, answer, type GatewayParams, gatewayParts, headerBlock } from "./gateway.ts";
+import { addParam, answer, type GatewayParams, GatewayRequest, headerBlock } from "./gateway.ts";
 
 // ---------------------------------------------------------------------------
 // Protocol constants (FastCGI specification 1.0, §8)
@@ -247,6 +247,13 @@ export function encodeParams(pairs: Iterable<readonly [string, string]>): Uint8A
 
 const decoder = new TextDecoder();
 
+/** UTF-8 text of `bytes[start..end)`; short ASCII (nearly every param) skips TextDecoder, which costs more per call. */
+function utf8(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start > 256) return decoder.decode(bytes.subarray(start, end));
+  for (let i = start; i < end; i++) if (bytes[i] > 127) return decoder.decode(bytes.subarray(start, end));
+  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+}
+
 /**
  * Decodes name-value pairs, calling `each(name, value)` per pair. Returns `false`
  * when the bytes end inside a pair (malformed).
@@ -275,9 +282,9 @@ export function decodeParams(bytes: Uint8Array, each: (name: string, value: stri
     const nameLen = readLen();
     const valueLen = readLen();
     if (nameLen < 0 || valueLen < 0 || pos + nameLen + valueLen > bytes.length) return false;
-    const name = decoder.decode(bytes.subarray(pos, pos + nameLen));
+    const name = utf8(bytes, pos, pos + nameLen);
     pos += nameLen;
-    const value = decoder.decode(bytes.subarray(pos, pos + valueLen));
+    const value = utf8(bytes, pos, pos + valueLen);
     pos += valueLen;
     each(name, value);
   }
@@ -335,7 +342,8 @@ interface Req {
   body: ReadableStreamDefaultController<Uint8Array> | null;
   declared: number | undefined;
   received: number;
-  abort: AbortController;
+  /** The request handed to the app (once PARAMS ended): aborting it aborts `request.signal`. */
+  request: GatewayRequest | null;
   /** END_REQUEST was sent (or the connection died): nothing more is written for this id. */
   ended: boolean;
 }
@@ -442,7 +450,7 @@ class Connection {
       body: null,
       declared: undefined,
       received: 0,
-      abort: new AbortController(),
+      request: null,
       ended: false,
     });
   }
@@ -517,7 +525,7 @@ class Connection {
       req.body = null;
     }
     this.#unblock(req);
-    if (!req.abort.signal.aborted) req.abort.abort(error);
+    req.request?.abort(error);
   }
 
   #onEnd(): void {
@@ -602,21 +610,20 @@ class Connection {
 
   async #respond(req: Req): Promise<void> {
     this.#ctx.inflight.add(req);
-    let parts;
+    let request: GatewayRequest;
     try {
-      parts = gatewayParts(req.params);
+      request = new GatewayRequest(req.params);
     } catch (error) {
       this.#ctx.log(`FastCGI: bad request: ${(error as Error).message}`);
       const head = encodeRecord(FCGI.STDOUT, req.id, new TextEncoder().encode("Status: 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 12\r\n\r\nBad Request\n"));
       this.#finish(req, 1, concat([head, encodeRecord(FCGI.STDOUT, req.id)]));
       return;
     }
+    req.request = request;
     // An authorizer gets no body (Apache sends no STDIN at all, so we must not wait for it).
-    const wantsBody = req.role === FCGI.RESPONDER && parts.hasBody;
-    let body: ReadableStream<Uint8Array> | null = null;
-    if (wantsBody) {
-      req.declared = parts.contentLength;
-      body = new ReadableStream<Uint8Array>(
+    if (req.role === FCGI.RESPONDER && request.hasBody) {
+      req.declared = request.contentLength;
+      request.setBody(new ReadableStream<Uint8Array>(
         {
           start: (controller) => {
             req.body = controller;
@@ -628,25 +635,9 @@ class Connection {
           },
         },
         { highWaterMark: this.#ctx.limits.bodyHighWaterMark, size: (chunk) => chunk.byteLength },
-      );
+      ));
     }
-    let request: Request;
-    try {
-      request = new Request(parts.url, {
-        method: parts.method,
-        headers: parts.headers,
-        body,
-        signal: req.abort.signal,
-        // @ts-ignore: `duplex` is required by Node and Deno for a stream body, unknown to the DOM types
-        duplex: "half",
-      });
-    } catch (error) {
-      this.#ctx.log(`FastCGI: cannot build the request: ${(error as Error).message}`);
-      const head = encodeRecord(FCGI.STDOUT, req.id, new TextEncoder().encode("Status: 400 Bad Request\r\ncontent-length: 0\r\n\r\n"));
-      this.#finish(req, 1, concat([head, encodeRecord(FCGI.STDOUT, req.id)]));
-      return;
-    }
-    const out = await answer(this.#ctx.app, request, parts.info, (error) => this.#appError(req, error));
+    const out = await answer(this.#ctx.app, request, (error) => this.#appError(req, error));
     if (req.ended) {
       if (out.body instanceof ReadableStream) out.body.cancel().catch(() => {});
       return;
