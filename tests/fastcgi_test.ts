@@ -351,3 +351,74 @@ describe("FastCGI listeners", () => {
     c.close();
   });
 });
+
+describe("FastCGI with a Carafe app (the app.handle() path, lazy request)", () => {
+  test("routes, params, query, cookies, JSON body, redirect, errors, mount, signal", async () => {
+    const { Carafe, redirect, abort } = await import("../mod.ts");
+    let aborted = false;
+    const child = { fetch: (r: Request) => new Response(`child saw ${new URL(r.url).pathname} ${r.method}`) };
+    const carafe = new Carafe()
+      .get("/hello/<name>", (req) => `Hello ${req.params.name} under ${req.scriptName} (${req.path}) q=${req.query.get("q")}`)
+      .post("/echo", async (req, res) => {
+        res.setCookie("seen", "1", { httpOnly: true });
+        res.setCookie("other", "2");
+        return { got: await req.json(), cookie: req.cookies.a, type: req.contentType };
+      })
+      .get("/go", () => redirect("/hello/target"))
+      .get("/teapot", () => abort(418, "short and stout"))
+      .post("/wait", async (req) => {
+        req.signal.addEventListener("abort", () => (aborted = true));
+        await req.bytes().catch(() => {});
+        return "done";
+      })
+      .mount("/sub", child);
+    const s = await serveFastCgi({
+      app: carafe, host: "127.0.0.1", port: 0, quiet: true, debug: false, trustProxy: false,
+      maxBodySize: 1 << 20, shutdownTimeout: 1000, log: () => {},
+    });
+    const p = Number(s.url.split(":").pop());
+    try {
+      const c = await FcgiClient.connect(p);
+      c.send(request(1, get("/hello/ana?q=z"), undefined, true));
+      await c.ended(1);
+      assert.equal(c.response(1).text, "Hello ana under /app/ (/hello/ana) q=z");
+
+      const json = new TextEncoder().encode(JSON.stringify({ x: [1, 2] }));
+      const post = [...get("/echo"), ["REQUEST_METHOD", "POST"], ["CONTENT_LENGTH", String(json.length)], ["CONTENT_TYPE", "application/json"], ["HTTP_COOKIE", "a=b"]] as [string, string][];
+      c.send(request(2, post, json, true));
+      await c.ended(2);
+      const r2 = c.response(2);
+      assert.deepEqual(JSON.parse(r2.text), { got: { x: [1, 2] }, cookie: "b", type: "application/json" });
+      assert.equal(r2.headers.get("set-cookie")?.length, 2, "each Set-Cookie on its own line");
+
+      c.send(request(3, get("/go"), undefined, true));
+      await c.ended(3);
+      assert.equal(c.response(3).status, 303);
+      // Resolved against the full request URL (prefix included), like Bottle: an absolute path stays absolute.
+      assert.equal(c.response(3).headers.get("location")?.[0], "http://localhost/hello/target");
+
+      c.send(request(4, get("/teapot"), undefined, true));
+      await c.ended(4);
+      assert.match(c.response(4).head, /^Status: 418 /);
+
+      c.send(request(5, get("/sub/deeper"), undefined, true));
+      await c.ended(5);
+      assert.equal(c.response(5).text, "child saw /deeper GET");
+
+      c.send(request(6, get("/nothing"), undefined, true));
+      await c.ended(6);
+      assert.equal(c.response(6).status, 404);
+
+      const waitParams = [...get("/wait"), ["REQUEST_METHOD", "POST"], ["CONTENT_LENGTH", "1000"]] as [string, string][];
+      c.send(cat(begin(7, { keep: true }), rec(T.PARAMS, 7, pairs(waitParams)), rec(T.PARAMS, 7), rec(T.STDIN, 7, new Uint8Array(10))));
+      await new Promise((r) => setTimeout(r, 50));
+      c.send(rec(T.ABORT, 7));
+      await c.ended(7);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(aborted, true, "ABORT_REQUEST aborts req.signal");
+      c.close();
+    } finally {
+      await s.close();
+    }
+  });
+});
