@@ -29,6 +29,8 @@
  */
 
 import type { Adapter, ServeOptions, Server } from "./adapter.ts";
+
+export type { Adapter, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
 import { answer, GatewayRequest, headerBlock } from "./gateway.ts";
 import { envAll, exit, runtime, writeStderr } from "../shims/runtime.ts";
 

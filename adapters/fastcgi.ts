@@ -59,6 +59,8 @@ import net from "node:net";
 import { chmodSync, fstatSync, lstatSync, readFileSync, readlinkSync, unlinkSync } from "node:fs";
 import { Buffer } from "node:buffer";
 import type { Adapter, FetchApp, ServeOptions, Server } from "./adapter.ts";
+
+export type { Adapter, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
 import { addParam, answer, type GatewayParams, GatewayRequest, headerBlock } from "./gateway.ts";
 
 // ---------------------------------------------------------------------------
@@ -159,6 +161,7 @@ export class RecordParser {
 
 /** A peer broke the protocol; the connection is closed. */
 export class FastCgiProtocolError extends Error {
+  /** Always `"FastCgiProtocolError"`. */
   override name = "FastCgiProtocolError";
 }
 

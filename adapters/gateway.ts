@@ -35,6 +35,8 @@
 
 import { statusText } from "../core/status.ts";
 import type { FetchApp, ServeInfo } from "./adapter.ts";
+
+export type { FetchApp, ServeInfo };
 import type { Reply } from "../core/reply.ts";
 
 /** CGI meta-variables by name (FastCGI params, or the process environment for CGI). */
@@ -115,7 +117,11 @@ export class GatewayRequest {
   #abortReason?: unknown;
   #request?: Request;
 
-  /** @param params the CGI meta-variables (FastCGI params or the CGI environment) */
+  /**
+   * Derives method, URL, body length and mount prefix from the meta-variables.
+   *
+   * @param params the CGI meta-variables (FastCGI params or the CGI environment)
+   */
   constructor(params: GatewayParams) {
     this.#params = params;
     this.method = (params.get("REQUEST_METHOD") || "GET").toUpperCase();
