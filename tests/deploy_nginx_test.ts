@@ -89,7 +89,7 @@ describe(`deploy: instances behind nginx (${runtime})`, { concurrency: false }, 
     }
   });
 
-  test("the systemd unit passes systemd-analyze verify", async (t) => {
+  test("the systemd unit passes systemd-analyze verify", (t) => {
     const tool = peer("systemd-analyze");
     if (tool.skip) return t.skip(tool.skip);
     const dir = tempDir("carafe-unit-");
