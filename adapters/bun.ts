@@ -121,9 +121,9 @@ export const bunAdapter: Adapter = {
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       development: false,
     };
-    if (o.tls) config.tls = { cert: readPem(o.tls.cert), key: readPem(o.tls.key) };
+    if (o.tls) config.tls = { cert: await readPem(o.tls.cert), key: await readPem(o.tls.key) };
     if (o.socket) {
-      removeStaleSocket(o.socket);
+      await removeStaleSocket(o.socket);
       config.unix = o.socket;
     } else {
       config.hostname = o.host;
@@ -134,7 +134,7 @@ export const bunAdapter: Adapter = {
     const server = Bun.serve(config);
     let url: string;
     if (o.socket) {
-      chmodSocket(o.socket, o.socketMode);
+      await chmodSocket(o.socket, o.socketMode);
       url = `unix:${o.socket}`;
     } else {
       url = displayUrl(o.tls ? "https" : "http", o.host, server.port);
@@ -151,7 +151,7 @@ export const bunAdapter: Adapter = {
           if (await Promise.race([graceful.then(() => "done" as const), delay(o.shutdownTimeout)]) === "timeout") {
             await server.stop(true);
           }
-          if (o.socket) unlinkQuietly(o.socket);
+          if (o.socket) await unlinkQuietly(o.socket);
           done();
         })());
       },

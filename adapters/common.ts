@@ -11,7 +11,10 @@
  *
  * @module
  */
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+
+// node:fs is imported only when a Unix socket is used, so that this module (and
+// adapters/mod.ts, which reads its constants) loads on hosts without node:fs (edge).
+const nodeFs = () => import("node:fs");
 
 /** Default largest request body: 100 MiB. */
 export const DEFAULT_MAX_BODY_SIZE: number = 100 * 1024 * 1024;
@@ -105,10 +108,11 @@ export function pathOf(url: string): string {
  * @example
  * ```ts
  * import { removeStaleSocket } from "./common.ts";
- * removeStaleSocket("/tmp/app.sock");
+ * await removeStaleSocket("/tmp/app.sock");
  * ```
  */
-export function removeStaleSocket(path: string): void {
+export async function removeStaleSocket(path: string): Promise<void> {
+  const { lstatSync, unlinkSync } = await nodeFs();
   let stat;
   try {
     stat = lstatSync(path);
@@ -126,11 +130,11 @@ export function removeStaleSocket(path: string): void {
  * @example
  * ```ts
  * import { chmodSocket } from "./common.ts";
- * chmodSocket("/tmp/app.sock", 0o666);
+ * await chmodSocket("/tmp/app.sock", 0o666);
  * ```
  */
-export function chmodSocket(path: string, mode = 0o660): void {
-  chmodSync(path, mode);
+export async function chmodSocket(path: string, mode = 0o660): Promise<void> {
+  (await nodeFs()).chmodSync(path, mode);
 }
 
 /**
@@ -139,12 +143,12 @@ export function chmodSocket(path: string, mode = 0o660): void {
  * @example
  * ```ts
  * import { unlinkQuietly } from "./common.ts";
- * unlinkQuietly("/tmp/app.sock");
+ * await unlinkQuietly("/tmp/app.sock");
  * ```
  */
-export function unlinkQuietly(path: string): void {
+export async function unlinkQuietly(path: string): Promise<void> {
   try {
-    unlinkSync(path);
+    (await nodeFs()).unlinkSync(path);
   } catch { /* already gone */ }
 }
 

@@ -53,7 +53,7 @@ class LazyInfo {
 export const denoAdapter: Adapter = {
   name: "deno",
   label: "DenoServer()",
-  serve(o: ServeOptions): Promise<Server> {
+  async serve(o: ServeOptions): Promise<Server> {
     const Deno = (globalThis as Any).Deno;
     if (!Deno?.serve) throw new Error('server "deno" needs the Deno runtime; use "auto" or "node" here');
     const app = o.app;
@@ -75,39 +75,40 @@ export const denoAdapter: Adapter = {
     const listening = new Promise<Any>((r) => (ready = r));
     const common: Any = { handler, onError, onListen: (addr: Any) => ready(addr) };
     if (o.tls) {
-      common.cert = readPem(o.tls.cert);
-      common.key = readPem(o.tls.key);
+      common.cert = await readPem(o.tls.cert);
+      common.key = await readPem(o.tls.key);
     }
     let server: Any;
     if (o.socket) {
-      removeStaleSocket(o.socket);
+      await removeStaleSocket(o.socket);
       server = Deno.serve({ ...common, transport: "unix", path: o.socket });
     } else {
       // reusePort: cluster workers (adapters/cluster.ts) each bind the same port.
       const reusePort = (o as ServeOptions & { reusePort?: boolean }).reusePort;
       server = Deno.serve({ ...common, hostname: o.host, port: o.port, ...(reusePort ? { reusePort: true } : {}) });
     }
-    return listening.then((addr) => {
+    const addr = await listening;
+    {
       let url: string;
       if (o.socket) {
-        chmodSocket(o.socket, o.socketMode);
+        await chmodSocket(o.socket, o.socketMode);
         url = `unix:${o.socket}`;
       } else {
         url = displayUrl(o.tls ? "https" : "http", o.host, addr.port);
       }
       let closing: Promise<void> | undefined;
-      const finished = (server.finished as Promise<void>).then(() => {
-        if (o.socket) unlinkQuietly(o.socket);
+      const finished = (server.finished as Promise<void>).then(async () => {
+        if (o.socket) await unlinkQuietly(o.socket);
       });
       return {
         url,
         finished,
         close() {
-          return (closing ??= Promise.race([server.shutdown() as Promise<void>, delay(o.shutdownTimeout)]).then(() => {
-            if (o.socket) unlinkQuietly(o.socket);
+          return (closing ??= Promise.race([server.shutdown() as Promise<void>, delay(o.shutdownTimeout)]).then(async () => {
+            if (o.socket) await unlinkQuietly(o.socket);
           }));
         },
       };
-    });
+    }
   },
 };

@@ -526,7 +526,7 @@ export const nodeAdapter: Adapter = {
     let server: import("node:http").Server;
     if (o.tls) {
       const https = await import("node:https");
-      server = https.createServer({ ...serverOptions, cert: readPem(o.tls.cert), key: readPem(o.tls.key) }, handler);
+      server = https.createServer({ ...serverOptions, cert: await readPem(o.tls.cert), key: await readPem(o.tls.key) }, handler);
     } else {
       const http = await import("node:http");
       server = http.createServer(serverOptions, handler);
@@ -545,7 +545,7 @@ export const nodeAdapter: Adapter = {
         : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     });
-    if (o.socket) removeStaleSocket(o.socket);
+    if (o.socket) await removeStaleSocket(o.socket);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       const ok = () => {
@@ -558,7 +558,7 @@ export const nodeAdapter: Adapter = {
     server.on("error", (err) => logError(o.log, "server error", err));
     let url: string;
     if (o.socket) {
-      chmodSocket(o.socket, o.socketMode);
+      await chmodSocket(o.socket, o.socketMode);
       url = `unix:${o.socket}`;
     } else {
       const addr = server.address() as { port: number };
@@ -580,7 +580,7 @@ export const nodeAdapter: Adapter = {
           server.closeAllConnections?.();
           for (const s of sockets) s.destroy();
           await Promise.race([stopped, delay(1000)]);
-          if (o.socket) unlinkQuietly(o.socket);
+          if (o.socket) await unlinkQuietly(o.socket);
           done();
         })());
       },

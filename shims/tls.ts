@@ -5,12 +5,11 @@
  * @example
  * ```ts
  * import { readPem } from "./tls.ts";
- * const cert = readPem("/etc/ssl/certs/server.pem");
+ * const cert = await readPem("/etc/ssl/certs/server.pem");
  * ```
  *
  * @module
  */
-import { readFileSync } from "node:fs";
 
 /**
  * Returns `value` itself when it is PEM text (contains `-----BEGIN`), otherwise the
@@ -20,13 +19,15 @@ import { readFileSync } from "node:fs";
  * @example
  * ```ts
  * import { readPem } from "./tls.ts";
- * const key = readPem("-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n");
+ * const key = await readPem("-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n");
  * ```
  */
-export function readPem(value: string): string {
+export async function readPem(value: string): Promise<string> {
   if (value.includes("-----BEGIN")) return value;
   try {
-    return readFileSync(value, "utf8");
+    // Imported here, not at the top: only TLS from a file needs a file system.
+    const { readFile } = await import("node:fs/promises");
+    return await readFile(value, "utf8");
   } catch (err) {
     throw new Error(`tls: cannot read certificate/key file "${value}": ${(err as Error).message}`, { cause: err });
   }
