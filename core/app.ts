@@ -19,7 +19,7 @@
  */
 import { HTTPError, HTTPResponse } from "./errors.ts";
 import { compileTrust, type TrustFn, type TrustProxy } from "./proxy.ts";
-import { replyToResponse, type Reply, type ReplyBody } from "./reply.ts";
+import { replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
 import { CarafeRequest, type RequestContext } from "./request.ts";
 import { CarafeResponse } from "./response.ts";
 import { Router, type PathParams } from "./router.ts";
@@ -421,9 +421,7 @@ export class Carafe {
    * const res = await app.fetch(new Request("http://localhost/"));
    * ```
    */
-  fetch = async (request: Request, info?: ServeInfo): Promise<Response> => {
-    return replyToResponse(await this.handle(request, info));
-  };
+  fetch = (request: Request, info?: ServeInfo): Promise<Response> => this.handle(request, info).then(replyToResponse);
 
   /**
    * Like `fetch`, but returns the {@linkcode Reply} before it becomes a `Response`:
@@ -443,7 +441,7 @@ export class Carafe {
     const queryStart = pathStart < 0 ? -1 : url.indexOf("?", pathStart);
     const rawPath = pathStart < 0 ? "/" : url.slice(pathStart, queryStart < 0 ? undefined : queryStart);
     const search = queryStart < 0 ? "" : url.slice(queryStart);
-    return this.#dispatch(request, info?.remoteAddr, rawPath, search, scriptNameOf(info?.scriptName));
+    return this.#dispatch(request, info, rawPath, search, scriptNameOf(info?.scriptName));
   }
 
   #context(): RequestContext {
@@ -457,7 +455,7 @@ export class Carafe {
 
   async #dispatch(
     raw: Request,
-    peer: string | undefined,
+    info: ServeInfo | undefined,
     rawPath: string,
     search: string,
     scriptName: string,
@@ -471,13 +469,14 @@ export class Carafe {
         badPath = new HTTPError(400, "The request path has invalid percent-encoding.");
       }
     }
-    const req = new CarafeRequest(raw, rawPath, path, search, scriptName, peer, this.#context());
+    const req = new CarafeRequest(raw, rawPath, path, search, scriptName, info, this.#context());
     const res = new CarafeResponse();
     let out: unknown;
+    let thrown = false;
     try {
       if (badPath) throw badPath;
-      for (const hook of this.#before) await hook(req, res);
-      out = this.#mounts.length && await this.#tryMounts(raw, peer, rawPath, search, scriptName);
+      for (let i = 0; i < this.#before.length; i++) await this.#before[i](req, res);
+      out = this.#mounts.length && await this.#tryMounts(raw, info, rawPath, search, scriptName);
       if (!out) {
         const match = this.router.match(raw.method, path);
         if (match.kind !== "found") throw routingError(match, path);
@@ -494,20 +493,28 @@ export class Carafe {
       }
     } catch (err) {
       out = err;
+      thrown = true;
     }
-    for (const hook of this.#after) {
+    for (let i = 0; i < this.#after.length; i++) {
       try {
-        await hook(req, res);
+        await this.#after[i](req, res);
       } catch (err) {
         out = err;
+        thrown = true;
       }
     }
-    return this.#finish(out, req, res);
+    // A thrown HTTPResponse (redirect) is an answer like a returned one; anything else thrown is an error.
+    if (out instanceof HTTPError || (thrown && !(out instanceof HTTPResponse))) return this.#finishError(out, req, res);
+    try {
+      return toReply(out, req, res);
+    } catch (err) {
+      return this.#finishError(err, req, res);
+    }
   }
 
   async #tryMounts(
     raw: Request,
-    peer: string | undefined,
+    info: ServeInfo | undefined,
     rawPath: string,
     search: string,
     scriptName: string,
@@ -517,12 +524,12 @@ export class Carafe {
       const inner = rawPath.slice(prefix.length) || "/";
       const childScript = scriptName + prefix.slice(1) + "/";
       if (child instanceof Carafe) {
-        return new MountedReply(await child.#dispatch(raw, peer, inner, search, childScript));
+        return new MountedReply(await child.#dispatch(raw, info, inner, search, childScript));
       }
       const url = raw.url;
       const origin = url.slice(0, url.indexOf("/", url.indexOf("://") + 3));
       const request = new Request(origin + inner + search, raw);
-      return await child.fetch(request, { remoteAddr: peer, scriptName: childScript.slice(0, -1) });
+      return await child.fetch(request, { remoteAddr: info?.remoteAddr, scriptName: childScript.slice(0, -1) });
     }
     return undefined;
   }
@@ -539,11 +546,11 @@ export class Carafe {
 
   // -- From return value to reply -------------------------------------------
 
-  async #finish(out: unknown, req: CarafeRequest, res: CarafeResponse): Promise<Reply> {
+  /** Renders an error (HTTPError or exception) through the error handlers; never throws. */
+  async #finishError(out: unknown, req: CarafeRequest, res: CarafeResponse): Promise<Reply> {
     try {
-      if (out instanceof HTTPError) out = await this.#renderError(out, req, res);
-      else if (out instanceof Error && !(out instanceof HTTPResponse)) out = await this.#renderError(this.#internalError(out, req), req, res);
-      return toReply(out, req, res);
+      const error = out instanceof HTTPError ? out : this.#internalError(out, req);
+      return toReply(await this.#renderError(error, req, res), req, res);
     } catch (err) {
       // A value we cannot send (unsupported type, circular JSON) or an error handler that failed.
       try {
@@ -699,6 +706,10 @@ function finalize(
   defaultType: string | undefined,
   req: CarafeRequest,
 ): Reply {
+  if (headers === undefined && body !== null && defaultType !== undefined && !isBodyless(status) && req.method !== "HEAD") {
+    // Nothing but a content type: let fetch() build the Response from a plain init object.
+    return new TypedReply(status, body, defaultType);
+  }
   headers ??= new Headers();
   if (isBodyless(status)) {
     if (body instanceof ReadableStream) body.cancel().catch(() => {});

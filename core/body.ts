@@ -25,6 +25,8 @@ export interface BodySource {
   readonly headers: Headers;
   /** The body stream, or null. */
   readonly body: ReadableStream<Uint8Array> | null;
+  /** The whole body at once (a web `Request` has it; used when the length is declared). */
+  arrayBuffer?(): Promise<ArrayBuffer>;
 }
 
 /**
@@ -54,6 +56,16 @@ export function checkDeclaredLength(headers: Headers, limit: number): void {
  */
 export async function readLimited(source: BodySource, limit: number): Promise<Uint8Array> {
   checkDeclaredLength(source.headers, limit);
+  // With a declared length the server frames the body (it cannot deliver more than
+  // declared), so the runtime's native whole-body read is safe and several times faster
+  // than pulling chunks through a reader.
+  if (source.arrayBuffer && source.headers.has("content-length")) {
+    try {
+      return new Uint8Array(await source.arrayBuffer());
+    } catch (err) {
+      throw new HTTPError(400, "The request body could not be read completely.", { cause: err });
+    }
+  }
   const stream = source.body;
   if (!stream) return new Uint8Array(0);
   const reader = stream.getReader();

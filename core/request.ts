@@ -53,7 +53,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
   /** Route parameters, converted by their filters. */
   params: P;
   #ctx: RequestContext;
-  #peer: string | undefined;
+  #info: { readonly remoteAddr?: string } | undefined;
   #search: string;
   #rawPath: string;
   #query?: URLSearchParams;
@@ -70,7 +70,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
    * @param path the decoded path
    * @param search the query string including `?`, or `""`
    * @param scriptName the mount prefix in Bottle's form (`/` or `/prefix/`)
-   * @param peer the socket peer address
+   * @param info connection facts from the adapter; `remoteAddr` is read only when needed
    * @param ctx body limit and proxy trust
    */
   constructor(
@@ -79,7 +79,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
     path: string,
     search: string,
     scriptName: string,
-    peer: string | undefined,
+    info: { readonly remoteAddr?: string } | undefined,
     ctx: RequestContext,
   ) {
     this.raw = raw;
@@ -87,7 +87,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
     this.path = path;
     this.#search = search;
     this.scriptName = scriptName;
-    this.#peer = peer;
+    this.#info = info;
     this.#ctx = ctx;
     this.params = {} as P;
   }
@@ -119,7 +119,8 @@ export class CarafeRequest<P = Record<string, unknown>> {
     const slash = raw.indexOf("/", start + 3);
     let scheme = raw.slice(0, start);
     let host = raw.slice(start + 3, slash < 0 ? undefined : slash);
-    if (this.#peer !== undefined && this.#ctx.trust(this.#peer)) {
+    const peer = this.#info?.remoteAddr;
+    if (peer !== undefined && this.#ctx.trust(peer)) {
       const proto = lastForwarded(this.headers.get("x-forwarded-proto"));
       if (proto === "http" || proto === "https") scheme = proto;
       const fwdHost = lastForwarded(this.headers.get("x-forwarded-host"));
@@ -157,7 +158,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
   }
 
   #clientAddress(): ClientAddress {
-    return (this.#client ??= resolveClient(this.#peer, this.headers.get("x-forwarded-for"), this.#ctx.trust));
+    return (this.#client ??= resolveClient(this.#info?.remoteAddr, this.headers.get("x-forwarded-for"), this.#ctx.trust));
   }
 
   /** The client's address: the socket peer, or what trusted proxies report. */

@@ -190,6 +190,16 @@ describe("error pages", () => {
     assert.match(logged[0], /^POST \/fail: Error: secret <detail>/);
   });
 
+  test("a thrown non-Error value is an error (500), not a body", async () => {
+    const app = quiet();
+    app.get("/str", () => {
+      throw "plain string";
+    });
+    const res = await call(app, "/str");
+    assert.equal(res.status, 500);
+    assert.doesNotMatch(await res.text(), /plain string/);
+  });
+
   test("debug mode shows the escaped exception", async () => {
     const app = new Carafe({ debug: true, logger: () => {} });
     app.get("/fail", () => {
