@@ -478,7 +478,7 @@ export class Carafe {
       for (let i = 0; i < this.#before.length; i++) await this.#before[i](req, res);
       out = this.#mounts.length && await this.#tryMounts(raw, info, rawPath, search, scriptName);
       if (!out) {
-        const match = this.router.match(raw.method, path);
+        const match = this.router.match(req.method, path);
         if (match.kind !== "found") throw routingError(match, path);
         req.params = match.params;
         const route = match.target;

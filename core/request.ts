@@ -61,6 +61,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
   #client?: ClientAddress;
   #bytes?: Promise<Uint8Array>;
   #url?: string;
+  #method?: string;
 
   /**
    * Made by the app for each request; handlers never need to build one.
@@ -94,7 +95,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
 
   /** The method, upper-case (`GET`). */
   get method(): string {
-    return this.raw.method;
+    return (this.#method ??= this.raw.method);
   }
 
   /** Request headers (case-insensitive). */
