@@ -1,4 +1,6 @@
-import { Carafe } from "/work/main/mod.ts";
+// In-process framework overhead per request (no server): Carafe vs Hono vs a bare fetch handler.
+// npx deno run -A bench/app_bench.ts | npx bun bench/app_bench.ts
+import { Carafe } from "../mod.ts";
 import { Hono } from "hono";
 const app = new Carafe();
 app.get("/", () => "Hello, World!");
