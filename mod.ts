@@ -64,4 +64,5 @@ export { getAdapter, registerAdapter, run, serverNames, VERSION } from "./adapte
 export type { RunOptions } from "./adapters/mod.ts";
 export type { Adapter, FetchApp, ServeOptions, Server, TlsOptions } from "./adapters/adapter.ts";
 export { toNodeHandler } from "./adapters/node.ts";
+export { clusterWorkerId, isClusterWorker } from "./adapters/cluster.ts";
 export type { NodeHandlerOptions } from "./adapters/node.ts";
