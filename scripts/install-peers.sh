@@ -2,7 +2,7 @@
 # Installs the real web servers and tools the integration tests talk to.
 # Idempotent: does nothing (and prints nothing) when every package is present.
 set -euo pipefail
-packages=(nginx lighttpd apache2 haproxy fcgiwrap libfcgi-bin spawn-fcgi wrk curl openssl)
+packages=(nginx lighttpd apache2 haproxy fcgiwrap libfcgi-bin spawn-fcgi wrk curl openssl systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
