@@ -61,7 +61,7 @@ export type { RequestLike, StaticFileOptions } from "./core/static.ts";
 export { clearTemplateCache, Template, template, TemplateError, templatePath, view } from "./core/template.ts";
 export type { TemplateOptions, TemplateVars } from "./core/template.ts";
 export { getAdapter, registerAdapter, run, serverNames, VERSION } from "./adapters/mod.ts";
-export type { RunOptions } from "./adapters/mod.ts";
+export type { Loader, RunOptions } from "./adapters/mod.ts";
 export type { Adapter, FetchApp, ServeOptions, Server, TlsOptions } from "./adapters/adapter.ts";
 export { toNodeHandler } from "./adapters/node.ts";
 export { clusterWorkerId, isClusterWorker } from "./adapters/cluster.ts";
