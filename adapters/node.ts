@@ -21,7 +21,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Adapter, FetchApp, ServeInfo, ServeOptions, Server } from "./adapter.ts";
-import type { Reply } from "../core/reply.ts";
+import { TypedReply, type Reply } from "../core/reply.ts";
 import {
   accessLine,
   chmodSocket,
@@ -393,11 +393,16 @@ function writeReply(
   const headers: Record<string, string | string[]> = {};
   let cookies: string[] | undefined;
   let hasLength = false;
-  for (const [name, value] of reply.headers) {
-    if (name === "set-cookie") (cookies ??= []).push(value);
-    else {
-      if (name === "content-length") hasLength = true;
-      headers[name] = value;
+  if (reply instanceof TypedReply && !reply.headersMaterialised) {
+    // The common case (a string or JSON body, nothing set on res): no Headers object at all.
+    headers["content-type"] = reply.contentType;
+  } else {
+    for (const [name, value] of reply.headers) {
+      if (name === "set-cookie") (cookies ??= []).push(value);
+      else {
+        if (name === "content-length") hasLength = true;
+        headers[name] = value;
+      }
     }
   }
   if (cookies) headers["set-cookie"] = cookies;
