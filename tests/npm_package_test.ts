@@ -1,0 +1,61 @@
+/**
+ * The npm package as a Node user gets it: `npm pack` of the build in npm/, installed
+ * into an empty project, imported by name, serving a request; the `carafe` bin runs.
+ *
+ * Only the Node run checks it: that run builds npm/ just before (scripts/test.mjs),
+ * while Deno and Bun run the sources and may find npm/ stale or absent.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { compiled, here, runtime, tempDir } from "./_helpers.ts";
+
+const onNodeBuild = runtime === "node" && compiled;
+const skip = onNodeBuild ? undefined : "checked by the Node run, against the npm/ build it has just made";
+
+test("npm pack of npm/ installs into an empty project; import { Carafe, run } from \"carafe\" works", { skip }, async () => {
+  // here() maps into npm/esm under Node; the package root is npm/, above esm/.
+  const pkgRoot = join(here("mod.ts"), "..", "..");
+  assert.equal(JSON.parse(readFileSync(join(pkgRoot, "package.json"), "utf8")).name, "carafe");
+  const dir = tempDir("carafe-pack-");
+  try {
+    const packed = execFileSync("npm", ["pack", "--silent", "--pack-destination", dir.path], { cwd: pkgRoot, encoding: "utf8" }).trim().split("\n").pop()!;
+    const tarball = join(dir.path, packed);
+    const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" });
+    assert.match(files, /package\/esm\/mod\.js/);
+    assert.match(files, /package\/esm\/mod\.d\.ts/);
+    assert.doesNotMatch(files, /package\/esm\/tests\//, "tests must not be published");
+    const project = join(dir.path, "project");
+    execFileSync("mkdir", ["-p", project]);
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "user-app", private: true, type: "module" }));
+    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", "--silent", tarball], { cwd: project });
+    writeFileSync(
+      join(project, "app.js"),
+      `import { Carafe } from "carafe";
+const app = new Carafe();
+app.get("/hello/<name>", (req) => ({ hello: req.params.name }));
+const res = await app.fetch(new Request("http://localhost/hello/npm"));
+console.log(res.status, await res.text());
+const { run } = await import("carafe");
+const server = await run({ app, port: 0, quiet: true });
+const live = await fetch(server.url + "hello/socket");
+console.log(live.status, await live.text());
+await server.close();
+process.exit(0);
+`,
+    );
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    const out = spawnSync(process.execPath, ["app.js"], { cwd: project, encoding: "utf8", env, timeout: 30_000 });
+    assert.equal(out.status, 0, out.stderr);
+    assert.equal(out.stdout, '200 {"hello":"npm"}\n200 {"hello":"socket"}\n');
+    const bin = spawnSync(join(project, "node_modules", ".bin", "carafe"), ["--version"], { encoding: "utf8", env, timeout: 30_000 });
+    assert.equal(bin.status, 0, bin.stderr);
+    assert.match(bin.stdout, /^Carafe \d+\.\d+\.\d+$/m);
+  } finally {
+    dir.remove();
+  }
+});
