@@ -16,7 +16,7 @@ import { compiled, here, runtime, tempDir } from "./_helpers.ts";
 const onNodeBuild = runtime === "node" && compiled;
 const skip = onNodeBuild ? undefined : "checked by the Node run, against the npm/ build it has just made";
 
-test("npm pack of npm/ installs into an empty project; import { Carafe, run } from \"carafe\" works", { skip }, async () => {
+test("npm pack of npm/ installs into an empty project; import { Carafe, run } from \"carafe\" works", { skip }, () => {
   // here() maps into npm/esm under Node; the package root is npm/, above esm/.
   const pkgRoot = join(here("mod.ts"), "..", "..");
   assert.equal(JSON.parse(readFileSync(join(pkgRoot, "package.json"), "utf8")).name, "carafe");
