@@ -18,7 +18,7 @@
  * @module
  */
 import { HTTPError, HTTPResponse } from "./errors.ts";
-import { compileTrust, type TrustFn, type TrustProxy } from "./proxy.ts";
+import { compileTrust, type TrustProxy } from "./proxy.ts";
 import { replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
 import { CarafeRequest, type RequestContext } from "./request.ts";
 import { CarafeResponse } from "./response.ts";
@@ -126,18 +126,85 @@ export interface FetchHandler {
 }
 
 interface Mount {
+  /** Decoded, without a trailing slash (`/api`, `/瓶`). */
   prefix: string;
   child: Carafe | FetchHandler;
 }
+
+/** Where an app was first mounted: enough for `url()` to walk up to the top. */
+interface MountPoint {
+  parent: Carafe;
+  /** The prefix as it appears in a URL (percent-encoded). */
+  urlPrefix: string;
+}
+
+type Config = Required<Omit<CarafeOptions, "logger">> & { logger: (message: string) => void };
 
 const DEFAULT_MAX_BODY = 100 * 1024 * 1024;
 const HTML = "text/html; charset=UTF-8";
 const JSON_TYPE = "application/json";
 const OCTET = "application/octet-stream";
 
+/**
+ * The prototype of every app's `config`: an app's own properties are then exactly the
+ * settings it was given, which a mounted app needs to tell "set" from "default".
+ */
+const CONFIG_DEFAULTS: Config = {
+  debug: false,
+  maxBodySize: DEFAULT_MAX_BODY,
+  trustProxy: false,
+  logger: (message) => console.error(message),
+};
+const SETTING_NAMES = ["debug", "maxBodySize", "trustProxy", "logger"] as const;
+
+/**
+ * The settings an app answers with: its config, and in a mounted app what it inherits.
+ * One object per change of settings, shared by every request (requests only compare).
+ */
+interface Settings extends RequestContext {
+  debug: boolean;
+  /** The logger, made safe: a logger that throws must not break the answer. */
+  log: (message: string) => void;
+  /** What `trust` was compiled from. */
+  trustSource: TrustProxy;
+  /** What `log` calls. */
+  logger: (message: string) => void;
+  /** The dispatching app's settings these inherit from; `undefined` at the top. */
+  parent: Settings | undefined;
+}
+
+function makeSettings(
+  maxBodySize: number,
+  trustSource: TrustProxy,
+  trust: RequestContext["trust"],
+  debug: boolean,
+  logger: (message: string) => void,
+  parent: Settings | undefined,
+): Settings {
+  const log = (message: string) => {
+    try {
+      logger(message);
+    } catch { /* a broken logger must not break the answer */ }
+  };
+  return { maxBodySize, trust, trustSource, debug, logger, log, parent };
+}
+
 /** A reply already produced by a mounted Carafe app; merged with the parent's `res`. */
 class MountedReply {
   constructor(readonly reply: Reply) {}
+}
+
+/**
+ * What is left to send once a reply's status and headers were applied to `res` for the
+ * after_request hooks. `complete` bodies come from a mounted app and are not finalized again.
+ */
+class Settled {
+  constructor(readonly body: ReplyBody, readonly complete: boolean) {}
+}
+
+/** An error whose status and headers are on `res` already; it is rendered after the after_request hooks. */
+class AppliedError {
+  constructor(readonly error: HTTPError) {}
 }
 
 // ---------------------------------------------------------------------------
@@ -159,7 +226,13 @@ class MountedReply {
  * ```
  */
 export class Carafe {
-  /** Settings (Bottle's `app.config`); `run()` writes `debug`, `maxBodySize` and `trustProxy` here. */
+  /**
+   * Settings (Bottle's `app.config`); `run()` writes `debug`, `maxBodySize` and
+   * `trustProxy` here. What was set (constructor options, assignments) are own
+   * properties, the defaults are read through the prototype; `delete` a setting to go
+   * back to the default. A mounted app takes the settings it did not set from the app
+   * that dispatches to it (see {@linkcode Carafe.mount}).
+   */
   config: Required<Omit<CarafeOptions, "logger">> & { logger: (message: string) => void };
   /** The router (use `app.router.addFilter` for custom wildcard filters). */
   readonly router: Router<Route> = new Router<Route>();
@@ -169,9 +242,8 @@ export class Carafe {
   #plugins: Plugin[] = [];
   #pluginVersion = 0;
   #mounts: Mount[] = [];
-  #mountPrefix = "";
-  #ctx: RequestContext;
-  #trustSource: TrustProxy | undefined;
+  #mountedAt: MountPoint | undefined;
+  #ctx: Settings;
 
   /**
    * Makes an app.
@@ -179,14 +251,13 @@ export class Carafe {
    * @param options debug, maxBodySize, trustProxy, logger
    */
   constructor(options: CarafeOptions = {}) {
-    this.config = {
-      debug: options.debug ?? false,
-      maxBodySize: options.maxBodySize ?? DEFAULT_MAX_BODY,
-      trustProxy: options.trustProxy ?? false,
-      logger: options.logger ?? ((message) => console.error(message)),
-    };
-    this.#trustSource = this.config.trustProxy;
-    this.#ctx = { maxBodySize: this.config.maxBodySize, trust: compileTrust(this.config.trustProxy) };
+    const config: Config = Object.create(CONFIG_DEFAULTS);
+    for (const name of SETTING_NAMES) {
+      if (options[name] !== undefined) (config as Record<string, unknown>)[name] = options[name];
+    }
+    this.config = config;
+    // Compiled now, so that a bad trustProxy fails here rather than on the first request.
+    this.#ctx = makeSettings(config.maxBodySize, config.trustProxy, compileTrust(config.trustProxy), config.debug, config.logger, undefined);
   }
 
   // -- Registration ---------------------------------------------------------
@@ -355,6 +426,22 @@ export class Carafe {
    * `req.scriptName` carries the prefix) or anything with `fetch` (its request URL is
    * rewritten to the path inside the prefix).
    *
+   * The prefix is a decoded path like a route's (`/瓶`, not `/%E7%93%B6`) and matches
+   * whole segments of the decoded request path, so `/%61pi/x` is under `/api`.
+   *
+   * Settings: a mounted Carafe app uses the settings it set itself (constructor options
+   * or assignments to its `config`); those it did not set (`debug`, `maxBodySize`,
+   * `trustProxy`, `logger`) are taken from the app that dispatches the request to it,
+   * as they are at that moment. So `run({ maxBodySize })` on the top app limits every
+   * mounted app without a limit of its own, and a mounted app can still raise or lower
+   * its own limit deliberately.
+   *
+   * URLs: `child.url()` includes the prefixes of the apps it is mounted in, resolved
+   * when `url()` is called, so the order in which apps are mounted does not matter. An
+   * app may be mounted in several places; it serves in all of them and `url()` uses the
+   * first (as in Bottle). Mounting an app inside itself, directly or further down,
+   * throws.
+   *
    * @example
    * ```ts
    * import { Carafe } from "../mod.ts";
@@ -371,15 +458,28 @@ export class Carafe {
     if (!child || typeof (child as FetchHandler).fetch !== "function") {
       throw new TypeError("mount() needs a Carafe app or an object with a fetch(request) method.");
     }
-    if (child instanceof Carafe) child.#mountPrefix = this.#mountPrefix + clean;
+    if (child instanceof Carafe) {
+      if (this.#isOrIsMountedIn(child)) throw new TypeError(`Cannot mount an app inside itself (at ${JSON.stringify(prefix)}).`);
+      // Only the first mount point is remembered: url() needs one answer.
+      child.#mountedAt ??= { parent: this, urlPrefix: encodePrefix(clean) };
+    }
     this.#mounts.push({ prefix: clean, child });
     // Longest prefix first, so /api/v2 wins over /api.
     this.#mounts.sort((a, b) => b.prefix.length - a.prefix.length);
     return this;
   }
 
+  /** Whether `app` is this app or one it is mounted in, directly or further up (first mount points). */
+  #isOrIsMountedIn(app: Carafe): boolean {
+    if (app === this) return true;
+    for (let at = this.#mountedAt; at !== undefined; at = at.parent.#mountedAt) if (at.parent === app) return true;
+    return false;
+  }
+
   /**
-   * Adds all routes of another app to this one (they keep the other app's plugins).
+   * Adds all routes of another app to this one. They keep the other app's plugins, and
+   * they come as the other app's router compiled them, so its custom filters work
+   * without being added to this app's router.
    *
    * @example
    * ```ts
@@ -389,13 +489,15 @@ export class Carafe {
    * ```
    */
   merge(other: Carafe): this {
-    for (const r of other.router.routes()) this.#addRoute(r.method, r.path, r.target.handler, r.target.options, r.target.app);
+    // A fresh record per route: its prepared handler is cached on it.
+    this.router.merge(other.router, (r) => ({ method: r.method, path: r.path, name: r.name, handler: r.handler, options: r.options, app: r.app }));
     return this;
   }
 
   /**
    * Builds the URL of a named route; parameters not in the path become the query.
-   * Includes the mount prefix when this app is mounted.
+   * Includes the mount prefixes of the apps this app is mounted in (the first mount
+   * point of each, see {@linkcode Carafe.mount}), looked up now.
    *
    * @example
    * ```ts
@@ -406,13 +508,16 @@ export class Carafe {
    * ```
    */
   url(name: string, params?: Record<string, unknown>): string {
-    return this.#mountPrefix + this.router.build(name, params);
+    let prefix = "";
+    for (let at = this.#mountedAt; at !== undefined; at = at.parent.#mountedAt) prefix = at.urlPrefix + prefix;
+    return prefix + this.router.build(name, params);
   }
 
   // -- Dispatch -------------------------------------------------------------
 
   /**
-   * Answers one request. Every adapter ends up here; tests call it directly.
+   * Answers one request. Every adapter ends up here; tests call it directly. It does
+   * not reject: even a reply that cannot become a `Response` gives a (logged) 500.
    *
    * @example
    * ```ts
@@ -421,7 +526,19 @@ export class Carafe {
    * const res = await app.fetch(new Request("http://localhost/"));
    * ```
    */
-  fetch = (request: Request, info?: ServeInfo): Promise<Response> => this.handle(request, info).then(replyToResponse);
+  fetch = (request: Request, info?: ServeInfo): Promise<Response> => this.handle(request, info).then(this.#respond);
+
+  // A field, not a method: `then` gets the same function every time, no closure per request.
+  #respond = (reply: Reply): Response => {
+    try {
+      return replyToResponse(reply);
+    } catch (err) {
+      // e.g. a handler returned a locked stream: `new Response` throws, and nothing else would answer.
+      this.#ctx.log(`Could not build the response (status ${reply.status}): ${describe(err)}`);
+      if (reply.body instanceof ReadableStream) reply.body.cancel().catch(() => {});
+      return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain; charset=UTF-8" } });
+    }
+  };
 
   /**
    * Like `fetch`, but returns the {@linkcode Reply} before it becomes a `Response`:
@@ -441,24 +558,47 @@ export class Carafe {
     const queryStart = pathStart < 0 ? -1 : url.indexOf("?", pathStart);
     const rawPath = pathStart < 0 ? "/" : url.slice(pathStart, queryStart < 0 ? undefined : queryStart);
     const search = queryStart < 0 ? "" : url.slice(queryStart);
-    return this.#dispatch(request, info, rawPath, search, scriptNameOf(info?.scriptName));
+    return this.#dispatch(request, info, rawPath, search, scriptNameOf(info?.scriptName), undefined, this.#settings(undefined));
   }
 
-  #context(): RequestContext {
-    const o = this.config;
-    if (o.trustProxy !== this.#trustSource || o.maxBodySize !== this.#ctx.maxBodySize) {
-      this.#trustSource = o.trustProxy;
-      this.#ctx = { maxBodySize: o.maxBodySize, trust: compileTrust(o.trustProxy) };
+  /**
+   * The settings in effect: the app's config, and in a mounted app, for what it did not
+   * set itself, the settings of the app dispatching to it (`parent`). Rebuilt only when
+   * something changed, so a request costs a few comparisons.
+   */
+  #settings(parent: Settings | undefined): Settings {
+    const c = this.config;
+    let { maxBodySize, trustProxy, debug, logger } = c;
+    if (parent !== undefined) {
+      if (!Object.hasOwn(c, "maxBodySize")) maxBodySize = parent.maxBodySize;
+      if (!Object.hasOwn(c, "trustProxy")) trustProxy = parent.trustSource;
+      if (!Object.hasOwn(c, "debug")) debug = parent.debug;
+      if (!Object.hasOwn(c, "logger")) logger = parent.logger;
     }
-    return this.#ctx;
+    const s = this.#ctx;
+    if (s.parent === parent && s.maxBodySize === maxBodySize && s.trustSource === trustProxy && s.debug === debug && s.logger === logger) {
+      return s;
+    }
+    const trust = trustProxy === s.trustSource
+      ? s.trust
+      : parent !== undefined && trustProxy === parent.trustSource
+      ? parent.trust
+      : compileTrust(trustProxy);
+    return (this.#ctx = makeSettings(maxBodySize, trustProxy, trust, debug, logger, parent));
   }
 
+  /**
+   * Answers a request for the path `rawPath` inside this app. `rawBase` is the path
+   * before it as the client sent it (mount prefixes), `undefined` at the top.
+   */
   async #dispatch(
     raw: Request,
     info: ServeInfo | undefined,
     rawPath: string,
     search: string,
     scriptName: string,
+    rawBase: string | undefined,
+    ctx: Settings,
   ): Promise<Reply> {
     let path = rawPath;
     let badPath: HTTPError | undefined;
@@ -469,15 +609,15 @@ export class Carafe {
         badPath = new HTTPError(400, "The request path has invalid percent-encoding.");
       }
     }
-    const req = new CarafeRequest(raw, rawPath, path, search, scriptName, info, this.#context());
+    const req = new CarafeRequest(raw, rawPath, path, search, scriptName, info, ctx, rawBase);
     const res = new CarafeResponse();
     let out: unknown;
     let thrown = false;
     try {
       if (badPath) throw badPath;
       for (let i = 0; i < this.#before.length; i++) await this.#before[i](req, res);
-      out = this.#mounts.length && await this.#tryMounts(raw, info, rawPath, search, scriptName);
-      if (!out) {
+      if (this.#mounts.length !== 0) out = await this.#tryMounts(raw, info, rawPath, path, search, scriptName, rawBase, ctx);
+      if (out === undefined) {
         const match = this.router.match(req.method, path);
         if (match.kind !== "found") throw routingError(match, path);
         req.params = match.params;
@@ -495,43 +635,96 @@ export class Carafe {
       out = err;
       thrown = true;
     }
-    for (let i = 0; i < this.#after.length; i++) {
-      try {
-        await this.#after[i](req, res);
-      } catch (err) {
-        out = err;
-        thrown = true;
-      }
-    }
+    if (this.#after.length !== 0) return this.#afterRequest(out, thrown, req, res, ctx);
     // A thrown HTTPResponse (redirect) is an answer like a returned one; anything else thrown is an error.
-    if (out instanceof HTTPError || (thrown && !(out instanceof HTTPResponse))) return this.#finishError(out, req, res);
-    try {
-      return toReply(out, req, res);
-    } catch (err) {
-      return this.#finishError(err, req, res);
-    }
+    if (out instanceof HTTPError || (thrown && !(out instanceof HTTPResponse))) return this.#finishError(out, req, res, ctx);
+    return this.#reply(out, req, res, ctx);
   }
 
   async #tryMounts(
     raw: Request,
     info: ServeInfo | undefined,
     rawPath: string,
+    path: string,
     search: string,
     scriptName: string,
+    rawBase: string | undefined,
+    ctx: Settings,
   ): Promise<MountedReply | Response | undefined> {
     for (const { prefix, child } of this.#mounts) {
-      if (rawPath !== prefix && !rawPath.startsWith(prefix + "/")) continue;
-      const inner = rawPath.slice(prefix.length) || "/";
+      // Whole segments of the decoded path, the path routes see.
+      if (!path.startsWith(prefix) || (path.length !== prefix.length && path.charCodeAt(prefix.length) !== 47)) continue;
+      const cut = rawPath === path ? prefix.length : rawPrefixEnd(rawPath, prefix);
+      const inner = rawPath.slice(cut) || "/";
       const childScript = scriptName + prefix.slice(1) + "/";
       if (child instanceof Carafe) {
-        return new MountedReply(await child.#dispatch(raw, info, inner, search, childScript));
+        const childBase = (rawBase ?? scriptName.slice(0, -1)) + rawPath.slice(0, cut);
+        const reply = await child.#dispatch(raw, info, inner, search, childScript, childBase, child.#settings(ctx));
+        return new MountedReply(reply);
       }
       const url = raw.url;
       const origin = url.slice(0, url.indexOf("/", url.indexOf("://") + 3));
-      const request = new Request(origin + inner + search, raw);
+      // A foreign app parses the URL itself: an encoded slash that ended the prefix becomes the path's "/".
+      const target = inner.charCodeAt(0) === 47 ? inner : "/" + inner.slice(3);
+      const request = new Request(origin + target + search, raw);
       return await child.fetch(request, { remoteAddr: info?.remoteAddr, scriptName: childScript.slice(0, -1) });
     }
     return undefined;
+  }
+
+  /**
+   * Runs the after_request hooks. As Bottle does, the outcome is applied to `res`
+   * first, so hooks see the real status and headers (a 404, a redirect's Location, a
+   * mounted app's answer); error pages are rendered after them, by the handler for the
+   * error's status.
+   */
+  async #afterRequest(out: unknown, thrown: boolean, req: CarafeRequest, res: CarafeResponse, ctx: Settings): Promise<Reply> {
+    let left = this.#settle(out, thrown, req, res, ctx);
+    for (let i = 0; i < this.#after.length; i++) {
+      try {
+        await this.#after[i](req, res);
+      } catch (err) {
+        left = this.#settle(err, true, req, res, ctx);
+      }
+    }
+    if (left instanceof AppliedError) return this.#finishError(left.error, req, res, ctx, true);
+    return this.#reply(left, req, res, ctx);
+  }
+
+  /** Applies an outcome's status and headers to `res` (Bottle's `HTTPResponse.apply`); returns what is left to send. */
+  #settle(out: unknown, thrown: boolean, req: CarafeRequest, res: CarafeResponse, ctx: Settings): unknown {
+    try {
+      if (thrown && !(out instanceof HTTPResponse)) out = this.#internalError(out, req, ctx);
+      if (out instanceof HTTPResponse) {
+        applyResponse(res, out, req);
+        return out instanceof HTTPError ? new AppliedError(out) : out.body;
+      }
+      if (out instanceof MountedReply || out instanceof Response) {
+        const from = out instanceof MountedReply ? out.reply : out;
+        res.status = from.status;
+        for (const [name, value] of from.headers) {
+          if (name === "set-cookie") res.headers.append(name, value);
+          else res.headers.set(name, value);
+        }
+        return new Settled(from.body, out instanceof MountedReply);
+      }
+      return out;
+    } catch (err) {
+      // An outcome res cannot take (a Response with a status outside 200–599) is a 500 like any failure.
+      const error = this.#internalError(err, req, ctx);
+      applyResponse(res, error, req);
+      return new AppliedError(error);
+    }
+  }
+
+  /** {@linkcode toReply}, with a failure (an unsupported value, a stream's failing first chunk) rendered as an error. */
+  #reply(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Settings): Reply | Promise<Reply> {
+    try {
+      const reply = toReply(out, req, res, ctx);
+      return reply instanceof Promise ? reply.catch((err) => this.#finishError(err, req, res, ctx)) : reply;
+    } catch (err) {
+      return this.#finishError(err, req, res, ctx);
+    }
   }
 
   #prepare(route: Route): Handler<any> {
@@ -546,19 +739,22 @@ export class Carafe {
 
   // -- From return value to reply -------------------------------------------
 
-  /** Renders an error (HTTPError or exception) through the error handlers; never throws. */
-  async #finishError(out: unknown, req: CarafeRequest, res: CarafeResponse): Promise<Reply> {
+  /**
+   * Renders an error (HTTPError or exception) through the error handlers; never throws.
+   * `applied`: the error's status and headers are on `res` already (after_request hooks ran).
+   */
+  async #finishError(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Settings, applied = false): Promise<Reply> {
     try {
-      const error = out instanceof HTTPError ? out : this.#internalError(out, req);
-      return toReply(await this.#renderError(error, req, res), req, res);
+      const error = out instanceof HTTPError ? out : this.#internalError(out, req, ctx);
+      return await toReply(await this.#renderError(error, req, res, ctx, applied), req, res, ctx);
     } catch (err) {
       // A value we cannot send (unsupported type, circular JSON) or an error handler that failed.
       try {
-        const error = err instanceof HTTPError ? err : this.#internalError(err, req);
+        const error = err instanceof HTTPError ? err : this.#internalError(err, req, ctx);
         const fresh = new CarafeResponse();
-        return toReply(await this.#renderError(error, req, fresh), req, fresh);
+        return await toReply(await this.#renderError(error, req, fresh, ctx, false), req, fresh, ctx);
       } catch (fatal) {
-        this.#log(`${req.method} ${req.path}: error handler failed: ${describe(fatal)}`);
+        ctx.log(`${req.method} ${req.fullpath}: error handler failed: ${describe(fatal)}`);
         return {
           status: 500,
           headers: new Headers({ "content-type": "text/plain; charset=UTF-8" }),
@@ -568,25 +764,18 @@ export class Carafe {
     }
   }
 
-  #internalError(err: unknown, req: CarafeRequest): HTTPError {
-    this.#log(`${req.method} ${req.path}: ${describe(err)}`);
+  #internalError(err: unknown, req: CarafeRequest, ctx: Settings): HTTPError {
+    ctx.log(`${req.method} ${req.fullpath}: ${describe(err)}`);
     return new HTTPError(500, "Internal Server Error", { cause: err });
   }
 
-  #log(message: string): void {
-    try {
-      this.config.logger(message);
-    } catch { /* a broken logger must not break the answer */ }
-  }
-
-  async #renderError(err: HTTPError, req: CarafeRequest, res: CarafeResponse): Promise<unknown> {
-    res.status = err.status;
-    for (const [name, value] of err.headers) res.headers.append(name, value);
+  async #renderError(err: HTTPError, req: CarafeRequest, res: CarafeResponse, ctx: Settings, applied: boolean): Promise<unknown> {
+    if (!applied) applyResponse(res, err, req);
     const handler = this.#errorHandlers.get(err.status);
     if (handler) return await handler(err, req, res);
     if (err.body !== undefined && typeof err.body !== "string") return err.body;
     res.setHeader("content-type", HTML);
-    return errorPage(err, req, this.config.debug);
+    return errorPage(err, req, ctx.debug);
   }
 }
 
@@ -652,21 +841,24 @@ function isPlainObject(value: object): boolean {
 }
 
 /** Turns a handler's return value, with `res`'s status and headers, into a {@linkcode Reply}. */
-function toReply(out: unknown, req: CarafeRequest, res: CarafeResponse): Reply {
-  let status = res.status;
-  let headers = res.hasHeaders ? res.headers : undefined;
+function toReply(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Settings): Reply | Promise<Reply> {
   if (out instanceof MountedReply) {
-    return finalize(out.reply.status, mergeInto(out.reply.headers, headers), out.reply.body, undefined, req);
+    // The mounted app's reply is complete (HEAD and bodyless statuses handled): finalizing
+    // it again would, for one, turn a HEAD reply's Content-Length into 0.
+    if (res.hasHeaders) mergeInto(out.reply.headers, res.headers);
+    return out.reply;
+  }
+  if (out instanceof Settled) {
+    const headers = res.hasHeaders ? res.headers : undefined;
+    if (out.complete && !isBodyless(res.status)) return { status: res.status, headers: headers ?? new Headers(), body: out.body };
+    return finalize(res.status, headers, out.body, undefined, req);
   }
   if (out instanceof HTTPResponse) {
-    status = out.status;
-    if ([...out.headers.keys()].length) {
-      headers = mergeInto(headers ?? new Headers(), out.headers, true);
-      const location = headers.get("location");
-      if (location !== null && !/^[a-z][a-z0-9+.-]*:/i.test(location)) headers.set("location", new URL(location, req.url).href);
-    }
+    applyResponse(res, out, req);
     out = out.body;
   }
+  const status = res.status;
+  const headers = res.hasHeaders ? res.headers : undefined;
   if (out instanceof Response) {
     return finalize(out.status, mergeInto(new Headers(out.headers), headers), out.body, undefined, req);
   }
@@ -680,19 +872,35 @@ function toReply(out: unknown, req: CarafeRequest, res: CarafeResponse): Reply {
   if (out instanceof ReadableStream) return finalize(status, headers, out, OCTET, req);
   if (isPlainObject(out)) return finalize(status, headers, JSON.stringify(out), JSON_TYPE, req);
   if (Symbol.asyncIterator in out || (Symbol.iterator in out && typeof (out as unknown as Iterator<unknown>).next === "function")) {
-    return finalize(status, headers, iterableToStream(out as AsyncIterable<unknown>), HTML, req);
+    return iterableReply(out as AsyncIterable<unknown> | Iterable<unknown>, req, res, ctx);
   }
   throw new TypeError(
     `A handler returned a ${out.constructor?.name ?? "object"}, which cannot be sent; return a plain object, a string, bytes or a stream.`,
   );
 }
 
-/** Copies `from` into `into` (Set-Cookie lines appended; other headers only when absent, or always with `override`). */
-function mergeInto(into: Headers, from: Headers | undefined, override = false): Headers {
+/**
+ * Bottle's `HTTPResponse.apply`, merging instead of replacing: the status, and the
+ * headers over those on `res` (Set-Cookie lines added). A relative `Location` is
+ * resolved against the request URL, mount prefix included.
+ */
+function applyResponse(res: CarafeResponse, out: HTTPResponse, req: CarafeRequest): void {
+  res.status = out.status;
+  let location: string | undefined;
+  for (const [name, value] of out.headers) {
+    if (name === "set-cookie") res.headers.append(name, value);
+    else res.headers.set(name, value);
+    if (name === "location") location = value;
+  }
+  if (location !== undefined && !/^[a-z][a-z0-9+.-]*:/i.test(location)) res.headers.set("location", new URL(location, req.url).href);
+}
+
+/** Copies `from` into `into` (Set-Cookie lines appended; other headers only when absent). */
+function mergeInto(into: Headers, from: Headers | undefined): Headers {
   if (!from || from === into) return into;
   for (const [name, value] of from) {
     if (name === "set-cookie") into.append(name, value);
-    else if (override || !into.has(name)) into.set(name, value);
+    else if (!into.has(name)) into.set(name, value);
   }
   return into;
 }
@@ -716,13 +924,17 @@ function finalize(
     for (const name of ENTITY_HEADERS) headers.delete(name);
     return { status, headers, body: null };
   }
+  const head = req.method === "HEAD";
   if (body === null) {
-    headers.set("content-length", "0");
+    // Nothing is sent, so nothing is declared; but a HEAD handler may state the length GET would send.
+    if (!head || !headers.has("content-length")) headers.set("content-length", "0");
   } else if (defaultType && !headers.has("content-type")) {
     headers.set("content-type", defaultType);
   }
-  if (req.method === "HEAD") {
+  if (head) {
     // HEAD answers with the headers GET would send, Content-Length included, and no body.
+    // A stream's length is unknown without reading it, and GET sends it without one too;
+    // a Content-Length already set (a returned Response's own) is kept.
     if (typeof body === "string") headers.set("content-length", String(encoder.encode(body).byteLength));
     else if (body instanceof Uint8Array) headers.set("content-length", String(body.byteLength));
     else if (body instanceof Blob) headers.set("content-length", String(body.size));
@@ -732,28 +944,109 @@ function finalize(
   return { status, headers, body };
 }
 
-/** A pull-based stream over a (async) iterable: the next chunk is produced only when the client is ready for it. */
-function iterableToStream(source: AsyncIterable<unknown> | Iterable<unknown>): ReadableStream<Uint8Array> {
+/**
+ * Streams a (async) iterable. As in Bottle, the first chunk is produced before the
+ * status is committed: a generator that fails at once, or yields something that cannot
+ * be sent, gets a proper error answer instead of a 200 with a broken body, and the
+ * status and headers it sets before its first chunk are sent.
+ */
+async function iterableReply(
+  source: AsyncIterable<unknown> | Iterable<unknown>,
+  req: CarafeRequest,
+  res: CarafeResponse,
+  ctx: Settings,
+): Promise<Reply> {
   const iterator = Symbol.asyncIterator in source
     ? (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
     : (source as Iterable<unknown>)[Symbol.iterator]() as unknown as AsyncIterator<unknown>;
+  let step: IteratorResult<unknown>;
+  let first: Uint8Array | undefined;
+  try {
+    step = await iterator.next();
+    if (!step.done) first = toChunk(step.value);
+  } catch (err) {
+    closeIterator(iterator);
+    throw err;
+  }
+  const body = step.done ? null : iterableToStream(iterator, first, req, ctx);
+  return finalize(res.status, res.hasHeaders ? res.headers : undefined, body, HTML, req);
+}
+
+/** A pull-based stream: the next chunk is produced only when the client is ready for it. */
+function iterableToStream(
+  iterator: AsyncIterator<unknown>,
+  first: Uint8Array | undefined,
+  req: CarafeRequest,
+  ctx: Settings,
+): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (first !== undefined) controller.enqueue(first);
+    },
     async pull(controller) {
+      let chunk: Uint8Array | undefined;
       try {
         const { done, value } = await iterator.next();
         if (done) return controller.close();
-        if (typeof value === "string") controller.enqueue(encoder.encode(value));
-        else if (value instanceof Uint8Array) controller.enqueue(value);
-        else if (value !== null && value !== undefined) controller.enqueue(encoder.encode(String(value)));
+        chunk = toChunk(value);
       } catch (err) {
+        // The status is sent: too late for an error page. Log, and abort the stream so
+        // that the client sees a failed response rather than a short one that looks whole.
+        ctx.log(`${req.method} ${req.fullpath}: error while streaming the response: ${describe(err)}`);
         controller.error(err);
+        closeIterator(iterator);
+        return;
       }
+      if (chunk !== undefined) controller.enqueue(chunk);
     },
     async cancel() {
       // The client went away: let the generator run its finally blocks.
       await iterator.return?.();
     },
   }, { highWaterMark: 0 });
+}
+
+/** Lets a generator that will not be read any further run its finally blocks. */
+function closeIterator(iterator: AsyncIterator<unknown>): void {
+  Promise.resolve().then(() => iterator.return?.()).catch(() => {});
+}
+
+/** A streamed value as bytes; `undefined` when there is nothing to send. */
+function toChunk(value: unknown): Uint8Array | undefined {
+  if (typeof value === "string") return value === "" ? undefined : encoder.encode(value);
+  if (value instanceof Uint8Array) return value.byteLength === 0 ? undefined : value;
+  if (value === null || value === undefined) return undefined;
+  if (value instanceof ArrayBuffer) return value.byteLength === 0 ? undefined : new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) {
+    return value.byteLength === 0 ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  }
+  const kind = typeof value === "object" ? (value.constructor?.name ?? "object") : typeof value;
+  throw new TypeError(`A streamed chunk must be a string or bytes (Uint8Array, ArrayBuffer or another typed array), got ${kind}.`);
+}
+
+/**
+ * Where the part of `rawPath` that decodes to `prefix` ends. Only "/" and "%2F" decode
+ * to "/" (no multi-byte UTF-8 sequence contains the byte 0x2F), so it is the separator
+ * that follows as many separators as `prefix` has.
+ */
+function rawPrefixEnd(rawPath: string, prefix: string): number {
+  let slashes = 0;
+  for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) === 47) slashes++;
+  for (let i = 0; i < rawPath.length; i++) {
+    const c = rawPath.charCodeAt(i);
+    const separator = c === 47 || (c === 37 && rawPath.charCodeAt(i + 1) === 50 && (rawPath.charCodeAt(i + 2) | 32) === 102);
+    if (separator && slashes-- === 0) return i;
+  }
+  return rawPath.length;
+}
+
+/** A decoded mount prefix as it appears in a URL (what `url()` returns is sent to clients). */
+function encodePrefix(prefix: string): string {
+  try {
+    return encodeURI(prefix).replace(/[?#]/g, (c) => (c === "?" ? "%3F" : "%23"));
+  } catch {
+    throw new TypeError(`Mount prefix ${JSON.stringify(prefix)} contains a lone UTF-16 surrogate.`);
+  }
 }
 
 // ---------------------------------------------------------------------------

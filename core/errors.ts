@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { checkStatus } from "./status.ts";
 
 /** Header names and values that may not be sent: CR, LF or NUL would split or truncate the header block. */
 const FORBIDDEN_HEADER_CHARS = /[\r\n\0]/;
@@ -75,8 +76,8 @@ export class HTTPResponse extends Error {
    * Makes a response to return or throw.
    *
    * @param body anything a handler may return (string, object, bytes, stream…)
-   * @param status the HTTP status code (default 200)
-   * @param headers extra headers
+   * @param status the HTTP status code, 200 to 599 (default 200); anything else throws a `RangeError`
+   * @param headers extra headers; CR, LF or NUL in a name or value throws a `TypeError`
    */
   constructor(body?: unknown, status = 200, headers?: HeadersLike) {
     super(`HTTP ${status}`);
@@ -108,7 +109,7 @@ export class HTTPError extends HTTPResponse {
   /**
    * Makes an error response to throw (or return).
    *
-   * @param status the HTTP status code (default 500)
+   * @param status the HTTP status code, 200 to 599 (default 500)
    * @param body the message shown on the error page (or any handler return value)
    * @param options `cause` and `headers`
    */
@@ -118,13 +119,6 @@ export class HTTPError extends HTTPResponse {
     if (options.cause !== undefined) this.cause = options.cause;
     this.message = typeof body === "string" ? body : `HTTP ${status}`;
   }
-}
-
-function checkStatus(status: number): number {
-  if (!Number.isInteger(status) || status < 100 || status > 999) {
-    throw new RangeError(`Invalid HTTP status ${status}: use an integer from 100 to 999.`);
-  }
-  return status;
 }
 
 /**

@@ -56,6 +56,8 @@ export class CarafeRequest<P = Record<string, unknown>> {
   #info: { readonly remoteAddr?: string } | undefined;
   #search: string;
   #rawPath: string;
+  #rawBase: string | undefined;
+  #body?: ReadableStream<Uint8Array> | null;
   #query?: URLSearchParams;
   #cookies?: Record<string, string>;
   #client?: ClientAddress;
@@ -73,6 +75,8 @@ export class CarafeRequest<P = Record<string, unknown>> {
    * @param scriptName the mount prefix in Bottle's form (`/` or `/prefix/`)
    * @param info connection facts from the adapter; `remoteAddr` is read only when needed
    * @param ctx body limit and proxy trust
+   * @param rawBase the path before `rawPath` as the client sent it (inside a mount);
+   *   by default `scriptName` without its trailing `/`
    */
   constructor(
     raw: Request,
@@ -82,9 +86,11 @@ export class CarafeRequest<P = Record<string, unknown>> {
     scriptName: string,
     info: { readonly remoteAddr?: string } | undefined,
     ctx: RequestContext,
+    rawBase?: string,
   ) {
     this.raw = raw;
     this.#rawPath = rawPath;
+    this.#rawBase = rawBase;
     this.path = path;
     this.#search = search;
     this.scriptName = scriptName;
@@ -127,7 +133,9 @@ export class CarafeRequest<P = Record<string, unknown>> {
       const fwdHost = lastForwarded(this.headers.get("x-forwarded-host"));
       if (fwdHost && /^[A-Za-z0-9.\-:\[\]]+$/.test(fwdHost)) host = fwdHost;
     }
-    return (this.#url = `${scheme}://${host}${this.scriptName.slice(0, -1)}${this.#rawPath}${this.#search}`);
+    // The mount prefix as sent (`/%E7%93%B6`), not decoded like scriptName (`/瓶/`).
+    const base = this.#rawBase ?? this.scriptName.slice(0, -1);
+    return (this.#url = `${scheme}://${host}${base}${this.#rawPath}${this.#search}`);
   }
 
   /** `scriptName` + `path`: the decoded path from the server's root. */
@@ -210,13 +218,16 @@ export class CarafeRequest<P = Record<string, unknown>> {
 
   /**
    * The body as a stream, limited to `maxBodySize` (reading past it errors with 413).
-   * Use it to process big uploads without holding them in memory.
+   * Use it to process big uploads without holding them in memory. Every read of
+   * `req.body` gives the same stream.
    */
   get body(): ReadableStream<Uint8Array> | null {
+    if (this.#body !== undefined) return this.#body;
     const stream = this.raw.body;
-    if (!stream) return null;
+    if (!stream) return (this.#body = null);
     checkDeclaredLength(this.headers, this.#ctx.maxBodySize);
-    return limitStream(stream, this.#ctx.maxBodySize);
+    // limitStream locks the raw stream, so a second wrapper could not be made: keep the first.
+    return (this.#body = limitStream(stream, this.#ctx.maxBodySize));
   }
 
   /** The whole body as bytes (read once, then cached; 413 past `maxBodySize`). */
@@ -242,10 +253,18 @@ export class CarafeRequest<P = Record<string, unknown>> {
 
   /**
    * The body as `FormData`: `multipart/form-data` (files included) or
-   * `application/x-www-form-urlencoded`. `400` when it cannot be parsed.
+   * `application/x-www-form-urlencoded` (also assumed when there is no
+   * `Content-Type`). `400` when it cannot be parsed or has another type (JSON is read
+   * with {@linkcode CarafeRequest.json}).
    */
   async form(): Promise<FormData> {
     const type = this.contentType;
+    if (type !== "" && type !== "multipart/form-data" && type !== "application/x-www-form-urlencoded") {
+      throw new HTTPError(
+        400,
+        `Expected a form body (application/x-www-form-urlencoded or multipart/form-data), got ${type}.`,
+      );
+    }
     const bytes = await this.bytes();
     if (type === "multipart/form-data") {
       try {

@@ -18,6 +18,7 @@
  */
 import { deletionCookie, serializeCookie, signCookieValue, type CookieOptions, type CookieSecret } from "./cookies.ts";
 import { assertHeaderSafe } from "./errors.ts";
+import { checkStatus } from "./status.ts";
 
 /**
  * Status, headers and cookies of the answer being built.
@@ -33,16 +34,14 @@ export class CarafeResponse {
   #status = 200;
   #headers: Headers | undefined;
 
-  /** The HTTP status code (default 200). */
+  /** The HTTP status code (default 200). Setting anything but an integer from 200 to 599 throws a `RangeError`. */
   get status(): number {
     return this.#status;
   }
 
   set status(code: number) {
-    if (!Number.isInteger(code) || code < 100 || code > 999) {
-      throw new RangeError(`Invalid HTTP status ${code}: use an integer from 100 to 999.`);
-    }
-    this.#status = code;
+    // Checked here, where the mistake is made, rather than when the Response is built.
+    this.#status = checkStatus(code);
   }
 
   /** Response headers. Created on first use. */

@@ -358,16 +358,7 @@ export class Router<T> {
     if (typeof path !== "string") throw new RouteSyntaxError(`A route path must be a string, got ${typeof path}.`);
     method = String(method).toUpperCase();
     if (!METHOD.test(method)) throw new RouteSyntaxError(`Invalid HTTP method ${JSON.stringify(method)} for route ${JSON.stringify(path)}.`);
-    const key = method + " " + path;
-    const old = this.#byKey.get(key);
-    if (old) {
-      old.target = target;
-      if (name !== undefined) {
-        old.name = name;
-        this.#names.set(name, old);
-      }
-      return;
-    }
+    if (this.#replace(method, path, target, name)) return;
     const tokens = this.#parse(path);
     const params: Param[] = [];
     let position = 0;
@@ -381,16 +372,7 @@ export class Router<T> {
       }
       position++;
     }
-    const entry: Entry<T> = { method, rule: path, name, target, tokens, params };
-    let table = this.#tables.get(method);
-    if (!table) {
-      table = { static: new Map(), dynamic: [] };
-      this.#tables.set(method, table);
-    }
-    if (position === 0) {
-      const literal = tokens.map((t) => (t as { text: string }).text).join("");
-      table.static.set(literal, entry);
-    } else {
+    if (position > 0) {
       // Validate this route alone now, so a bad pattern is reported at add time, not on the first request.
       const source = "^" + tokens.map((t) => ("text" in t ? escapeRegex(t.text) : `(${t.pattern})`)).join("") + "$";
       try {
@@ -398,13 +380,65 @@ export class Router<T> {
       } catch (err) {
         throw new RouteSyntaxError(`Invalid regular expression in route ${JSON.stringify(path)}: ${(err as Error).message}`);
       }
+    }
+    this.#insert({ method, rule: path, name, target, tokens, params });
+  }
+
+  /**
+   * Adds every route of another router as that router compiled it, so routes using
+   * its custom filters work here even when this router does not know those filters.
+   * `convert` turns each of its targets into one of this router's. Routes with the
+   * same method and rule as one here replace its target, as {@linkcode Router.add} does.
+   *
+   * @example
+   * ```ts
+   * import { Router } from "./router.ts";
+   * const other = new Router<string>();
+   * other.addFilter("hex", () => ({ pattern: "[0-9a-f]+", toValue: (s) => parseInt(s, 16) }));
+   * other.add("/color/<c:hex>", "GET", "color");
+   * const router = new Router<string>();
+   * router.merge(other, (target) => target);
+   * router.match("GET", "/color/ff"); // { kind: "found", target: "color", params: { c: 255 } }
+   * ```
+   */
+  merge<U>(other: Router<U>, convert: (target: U) => T): void {
+    for (const entry of other.#entries) {
+      const target = convert(entry.target);
+      if (this.#replace(entry.method, entry.rule, target, entry.name)) continue;
+      // Tokens and params are never changed after parsing: sharing them is safe.
+      this.#insert({ method: entry.method, rule: entry.rule, name: entry.name, target, tokens: entry.tokens, params: entry.params });
+    }
+  }
+
+  /** Re-adding a method and rule replaces the target in place (Bottle's behaviour); false when it is new. */
+  #replace(method: string, rule: string, target: T, name: string | undefined): boolean {
+    const old = this.#byKey.get(method + " " + rule);
+    if (old === undefined) return false;
+    old.target = target;
+    if (name !== undefined) {
+      old.name = name;
+      this.#names.set(name, old);
+    }
+    return true;
+  }
+
+  #insert(entry: Entry<T>): void {
+    let table = this.#tables.get(entry.method);
+    if (!table) {
+      table = { static: new Map(), dynamic: [] };
+      this.#tables.set(entry.method, table);
+    }
+    if (entry.tokens.every((t) => "text" in t)) {
+      const literal = entry.tokens.map((t) => (t as { text: string }).text).join("");
+      table.static.set(literal, entry);
+    } else {
       table.dynamic.push(entry);
       table.compiled = undefined;
       this.#anyDynamic = undefined;
     }
     this.#entries.push(entry);
-    this.#byKey.set(key, entry);
-    if (name !== undefined) this.#names.set(name, entry);
+    this.#byKey.set(entry.method + " " + entry.rule, entry);
+    if (entry.name !== undefined) this.#names.set(entry.name, entry);
   }
 
   /**

@@ -42,7 +42,8 @@ export function statusText(status: number): string {
 }
 
 /**
- * Whether a response with this status carries no body (1xx, 204, 304).
+ * Whether a response with this status carries no body (1xx, 204, 205, 304). A web
+ * `Response` with one of these statuses and a body cannot even be constructed.
  *
  * @example
  * ```ts
@@ -51,5 +52,27 @@ export function statusText(status: number): string {
  * ```
  */
 export function isBodyless(status: number): boolean {
-  return status < 200 || status === 204 || status === 304;
+  return status < 200 || status === 204 || status === 205 || status === 304;
+}
+
+/**
+ * Returns `status` when it can be the status of an answer: an integer from 200 to 599,
+ * the range a web `Response` accepts. Throws a `RangeError` saying so otherwise; 1xx
+ * statuses are interim responses that servers send themselves (`100 Continue`) or that
+ * need a protocol switch (`101`), never the answer a handler gives.
+ *
+ * @example
+ * ```ts
+ * import { checkStatus } from "./status.ts";
+ * checkStatus(404); // 404
+ * ```
+ */
+export function checkStatus(status: number): number {
+  if (!Number.isInteger(status) || status < 200 || status > 599) {
+    throw new RangeError(
+      `Invalid HTTP status ${status}: use an integer from 200 to 599` +
+        (status >= 100 && status < 200 ? " (1xx are interim responses and cannot be the answer)." : "."),
+    );
+  }
+  return status;
 }

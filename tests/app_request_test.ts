@@ -213,16 +213,71 @@ describe("bodies", () => {
     assert.equal(await (await call(app, "/up", streamed(50_000))).text(), "50000");
   });
 
-  test("req.signal is the request's signal", async () => {
+  test("req.signal aborts while the handler is still running", async () => {
     const app = new Carafe();
-    let seen: AbortSignal | undefined;
-    app.get("/s", (req) => {
-      seen = req.signal;
-      return "";
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    app.get("/wait", (req) => {
+      started();
+      // A handler waiting on slow work gives up when the client goes away.
+      return new Promise((resolve) => req.signal.addEventListener("abort", () => resolve(`aborted: ${req.signal.aborted}`)));
     });
     const controller = new AbortController();
-    await app.fetch(new Request("http://localhost/s", { signal: controller.signal }));
+    const pending = app.fetch(new Request("http://localhost/wait", { signal: controller.signal }));
+    await running;
+    assert.equal(controller.signal.aborted, false);
     controller.abort();
-    assert.equal(seen?.aborted, true);
+    assert.equal(await (await pending).text(), "aborted: true");
+  });
+
+  test("lying Content-Length (smaller than the body) through app.fetch → 413 once the real size is known", async () => {
+    const app = new Carafe({ maxBodySize: 10 });
+    app.post("/up", async (req) => String((await req.bytes()).length));
+    const lying = new Request("http://localhost/up", { method: "POST", body: "x".repeat(100), headers: { "content-length": "5" } });
+    assert.equal((await app.fetch(lying)).status, 413);
+    assert.equal(await (await call(app, "/up", { method: "POST", body: "x".repeat(10) })).text(), "10");
+  });
+
+  test("req.body read twice is the same stream", async () => {
+    const app = new Carafe();
+    app.post("/twice", async (req) => {
+      const first = req.body;
+      const second = req.body;
+      return `${first === second} ${await new Response(second).text()}`;
+    });
+    const res = await call(app, "/twice", { method: "POST", body: "payload" });
+    assert.deepEqual([res.status, await res.text()], [200, "true payload"]);
+  });
+
+  test("form() on a non-form content type → 400 saying which types are forms; no type reads as urlencoded", async () => {
+    const app = new Carafe();
+    app.post("/f", async (req) => Object.fromEntries(await req.form()));
+    for (const type of ["application/json", "text/plain"]) {
+      const res = await call(app, "/f", { method: "POST", headers: { "content-type": type }, body: '{"a":1}' });
+      assert.equal(res.status, 400, type);
+      assert.match(await res.text(), /application\/x-www-form-urlencoded or multipart\/form-data/);
+    }
+    const untyped = new Request("http://localhost/f", { method: "POST", body: new TextEncoder().encode("a=1") });
+    assert.equal(untyped.headers.get("content-type"), null);
+    assert.deepEqual(await (await app.fetch(untyped)).json(), { a: "1" });
+  });
+
+  test("after a broken multipart body and a malformed cookie the same app answers normally", async () => {
+    const app = new Carafe();
+    app.post("/f", async (req) => Object.fromEntries(await req.form()));
+    app.get("/c", (req) => req.cookies);
+    const broken = await call(app, "/f", {
+      method: "POST",
+      headers: { "content-type": "multipart/form-data; boundary=XYZ" },
+      body: "this is not a multipart body at all",
+    });
+    assert.equal(broken.status, 400);
+    const odd = await call(app, "/c", { headers: { cookie: 'a=%E0%A4%A; =; ;b="unclosed; c=%ZZ; d=1' } });
+    assert.equal(odd.status, 200);
+    assert.equal((await odd.json()).d, "1");
+    const fd = new FormData();
+    fd.append("a", "fine");
+    assert.deepEqual(await json(app, "/f", { method: "POST", body: fd }), [200, { a: "fine" }]);
+    assert.deepEqual(await json(app, "/c", { headers: { cookie: "x=y" } }), [200, { x: "y" }]);
   });
 });

@@ -1,7 +1,7 @@
 // What handlers may return or throw, and how errors are rendered.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { abort, Carafe, HTTPError, HTTPResponse, redirect } from "../mod.ts";
+import { abort, Carafe, CarafeResponse, HTTPError, HTTPResponse, redirect } from "../mod.ts";
 
 const quiet = () => new Carafe({ logger: () => {} });
 const call = (app: Carafe, path: string, init?: RequestInit) => app.fetch(new Request(`http://localhost${path}`, init));
@@ -173,6 +173,16 @@ describe("HTTPResponse, HTTPError, abort, redirect", () => {
     assert.throws(() => new HTTPResponse("", 99), RangeError);
     assert.throws(() => new HTTPError(1000), RangeError);
   });
+
+  test("a redirect from a mounted app keeps its status and Location (no after hooks involved)", async () => {
+    const child = new Carafe();
+    child.get("/go", () => redirect("there", 307));
+    const app = new Carafe();
+    app.mount("/m", child);
+    const res = await call(app, "/m/go");
+    assert.equal(res.status, 307);
+    assert.equal(res.headers.get("location"), "http://localhost/m/there");
+  });
 });
 
 describe("error pages", () => {
@@ -277,5 +287,214 @@ describe("streaming", () => {
     app.get("/rs", () => new Response("xyz").body);
     assert.equal(await (await call(app, "/agen")).text(), "ab");
     assert.equal(await (await call(app, "/rs")).text(), "xyz");
+  });
+});
+
+describe("statuses", () => {
+  test("res.status, HTTPResponse, HTTPError and abort take 200–599; 1xx and 600+ throw a RangeError naming the range", () => {
+    const res = new CarafeResponse();
+    for (const bad of [100, 101, 103, 199, 600, 999, 200.5, Number.NaN]) {
+      assert.throws(() => {
+        res.status = bad;
+      }, (e: unknown) => e instanceof RangeError && /200 to 599/.test(e.message), String(bad));
+      assert.throws(() => new HTTPResponse("", bad), RangeError);
+      assert.throws(() => new HTTPError(bad), RangeError);
+      assert.throws(() => abort(bad), RangeError);
+    }
+    res.status = 599;
+    res.status = 200;
+    assert.equal(res.status, 200);
+  });
+
+  test("abort(600) and res.status = 103 in a handler → logged 500; app.fetch does not reject", async () => {
+    const logged: string[] = [];
+    const app = new Carafe({ logger: (m) => logged.push(m) });
+    app.get("/abort600", () => abort(600));
+    app.get("/early-hints", (_req, res) => {
+      res.status = 103;
+      return "x";
+    });
+    for (const path of ["/abort600", "/early-hints"]) assert.equal((await call(app, path)).status, 500, path);
+    assert.equal(logged.length, 2);
+    assert.match(logged[0], /200 to 599/);
+  });
+
+  test("205 Reset Content is sent without a body, whatever the handler returns", async () => {
+    const app = new Carafe();
+    app.get("/205", (_req, res) => {
+      res.status = 205;
+      return "ignored";
+    });
+    app.get("/205r", () => new HTTPResponse({ a: 1 }, 205));
+    for (const path of ["/205", "/205r"]) {
+      const res = await call(app, path);
+      assert.equal(res.status, 205, path);
+      assert.equal(res.headers.get("content-type"), null);
+      assert.equal(await res.text(), "");
+    }
+  });
+
+  test("a reply that cannot become a Response (a locked stream) → logged 500; app.fetch does not reject", async () => {
+    const logged: string[] = [];
+    const app = new Carafe({ logger: (m) => logged.push(m) });
+    app.get("/locked", () => {
+      const stream = new ReadableStream<Uint8Array>();
+      stream.getReader();
+      return stream;
+    });
+    app.get("/ok", () => "ok");
+    const res = await call(app, "/locked");
+    assert.equal(res.status, 500);
+    assert.equal(await res.text(), "Internal Server Error");
+    assert.equal(logged.length, 1);
+    assert.equal(await (await call(app, "/ok")).text(), "ok");
+  });
+});
+
+describe("HEAD", () => {
+  test("a HEAD handler's explicit Content-Length survives a null body; GET-less null gives 0", async () => {
+    const app = new Carafe();
+    app.head("/h", (_req, res) => {
+      res.setHeader("content-length", "1234");
+      return null;
+    });
+    app.get("/null", () => null);
+    const h = await call(app, "/h", { method: "HEAD" });
+    assert.equal(h.status, 200);
+    assert.equal(h.headers.get("content-length"), "1234");
+    assert.equal((await call(app, "/null", { method: "HEAD" })).headers.get("content-length"), "0");
+  });
+
+  test("a returned Response: HEAD carries the Content-Length GET would (only the Response's own, a stream's length is unknown)", async () => {
+    const app = new Carafe();
+    app.get("/sized", () => new Response("abcdef", { headers: { "content-length": "6" } }));
+    app.get("/unsized", () => new Response("abcdef"));
+    for (const path of ["/sized", "/unsized"]) {
+      const get = await call(app, path);
+      const head = await call(app, path, { method: "HEAD" });
+      assert.equal(await get.text(), "abcdef");
+      assert.equal(head.headers.get("content-length"), get.headers.get("content-length"), path);
+      assert.equal(await head.text(), "");
+    }
+    assert.equal((await call(app, "/sized", { method: "HEAD" })).headers.get("content-length"), "6");
+  });
+});
+
+describe("header injection", () => {
+  test("CR/LF through HTTPResponse headers, res.addHeader and res.setCookie → 500; the app goes on", async () => {
+    const app = quiet();
+    app.get("/hr", (req) => new HTTPResponse("x", 200, { "x-v": req.query.get("v")! }));
+    app.get("/add", (req, res) => {
+      res.addHeader("x-v", req.query.get("v")!);
+      return "x";
+    });
+    app.get("/cookie", (req, res) => {
+      res.setCookie("c", req.query.get("v")!);
+      return "x";
+    });
+    app.get("/cookie-path", (req, res) => {
+      res.setCookie("c", "v", { path: req.query.get("v")! });
+      return "x";
+    });
+    for (const path of ["/hr", "/add", "/cookie", "/cookie-path"]) {
+      const evil = await call(app, `${path}?v=/a%0D%0ASet-Cookie:%20evil=1`);
+      assert.equal(evil.status, 500, path);
+      assert.doesNotMatch(evil.headers.get("set-cookie") ?? "", /evil/);
+      assert.equal((await call(app, `${path}?v=/fine`)).status, 200, path);
+    }
+  });
+});
+
+describe("default error page", () => {
+  test("is text/html; charset=UTF-8 for 404, abort and exceptions", async () => {
+    const app = quiet();
+    app.get("/abort", () => abort(403, "no"));
+    app.get("/boom", () => {
+      throw new Error("boom");
+    });
+    for (const path of ["/missing", "/abort", "/boom"]) {
+      const res = await call(app, path);
+      assert.equal(res.headers.get("content-type"), "text/html; charset=UTF-8", path);
+      assert.match(await res.text(), /^<!DOCTYPE html>/);
+    }
+  });
+});
+
+describe("streaming: errors and chunk types", () => {
+  test("a generator that throws before its first chunk → 500 through the error handlers, logged", async () => {
+    const logged: string[] = [];
+    const app = new Carafe({ logger: (m) => logged.push(m) });
+    // A generator that fails before yielding anything is the point of this test.
+    // deno-lint-ignore require-yield
+    app.get("/sync", function* () {
+      throw new Error("no data");
+    });
+    // deno-lint-ignore require-yield
+    app.get("/async", async function* () {
+      await new Promise((r) => setTimeout(r, 1));
+      throw new Error("no data");
+    });
+    app.error(500, (err) => `handled: ${(err.cause as Error).message}`);
+    for (const path of ["/sync", "/async"]) {
+      const res = await call(app, path);
+      assert.equal(res.status, 500, path);
+      assert.equal(await res.text(), "handled: no data");
+    }
+    assert.equal(logged.length, 2);
+    assert.match(logged[0], /^GET \/sync: Error: no data/);
+  });
+
+  test("status and headers set by a generator before its first chunk are sent", async () => {
+    const app = new Carafe();
+    app.get("/g", function* (_req, res) {
+      res.status = 201;
+      res.setHeader("x-gen", "1");
+      yield "a";
+      yield "b";
+    });
+    const res = await call(app, "/g");
+    assert.equal(res.status, 201);
+    assert.equal(res.headers.get("x-gen"), "1");
+    assert.equal(await res.text(), "ab");
+  });
+
+  test("an error later in the stream is logged and aborts the stream", async () => {
+    const logged: string[] = [];
+    const app = new Carafe({ logger: (m) => logged.push(m) });
+    app.get("/late", async function* () {
+      yield "ok\n";
+      throw new Error("db went away");
+    });
+    const res = await call(app, "/late");
+    assert.equal(res.status, 200);
+    await assert.rejects(res.text());
+    assert.equal(logged.length, 1);
+    assert.match(logged[0], /^GET \/late: .*db went away/s);
+  });
+
+  test("chunks: strings, Uint8Array, ArrayBuffer and other views are bytes; other values error the stream clearly", async () => {
+    const logged: string[] = [];
+    const app = new Carafe({ logger: (m) => logged.push(m) });
+    app.get("/bytes", function* () {
+      yield "a";
+      yield new Uint8Array([98]);
+      yield new Uint8Array([99]).buffer;
+      yield new Uint16Array([0x6464]);
+      yield new DataView(new Uint8Array([101]).buffer);
+    });
+    app.get("/object", function* () {
+      yield "a";
+      yield { not: "bytes" };
+    });
+    app.get("/object-first", function* () {
+      yield { not: "bytes" };
+    });
+    assert.equal(await (await call(app, "/bytes")).text(), "abcdde");
+    const res = await call(app, "/object");
+    assert.equal(res.status, 200);
+    await assert.rejects(res.text(), /string or bytes/);
+    assert.match(logged[0], /GET \/object: .*string or bytes.*Object/s);
+    // The first chunk is produced before the status is sent, so a bad one is still a 500.
+    assert.equal((await call(app, "/object-first")).status, 500);
   });
 });

@@ -2,13 +2,22 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  abort,
   Carafe,
   defaultApp,
+  error,
   get,
+  hook,
   HTTPError,
+  install,
+  mount,
+  patch,
   popDefaultApp,
   pushDefaultApp,
+  put,
+  redirect,
   route,
+  uninstall,
   url,
   type Plugin,
 } from "../mod.ts";
@@ -212,5 +221,139 @@ describe("default app", () => {
       assert.equal(popDefaultApp(), app);
     }
     assert.notEqual(defaultApp(), app);
+  });
+});
+
+describe("method shortcuts", () => {
+  test("app.put/patch/delete/head/options register their method only", async () => {
+    const app = new Carafe();
+    app.put("/r", () => "put");
+    app.patch("/r", () => "patch");
+    app.delete("/r", () => "delete");
+    app.head("/r", (_req, res) => {
+      res.setHeader("x-head", "1");
+      return "";
+    });
+    app.options("/r", (_req, res) => {
+      res.setHeader("allow", "PUT, PATCH");
+      return "";
+    });
+    for (const method of ["PUT", "PATCH", "DELETE"]) {
+      assert.deepEqual(await text(app, "/r", { method }), [200, method.toLowerCase()]);
+    }
+    assert.equal((await call(app, "/r", { method: "HEAD" })).headers.get("x-head"), "1");
+    assert.equal((await call(app, "/r", { method: "OPTIONS" })).headers.get("allow"), "PUT, PATCH");
+    const get = await call(app, "/r");
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get("allow"), "DELETE,HEAD,OPTIONS,PATCH,PUT");
+  });
+
+  test("module-level put/patch/error/hook/mount/install/uninstall act on the default app", async () => {
+    const app = pushDefaultApp();
+    try {
+      put("/p", () => "put");
+      patch("/p", () => "patch");
+      error(404, () => "custom 404");
+      hook("after_request", (_req, res) => res.setHeader("x-hook", "1"));
+      mount("/child", new Carafe().get("/", () => "child"));
+      const plugin = install((handler) => async (req, res) => `[${await handler(req, res)}]`);
+      assert.deepEqual(await text(app, "/p", { method: "PUT" }), [200, "[put]"]);
+      assert.deepEqual(await text(app, "/p", { method: "PATCH" }), [200, "[patch]"]);
+      const missing = await call(app, "/nothing");
+      assert.deepEqual([missing.status, await missing.text()], [404, "custom 404"]);
+      assert.equal(missing.headers.get("x-hook"), "1");
+      assert.deepEqual(await text(app, "/child"), [200, "child"]);
+      assert.equal(uninstall(plugin), 1);
+      assert.deepEqual(await text(app, "/p", { method: "PUT" }), [200, "put"]);
+    } finally {
+      assert.equal(popDefaultApp(), app);
+    }
+  });
+});
+
+describe("hooks see the outcome", () => {
+  test("several before hooks run in registration order", async () => {
+    const order: string[] = [];
+    const app = new Carafe();
+    for (const n of ["1", "2", "3"]) app.hook("before_request", () => void order.push(n));
+    app.get("/", () => order.join(""));
+    assert.deepEqual(await text(app, "/"), [200, "123"]);
+  });
+
+  test("after hooks run after a 405 and see its status and Allow header", async () => {
+    const seen: Array<[number, string | null]> = [];
+    const app = new Carafe();
+    app.post("/only-post", () => "ok");
+    app.hook("after_request", (_req, res) => void seen.push([res.status, res.headers.get("allow")]));
+    const res = await call(app, "/only-post");
+    assert.equal(res.status, 405);
+    assert.deepEqual(seen, [[405, "POST"]]);
+  });
+
+  test("after hooks see 404, 500, abort and redirect statuses (and Location), as Bottle applies them first", async () => {
+    const seen: Record<string, [number, string | null]> = {};
+    const app = new Carafe({ logger: () => {} });
+    app.get("/boom", () => {
+      throw new Error("boom");
+    });
+    app.get("/abort", () => abort(418, "teapot"));
+    app.get("/redirect", () => redirect("/elsewhere"));
+    app.get("/ok", (_req, res) => {
+      res.status = 201;
+      return "made";
+    });
+    app.hook("after_request", (req, res) => void (seen[req.path] = [res.status, res.headers.get("location")]));
+    for (const path of ["/missing", "/boom", "/abort", "/redirect", "/ok"]) await call(app, path);
+    assert.deepEqual(seen, {
+      "/missing": [404, null],
+      "/boom": [500, null],
+      "/abort": [418, null],
+      "/redirect": [303, "http://localhost/elsewhere"],
+      "/ok": [201, null],
+    });
+  });
+
+  test("after hooks see a mounted app's status; a hook may change an error's status; error handlers still render", async () => {
+    const child = new Carafe();
+    child.get("/made", (_req, res) => {
+      res.status = 202;
+      return "child";
+    });
+    const app = new Carafe();
+    app.mount("/c", child);
+    app.error(404, (err) => `handled ${err.status}`);
+    const statuses: number[] = [];
+    app.hook("after_request", (req, res) => {
+      statuses.push(res.status);
+      if (req.path === "/gone") res.status = 410;
+    });
+    const made = await call(app, "/c/made");
+    assert.deepEqual([made.status, await made.text()], [202, "child"]);
+    const gone = await call(app, "/gone");
+    assert.deepEqual([gone.status, await gone.text()], [410, "handled 404"]);
+    assert.deepEqual(statuses, [202, 404]);
+  });
+
+  test("an after hook that throws an HTTPResponse replaces the answer", async () => {
+    const app = new Carafe();
+    app.get("/", () => "original");
+    app.hook("after_request", () => {
+      throw new HTTPError(503, "maintenance");
+    });
+    const res = await call(app, "/");
+    assert.equal(res.status, 503);
+    assert.match(await res.text(), /maintenance/);
+  });
+});
+
+describe("merge with custom filters", () => {
+  test("routes using the other app's custom filter keep working (matching and url())", async () => {
+    const other = new Carafe();
+    other.router.addFilter("hex", () => ({ pattern: "[0-9a-f]+", toValue: (s) => parseInt(s, 16), toUrl: (v) => (v as number).toString(16) }));
+    other.get("/color/<c:hex>", (req) => ({ c: req.params.c }), { name: "color" });
+    const app = new Carafe().merge(other);
+    assert.deepEqual(await (await call(app, "/color/ff")).json(), { c: 255 });
+    assert.equal((await call(app, "/color/zz")).status, 404);
+    assert.equal(app.url("color", { c: 16 }), "/color/10");
   });
 });
