@@ -26,6 +26,7 @@ import {
   pathOf,
   uriTooLong,
   removeStaleSocket,
+  responder,
   unlinkQuietly,
 } from "./common.ts";
 import { readPem } from "../shims/tls.ts";
@@ -93,20 +94,26 @@ export const bunAdapter: Adapter = {
     if (!Bun?.serve) throw new Error('server "bun" needs the Bun runtime; use "auto" or "node" here');
     const app = o.app;
     const log = o.log;
+    const answer = responder(app);
+    // Bun closes the connection on an unread body: drain it once the answer is ready.
+    const drained = (req: Request, res: Response | Promise<Response>) => {
+      if (req.method === "GET" || req.method === "HEAD") return res;
+      return Promise.resolve(res).then((r) => {
+        if (!req.bodyUsed) drainUnread(req);
+        return r;
+      });
+    };
     const fetch = o.quiet
-      ? async (req: Request, server: Any) => {
-        if (req.url.length > MAX_URL_LENGTH) return uriTooLong();
-        const res = await app.fetch(req, new LazyInfo(server, req));
-        if (req.method !== "GET" && req.method !== "HEAD" && !req.bodyUsed) drainUnread(req);
-        return res;
-      }
-      : async (req: Request, server: Any) => {
+      ? (req: Request, server: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : drained(req, answer(req, new LazyInfo(server, req)))
+      : (req: Request, server: Any) => {
         const remoteAddr = server.requestIP(req)?.address;
-        const res = req.url.length > MAX_URL_LENGTH ? uriTooLong() : await app.fetch(req, { remoteAddr });
-        if (req.method !== "GET" && req.method !== "HEAD" && !req.bodyUsed) drainUnread(req);
-        const len = res.headers.get("content-length");
-        log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));
-        return res;
+        const logged = (res: Response) => {
+          const len = res.headers.get("content-length");
+          log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));
+          return res;
+        };
+        const res = req.url.length > MAX_URL_LENGTH ? uriTooLong() : drained(req, answer(req, { remoteAddr }));
+        return res instanceof Promise ? res.then(logged) : logged(res);
       };
     const idle = Math.min(255, Math.max(1, Math.ceil((o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT) / 1000)));
     const config: Any = {

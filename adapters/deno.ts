@@ -11,7 +11,7 @@
  * @module
  */
 import type { Adapter, ServeOptions, Server } from "./adapter.ts";
-import { accessLine, MAX_URL_LENGTH, uriTooLong, chmodSocket, delay, displayUrl, logError, pathOf, removeStaleSocket, unlinkQuietly } from "./common.ts";
+import { accessLine, MAX_URL_LENGTH, uriTooLong, chmodSocket, delay, displayUrl, logError, pathOf, removeStaleSocket, responder, unlinkQuietly } from "./common.ts";
 import { readPem } from "../shims/tls.ts";
 
 // The type-checker runs with Node's types only; Deno's API is reached through globalThis.
@@ -62,14 +62,18 @@ export const denoAdapter: Adapter = {
       logError(log, "Unhandled error while serving a request", err);
       return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain" } });
     };
+    const answer = responder(app);
     const handler = o.quiet
-      ? (req: Request, info: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : app.fetch(req, new LazyInfo(info))
-      : async (req: Request, info: Any) => {
+      ? (req: Request, info: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : answer(req, new LazyInfo(info))
+      : (req: Request, info: Any) => {
         const remoteAddr = remoteOf(info);
-        const res = req.url.length > MAX_URL_LENGTH ? uriTooLong() : await app.fetch(req, { remoteAddr });
-        const len = res.headers.get("content-length");
-        log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));
-        return res;
+        const logged = (res: Response) => {
+          const len = res.headers.get("content-length");
+          log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));
+          return res;
+        };
+        const res = req.url.length > MAX_URL_LENGTH ? uriTooLong() : answer(req, { remoteAddr });
+        return res instanceof Promise ? res.then(logged) : logged(res);
       };
     let ready!: (addr: Any) => void;
     const listening = new Promise<Any>((r) => (ready = r));

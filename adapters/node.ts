@@ -300,7 +300,7 @@ export interface NodeHandlerOptions {
   closing?: () => boolean;
 }
 
-type HandleApp = FetchApp & { handle?: (request: Request, info?: ServeInfo) => Promise<Reply> };
+type HandleApp = FetchApp & { handle?: (request: Request, info?: ServeInfo) => Reply | Promise<Reply> };
 
 const byteLength = (s: string): number =>
   (globalThis as unknown as { Buffer: { byteLength(s: string): number } }).Buffer.byteLength(s);
@@ -348,29 +348,47 @@ export function toNodeHandler(
       return;
     }
     const req = new NodeRequest(im, res, scheme);
-    const info: ServeInfo = { remoteAddr: im.socket?.remoteAddress };
-    let pending: Promise<Reply>;
+    const info = new PeerInfo(im);
+    let pending: Reply | Promise<Reply>;
     try {
       pending = handle
         ? handle(req as unknown as Request, info)
         : Promise.resolve(app.fetch(req.toRequest(), info)).then(responseToReply);
     } catch (err) {
-      pending = Promise.reject(err);
+      return fail(res, err);
     }
-    pending.then((reply) => {
-      if (res.destroyed) {
-        cancelBody(reply);
-        return;
-      }
-      writeReply(im, res, req, reply, closing?.() ?? false, fail);
-      if (accessLog) {
-        res.once("finish", () => {
-          const len = res.getHeader("content-length");
-          log(accessLine(info.remoteAddr, im.method ?? "-", im.url ?? "/", im.httpVersion, res.statusCode, len === undefined ? undefined : Number(len)));
-        });
-      }
-    }, (err) => fail(res, err));
+    // A Carafe app answers synchronously when nothing had to wait: write at once.
+    if (!(pending instanceof Promise)) return send(im, res, req, info, pending);
+    pending.then((reply) => send(im, res, req, info, reply), (err) => fail(res, err));
   };
+
+  function send(im: IncomingMessage, res: ServerResponse, req: NodeRequest, info: ServeInfo, reply: Reply): void {
+    if (res.destroyed) {
+      cancelBody(reply);
+      return;
+    }
+    writeReply(im, res, req, reply, closing?.() ?? false, fail);
+    if (accessLog) {
+      res.once("finish", () => {
+        const len = res.getHeader("content-length");
+        log(accessLine(info.remoteAddr, im.method ?? "-", im.url ?? "/", im.httpVersion, res.statusCode, len === undefined ? undefined : Number(len)));
+      });
+    }
+  }
+}
+
+/**
+ * `ServeInfo` that asks the socket for the peer's address only when someone reads it:
+ * `socket.remoteAddress` is a call into the runtime (getpeername) on every read.
+ */
+class PeerInfo implements ServeInfo {
+  #im: IncomingMessage;
+  constructor(im: IncomingMessage) {
+    this.#im = im;
+  }
+  get remoteAddr(): string | undefined {
+    return this.#im.socket?.remoteAddress;
+  }
 }
 
 function responseToReply(r: Response): Reply {
