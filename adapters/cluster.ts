@@ -17,11 +17,16 @@
  * |---|---|---|
  * | Node | `node:cluster` `fork()` | `node:cluster` handle sharing: the primary owns the listening socket and hands connections round-robin to workers. Node 20 has no `reusePort` (it arrived in 22.12), and round-robin spreads load evenly. |
  * | Bun | `node:cluster` `fork()` (Bun implements it, with IPC) | `SO_REUSEPORT`: every worker's `Bun.serve({ reusePort: true })` (or, with `worker: "node"`, Bun's `node:http`, which sets it itself in cluster workers) listens on the same port and the kernel spreads connections. Bun cannot pass sockets between processes. |
- * | Deno (worker `deno` only) | `node:child_process` `spawn()` of `deno run -A --unstable-net <entry> <args>` with an IPC channel | `SO_REUSEPORT`: `Deno.serve({ reusePort: true })`, which Deno only allows with `--unstable-net`; the adapter adds that flag to the workers itself (Deno's own `cluster.fork()` cannot add it). Like Deno's `cluster.fork()`, workers run with `-A`. |
+ * | Deno (worker `deno` only) | `node:child_process` `spawn()` of `deno run <the primary's flags> --unstable-net <entry> <args>` with an IPC channel | `SO_REUSEPORT`: `Deno.serve({ reusePort: true })`, which Deno only allows with `--unstable-net`; the adapter adds that flag to the workers itself (Deno's own `cluster.fork()` cannot add it). |
  *
  * `SO_REUSEPORT` is Linux (and BSD) only; on other systems use Node, or several
  * instances behind a proxy (see the README's "Deploying" section). Unix sockets
  * (`socket`) are not supported by the cluster; use host/port.
+ *
+ * Deno workers get the primary's own flags (permissions, `--config`, `--import-map`,
+ * `--env-file`, `--no-lock`…; not `--inspect*` or `--watch*`), read from
+ * `/proc/<pid>/cmdline` (see {@linkcode denoWorkerArgs}); only where that cannot be
+ * read (not Linux) do they run with `-A`, as with Deno's own `cluster.fork()`.
  *
  * ## What runs where
  *
@@ -42,17 +47,42 @@
  *   lived 10 s), so a crash loop does not spin.
  * - `SIGTERM`/`SIGINT` (handled by `run()`, which calls `close()`): every worker
  *   stops accepting, finishes its in-flight requests, exits; then the primary
- *   exits 0.
- * - `SIGHUP`: rolling restart, one worker at a time; the new worker is
- *   listening before the old one is asked to drain, so no request fails.
+ *   exits 0. However the primary ends before that (a second signal makes `run()`
+ *   exit at once, an uncaught error, `process.exit()`), it kills its workers with
+ *   `SIGKILL` on the way out. A primary killed with `SIGKILL` leaves orphans that
+ *   notice and stop gracefully.
+ * - `SIGHUP`: rolling restart, one worker at a time (below). Workers ignore
+ *   `SIGHUP` themselves: a closing terminal sends it to the whole process group.
  * - `maxRequestsPerWorker`: a worker that has served that many requests is
- *   replaced the same way (a new one first, then the old one drains).
+ *   replaced the same way.
+ *
+ * ## Rolling restarts
+ *
+ * For each slot the primary starts a new worker and waits until it listens. Then
+ * it retires the old one in two steps it times itself:
+ *
+ * 1. `drain`: for a second (at most `shutdownTimeout`) the old worker keeps accepting but
+ *    answers every request with `Connection: close`, so each keep-alive client
+ *    moves to a new connection (most land on other workers) instead of having an
+ *    idle connection closed while it sends its next request;
+ * 2. `stop`: the old worker stops accepting, finishes its requests (up to
+ *    `shutdownTimeout`) and exits. On Node it calls `cluster.worker.disconnect()`
+ *    first: the primary stops handing it connections (one already on its way goes
+ *    to another worker) and the worker serves the ones it has (Node's `close()`
+ *    would cut those without a request yet). With `SO_REUSEPORT` (Bun, Deno) the
+ *    connections still waiting in the old worker's accept queue move to another
+ *    worker only if `net.ipv4.tcp_migrate_req` is 1 (Linux ≥ 5.14); else Linux
+ *    resets them, and the primary warns about it at start-up. Deno's
+ *    `server.shutdown()` moreover closes connections it has accepted but whose
+ *    request it has not read yet, so on Deno a few new connections can be closed
+ *    without an answer; clients may retry such requests (they never reached the app).
  *
  * @module
  */
 import type { ChildProcess } from "node:child_process";
 import type { Adapter, FetchApp, Server, ServeInfo, ServeOptions, TlsOptions, TrustProxy } from "./adapter.ts";
-import { cpuCount, env, onSignal, runtime } from "../shims/runtime.ts";
+import { delay } from "./common.ts";
+import { cpuCount, env, exit, onSignal, runtime } from "../shims/runtime.ts";
 
 export type { Adapter, FetchApp, Server, ServeInfo, ServeOptions, TlsOptions, TrustProxy };
 
@@ -68,10 +98,16 @@ const BACKOFF_MAX_MS = 10_000;
 const HEALTHY_AFTER_MS = 10_000;
 /** How long a new worker may take to start listening. */
 const READY_TIMEOUT_MS = 30_000;
+/**
+ * Rolling restart: how long a retiring worker keeps serving with `Connection: close`
+ * on every response before it stops accepting (see "Rolling restarts" in the module doc).
+ */
+const DRAIN_GRACE_MS = 1_000;
 
 /** Messages between primary and workers over the IPC channel. */
 type ToPrimary = { carafe: "ready"; url: string } | { carafe: "recycle" };
-type ToWorker = { carafe: "stop" };
+/** `drain`: answer every request with `Connection: close` from now on; `stop`: close the server and exit. */
+type ToWorker = { carafe: "drain" } | { carafe: "stop" };
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -145,43 +181,52 @@ async function loadAdapter(name: string): Promise<Adapter> {
   return await registry.getAdapter(name);
 }
 
-/**
- * Runs `start` (a native adapter's `serve()`) with `Deno.serve` / `Bun.serve` asked
- * for `reusePort: true`, so that every worker can bind the shared port. The native
- * adapters' options have no `reusePort` field (yet), and a cluster worker is a process
- * of its own, so wrapping the runtime's `serve` while the adapter starts is contained.
- */
-async function withReusePort<T>(start: () => T | Promise<T>): Promise<T> {
-  const ns = runtime === "deno" ? g.Deno : runtime === "bun" ? g.Bun : undefined;
-  if (!ns || typeof ns.serve !== "function") return await start();
-  const original = ns.serve;
-  ns.serve = function (this: unknown, first: unknown, ...rest: unknown[]) {
-    const opts = first && typeof first === "object" ? { ...first, reusePort: true } : first;
-    return original.call(this, opts, ...rest);
-  };
-  try {
-    return await start();
-  } finally {
-    ns.serve = original;
-  }
-}
-
 function send(message: ToPrimary): void {
-  g.process?.send?.(message);
+  try {
+    g.process?.send?.(message);
+  } catch { /* the primary is gone: the orphan watch below stops this worker */ }
 }
 
 async function serveWorker(options: ServeOptions): Promise<Server> {
   const name = env(SERVER_ENV) ?? options.worker ?? runtime;
   const port = Number(env(PORT_ENV) ?? options.port);
   const adapter = await loadAdapter(name);
-  const app = options.maxRequestsPerWorker ? countRequests(options.app, options.maxRequestsPerWorker) : options.app;
+  let draining = false;
+  const app = workerApp(options.app, {
+    max: options.maxRequestsPerWorker,
+    onMax: () => send({ carafe: "recycle" }),
+    draining: () => draining,
+  });
+  // Deno.serve and Bun.serve (and Bun's node:http in a cluster worker) bind the shared
+  // port with SO_REUSEPORT; on Node the primary owns the socket (node:cluster).
   const workerOptions: ClusterOptions = { ...options, app, port, reusePort: runtime !== "node", workers: undefined };
-  const server = workerOptions.reusePort ? await withReusePort(() => adapter.serve(workerOptions)) : await adapter.serve(workerOptions);
-  let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= server.close().finally(() => g.process?.exit?.(0)));
+  const server = await adapter.serve(workerOptions);
+  // The primary orchestrates restarts. A SIGHUP that reaches the whole process group
+  // (the terminal closed) must not kill the workers, whose default action it would be.
+  onSignal("SIGHUP", () => {});
   const proc = g.process;
+  const nodeCluster = runtime === "node" ? (await import("node:cluster")).default : undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      draining = true;
+      const worker = nodeCluster?.worker;
+      if (worker?.isConnected()) {
+        // node:cluster: disconnect() closes this worker's servers, so the primary stops
+        // handing it connections (one already on its way is handed to another worker), and
+        // waits until the connections it has are served and closed (idle keep-alive ones
+        // are closed at once, busy ones after their response, which says Connection: close);
+        // then it disconnects the IPC channel. The native close() afterwards finds nothing
+        // left to cut short, unless shutdownTimeout ran out first.
+        const disconnected = new Promise<void>((r) => worker.once("disconnect", () => r()));
+        worker.disconnect();
+        await Promise.race([disconnected, delay(options.shutdownTimeout)]);
+      }
+      await server.close();
+    })().finally(() => exit(0)));
   proc?.on?.("message", (m: ToWorker) => {
-    if (m && m.carafe === "stop") stop();
+    if (m?.carafe === "drain") draining = true;
+    else if (m?.carafe === "stop") stop();
   });
   // The primary is gone (killed with SIGKILL): do not linger as an orphan. The IPC
   // "disconnect" event does not fire on every runtime (Deno), so also watch for being
@@ -199,29 +244,76 @@ async function serveWorker(options: ServeOptions): Promise<Server> {
     watch.unref();
   }
   send({ carafe: "ready", url: server.url });
-  return server;
+  return { url: server.url, finished: server.finished, close: stop };
 }
 
-/** Wraps the app so that the worker asks to be recycled after `max` requests. */
-function countRequests(app: FetchApp, max: number): FetchApp {
+type Answer<T> = (request: Request, info?: ServeInfo) => T | Promise<T>;
+
+/**
+ * The app as a worker serves it: counts requests for `maxRequestsPerWorker`, and while
+ * the worker drains adds `Connection: close` to every response, so that keep-alive
+ * clients finish their current exchange and open their next connection to another
+ * worker instead of having an idle connection closed under them.
+ *
+ * Whichever entry point the native adapter uses (`fetch`, or a Carafe app's `respond`
+ * or `handle`) is wrapped; everything else is the app's own (a proxy, so that methods
+ * still run on the app itself and its private fields).
+ */
+function workerApp(app: FetchApp, o: { max?: number; onMax: () => void; draining: () => boolean }): FetchApp {
   let served = 0;
-  const tick = () => {
-    if (++served === max) send({ carafe: "recycle" });
+  const max = o.max;
+  const draining = o.draining;
+  const count = () => {
+    if (max && ++served === max) o.onMax();
   };
-  // Keep the app's prototype (and its `handle()` fast path, if it has one).
-  const wrapped = Object.create(app);
-  wrapped.fetch = (req: Request, info?: unknown) => {
-    tick();
-    return (app.fetch as (r: Request, i?: unknown) => Promise<Response>).call(app, req, info);
-  };
-  const handle = (app as { handle?: (r: Request, i?: unknown) => unknown }).handle;
-  if (typeof handle === "function") {
-    wrapped.handle = (req: Request, info?: unknown) => {
-      tick();
-      return handle.call(app, req, info);
-    };
+  const own = app as FetchApp & { respond?: Answer<Response>; handle?: Answer<{ headers: Headers }> };
+  const wrapped = new Map<PropertyKey, unknown>();
+  for (const name of ["fetch", "respond"] as const) {
+    const answer = own[name];
+    if (typeof answer !== "function") continue;
+    wrapped.set(name, (request: Request, info?: ServeInfo) => {
+      count();
+      const res = answer.call(app, request, info);
+      if (!draining()) return res;
+      return res instanceof Response ? closeResponse(res) : Promise.resolve(res).then(closeResponse);
+    });
   }
-  return wrapped;
+  const handle = own.handle;
+  if (typeof handle === "function") {
+    wrapped.set("handle", (request: Request, info?: ServeInfo) => {
+      count();
+      const reply = handle.call(app, request, info);
+      if (!draining()) return reply;
+      return reply instanceof Promise ? reply.then(closeReply) : closeReply(reply);
+    });
+  }
+  return new Proxy(app, {
+    get(target, prop) {
+      if (wrapped.has(prop)) return wrapped.get(prop);
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+function closeResponse(res: Response): Response {
+  if (res.status === 101) return res; // a protocol switch keeps its connection
+  try {
+    res.headers.set("connection", "close");
+    return res;
+  } catch {
+    // Immutable headers (a Response passed through from fetch()).
+    const headers = new Headers(res.headers);
+    headers.set("connection", "close");
+    return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+  }
+}
+
+function closeReply<R extends { headers: Headers }>(reply: R): R {
+  try {
+    reply.headers.set("connection", "close");
+  } catch { /* immutable headers: the connection stays open; the worker closes it when it stops */ }
+  return reply;
 }
 
 // ---------------------------------------------------------------- primary side
@@ -256,6 +348,67 @@ function describeExit(code: number | null, signal: string | null): string {
   return signal ? `signal ${signal}` : `exit code ${code}`;
 }
 
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The file that tells whether Linux hands a closed listener's queued connections to the other `SO_REUSEPORT` listeners. */
+const MIGRATE_REQ = "/proc/sys/net/ipv4/tcp_migrate_req";
+
+/**
+ * Reads small files under `/proc` (Linux), `undefined` for each one that cannot be read.
+ * Deno lets a program read `/proc` only with `--allow-all`; with narrower permissions a
+ * `deno eval` child (which has all permissions, and which the primary may start since
+ * it starts its workers with the same executable) reads them for it.
+ */
+async function readProcFiles(paths: string[]): Promise<(string | undefined)[]> {
+  const { default: process } = await import("node:process");
+  if (process.platform !== "linux") return paths.map(() => undefined);
+  if (runtime !== "deno") {
+    const { readFile } = await import("node:fs/promises");
+    return await Promise.all(paths.map((p) => readFile(p, "utf8").catch(() => undefined)));
+  }
+  const read = (p: string) => {
+    try {
+      return new TextDecoder().decode(g.Deno.readFileSync(p));
+    } catch {
+      return undefined;
+    }
+  };
+  const names = ["read", "write", "net", "env", "run", "ffi", "sys", "import"];
+  try {
+    if (names.every((name) => g.Deno.permissions.querySync({ name }).state === "granted")) return paths.map(read);
+    const { spawnSync } = await import("node:child_process");
+    const code = `const read = (p) => { try { return new TextDecoder().decode(Deno.readFileSync(p)); } catch { return null; } };
+      console.log(JSON.stringify(${JSON.stringify(paths)}.map(read)));`;
+    const r = spawnSync(process.execPath, ["eval", "--no-config", "-q", code], { encoding: "utf8", timeout: 10_000 });
+    if (r.status !== 0) return paths.map(() => undefined);
+    return (JSON.parse(r.stdout) as (string | null)[]).map((v) => v ?? undefined);
+  } catch {
+    return paths.map(() => undefined); // not even allowed to run it
+  }
+}
+
+/**
+ * With `SO_REUSEPORT` each worker has its own accept queue, and on Linux a worker that
+ * stops listening resets the connections still waiting in it, unless
+ * `net.ipv4.tcp_migrate_req` is 1 (Linux 5.14 and later): then the kernel moves them to
+ * another worker's queue. Returns the start-up warning to print, if any.
+ */
+function reusePortWarning(value: string | undefined, linux: boolean): string | undefined {
+  if (!linux) return undefined;
+  if (value === undefined) {
+    return `cluster: warning: cannot read ${MIGRATE_REQ} (Linux < 5.14?): during a rolling restart (SIGHUP, maxRequestsPerWorker) connections waiting in a stopping worker's accept queue may be reset`;
+  }
+  if (value.trim() !== "0") return undefined;
+  return "cluster: warning: net.ipv4.tcp_migrate_req is 0, so a rolling restart (SIGHUP, maxRequestsPerWorker) resets connections waiting in a stopping worker's accept queue. " +
+    "Set it to 1 to have the kernel hand them to the other workers: sysctl -w net.ipv4.tcp_migrate_req=1 (persist it in /etc/sysctl.d/)";
+}
+
+/** Calls `fn` synchronously when the process exits, however it exits (Deno: the `unload` event). */
+function onProcessExit(fn: () => void): void {
+  if (runtime === "deno") g.addEventListener?.("unload", fn);
+  else g.process?.on?.("exit", fn);
+}
+
 async function servePrimary(options: ServeOptions): Promise<Server> {
   const count = options.workers ?? cpuCount();
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`cluster: workers must be a whole number ≥ 1, got ${options.workers}`);
@@ -272,7 +425,14 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
   }
   const port = options.port === 0 ? await freePort(options.host) : options.port;
   const log = options.log;
-  const spawnProcess = await processSpawner();
+  const { default: process } = await import("node:process");
+  // The sysctl (Bun, Deno) and the primary's command line (Deno) in one go: on Deno that may take a child process.
+  const [migrateReq, cmdline] = await readProcFiles(runtime === "deno" ? [MIGRATE_REQ, `/proc/${process.pid}/cmdline`] : [MIGRATE_REQ]);
+  if (runtime !== "node") {
+    const warning = reusePortWarning(migrateReq, process.platform === "linux");
+    if (warning) log(warning);
+  }
+  const spawnProcess = await processSpawner(log, cmdline?.split("\0"));
 
   const slots: (Worker | undefined)[] = new Array(count).fill(undefined);
   /** Every live worker process, including replacements still starting and retired ones still draining. */
@@ -282,6 +442,12 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
   let rolling: Promise<void> | undefined;
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => (resolveFinished = r));
+
+  // However the primary ends (a second SIGINT/SIGTERM makes run() exit at once, an
+  // uncaught error, process.exit()), its workers end with it, at once.
+  onProcessExit(() => {
+    for (const w of all) w.kill("SIGKILL");
+  });
 
   function start(slot: number): Worker {
     const childEnv: Record<string, string> = {
@@ -343,7 +509,27 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
     }, delay);
   }
 
-  /** Starts a new worker for `slot`, waits until it listens, then lets the old one drain. */
+  /**
+   * Retires a worker whose replacement is listening: first it answers every request
+   * with `Connection: close` for a grace period (keep-alive clients move to other
+   * workers), then it stops accepting, finishes what is in flight and exits.
+   */
+  async function retire(w: Worker): Promise<void> {
+    w.retiring = true;
+    w.send({ carafe: "drain" });
+    await Promise.race([w.exited, sleep(Math.min(DRAIN_GRACE_MS, options.shutdownTimeout))]);
+    w.send({ carafe: "stop" });
+    await stopped(w);
+  }
+
+  /** Waits for a worker that was told to stop; one that outlives its shutdownTimeout is killed. */
+  async function stopped(w: Worker): Promise<void> {
+    const force = setTimeout(() => w.kill("SIGKILL"), options.shutdownTimeout + 2_000);
+    await w.exited;
+    clearTimeout(force);
+  }
+
+  /** Starts a new worker for `slot`, waits until it listens, then retires the old one. */
   async function replace(slot: number): Promise<void> {
     const fresh = start(slot);
     try {
@@ -362,11 +548,7 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
     }
     const old = slots[slot];
     slots[slot] = fresh;
-    if (old) {
-      old.retiring = true;
-      old.send({ carafe: "stop" });
-      await old.exited;
-    }
+    if (old) await retire(old);
   }
 
   async function rollingRestart(): Promise<void> {
@@ -409,9 +591,7 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
         w.send({ carafe: "stop" });
       }
       // Workers finish in-flight requests within their own shutdownTimeout; a stuck one is killed.
-      const force = setTimeout(() => live.forEach((w) => w.kill("SIGKILL")), options.shutdownTimeout + 2_000);
-      await Promise.all(live.map((w) => w.exited));
-      clearTimeout(force);
+      await Promise.all(live.map(stopped));
       log(`cluster: all workers stopped`);
       resolveFinished();
     })());
@@ -433,17 +613,49 @@ interface Child {
   onExit(fn: (code: number | null, signal: string | null) => void): void;
 }
 
+/**
+ * The Deno command line of a worker: the primary's own flags (permissions, `--config`,
+ * `--import-map`, `--env-file`, `--no-lock`…, read from `/proc/<pid>/cmdline`) plus
+ * `--unstable-net` for `reusePort`, without `--inspect*` (one debugger port per process)
+ * and `--watch*` (the primary restarts, not each worker). Where the command line cannot
+ * be read (not Linux): `-A --unstable-net`, as Deno's own `cluster.fork()` does.
+ */
+export function denoWorkerArgs(cmdline: string[] | undefined, script: string, args: string[]): { argv: string[]; reused: boolean } {
+  const fallback = { argv: ["run", "-A", "--unstable-net", script, ...args], reused: false };
+  if (!cmdline) return fallback;
+  const parts = cmdline.at(-1) === "" ? cmdline.slice(0, -1) : cmdline;
+  const at = parts.length - 1 - args.length; // the script's position: the arguments follow it
+  if (at < 1 || args.some((a, i) => parts[at + 1 + i] !== a)) return fallback;
+  // `deno run [flags] script` or `deno [flags] script`; any other subcommand: fall back.
+  const flags: string[] = [];
+  let sawRun = false;
+  for (let i = 1; i < at; i++) {
+    const f = parts[i];
+    if (f.startsWith("-")) {
+      if (!/^--(inspect|inspect-brk|inspect-wait|watch|watch-hmr|watch-exclude)(=|$)/.test(f)) flags.push(f);
+      if (VALUE_FLAGS.test(f) && i + 1 < at) flags.push(parts[++i]);
+    } else if (f === "run" && !sawRun) sawRun = true;
+    else return fallback;
+  }
+  if (!flags.includes("--unstable-net")) flags.push("--unstable-net");
+  return { argv: ["run", ...flags, script, ...args], reused: true };
+}
+
+/** Deno flags that take their value as the next argument. */
+const VALUE_FLAGS = /^(-c|-L|--config|--import-map|--cert|--location|--seed|--preload|--require|--ext|--log-level|--conditions|--minimum-dependency-age)$/;
+
 /** How this runtime starts a worker: `node:cluster` on Node and Bun, `child_process` on Deno (see the module doc). */
-async function processSpawner(): Promise<(env: Record<string, string>) => Child> {
+async function processSpawner(log: (line: string) => void, cmdline: string[] | undefined): Promise<(env: Record<string, string>) => Child> {
   if (runtime === "deno") {
     const { spawn } = await import("node:child_process");
     const { default: process } = await import("node:process");
-    // The entry script and its arguments, as Deno's own fork() would pass them, plus --unstable-net for reusePort.
-    const argv = ["run", "-A", "--unstable-net", process.argv[1], ...process.argv.slice(2)];
-    return (extra) => fromChildProcess(spawn(process.execPath, argv, {
-      stdio: ["inherit", "inherit", "inherit", "ipc"],
-      env: { ...process.env, ...extra },
-    }));
+    const { argv, reused } = denoWorkerArgs(cmdline, process.argv[1], process.argv.slice(2));
+    if (!reused) log(`cluster: could not read the primary's Deno flags (/proc/<pid>/cmdline); workers run with: deno ${argv.slice(0, 3).join(" ")}`);
+    return (extra) =>
+      fromChildProcess(
+        spawn(process.execPath, argv, { stdio: ["inherit", "inherit", "inherit", "ipc"], env: { ...process.env, ...extra } }),
+        (pid, signal) => process.kill(pid, signal),
+      );
   }
   const { default: cluster } = await import("node:cluster");
   return (extra) => {
@@ -466,17 +678,20 @@ async function processSpawner(): Promise<(env: Record<string, string>) => Child>
   };
 }
 
-function fromChildProcess(child: ChildProcess): Child {
+function fromChildProcess(child: ChildProcess, killPid: (pid: number, signal: string) => void): Child {
+  const pid = child.pid ?? 0;
   return {
-    pid: child.pid ?? 0,
+    pid,
     send: (m) => {
       try {
         if (child.connected) child.send(m);
       } catch { /* already gone */ }
     },
     kill: (s) => {
+      // process.kill rather than child.kill: Deno's ChildProcess reports a signal sent
+      // with child.kill() as the cause of exit even when the worker exited with a code.
       try {
-        child.kill(s as NodeJS.Signals);
+        if (child.exitCode === null && child.signalCode === null) killPid(pid, s);
       } catch { /* already gone */ }
     },
     onMessage: (fn) => child.on("message", fn),
