@@ -1,10 +1,12 @@
 /**
  * The README's "several instances behind nginx" recipe, for real: two single-process
- * Carafe instances (started with the command line, as the systemd unit does) and
- * nginx with examples/deploy/nginx.conf (only its ports replaced by free ones) in
- * front. One instance is killed in the middle of a bounded load; the client must see
- * no failed response, because nginx retries the other instance. Also checks the
- * systemd unit with `systemd-analyze verify`.
+ * Carafe instances, started with the arguments of the systemd unit's `ExecStart`
+ * (examples/deploy/carafe@.service), and nginx with examples/deploy/nginx.conf and
+ * carafe.conf in front (only ports substituted). One instance is stopped in the middle
+ * of a bounded load, once with SIGKILL (a crash) and once with SIGTERM (a graceful
+ * stop, as `systemctl stop` or a deploy does); the client must see no failed response
+ * either way, because nginx retries the other instance. Also: the README shows these
+ * files verbatim, and the systemd unit passes `systemd-analyze verify`.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,12 +14,14 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
-import { spawn, spawnSync } from "node:child_process";
-import { here, peer, runtime, spawnScript, stop, tempDir } from "./_helpers.ts";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { here, peer, runtime, spawnScript, stop, tempDir, waitForOutput, which } from "./_helpers.ts";
 import { get, load, waitUntil } from "./_cluster_helpers.ts";
 
 // The configs live next to the sources, also when the tests run from the npm build.
 const deployDir = here("examples/deploy/nginx.conf").replace(/npm\/esm\/examples/, "examples").replace(/nginx\.conf$/, "");
+const readDeploy = (name: string) => readFileSync(join(deployDir, name), "utf8");
+const readme = readFileSync(join(deployDir, "..", "..", "README.md"), "utf8");
 const nginx = peer("nginx");
 
 function freePort(): Promise<number> {
@@ -31,75 +35,122 @@ function freePort(): Promise<number> {
   });
 }
 
-describe(`deploy: instances behind nginx (${runtime})`, { concurrency: false }, () => {
-  test("killing one instance mid-load: zero failed responses through nginx", { skip: nginx.skip }, async () => {
-    const dir = tempDir("carafe-nginx-");
-    const [front, a, b] = [await freePort(), await freePort(), await freePort()];
-    const conf = readFileSync(join(deployDir, "nginx.conf"), "utf8")
-      .replace("listen 127.0.0.1:8000;", `listen 127.0.0.1:${front};`)
-      .replace("server 127.0.0.1:8080 ", `server 127.0.0.1:${a} `)
-      .replace("server 127.0.0.1:8081 ", `server 127.0.0.1:${b} `)
-      .replace("worker_processes auto;", "worker_processes 1;"); // 2 cores, shared with the test
-    assert.ok(conf.includes(`:${front};`) && conf.includes(`:${a} `) && conf.includes(`:${b} `), "the example config changed shape");
-    writeFileSync(join(dir.path, "nginx.conf"), conf);
-    mkdirSync(join(dir.path, "tmp"));
-    const app = here("examples/deploy/app.ts");
-    const cli = here("cli.ts");
-    const instances = [a, b].map((port) => spawnScript(cli, ["--quiet", "-b", `127.0.0.1:${port}`, app]));
-    const web = spawn(nginx.path!, ["-p", dir.path, "-c", "nginx.conf", "-g", "daemon off;"], { stdio: ["ignore", "pipe", "pipe"] });
-    let webLog = "";
-    web.stderr?.on("data", (d) => (webLog += d));
-    try {
-      const url = `http://127.0.0.1:${front}/whoami`;
-      // Both instances answer through nginx.
-      const pids = new Set<number>();
-      await waitUntil(async () => {
-        try {
-          const r = await get(url);
-          if (r.status === 200) pids.add(JSON.parse(r.body).pid);
-        } catch { /* not up yet */ }
-        return pids.size === 2;
-      }, 20_000, `both instances behind nginx (nginx said: ${webLog})`);
+/** `carafe` arguments of the unit's ExecStart for instance `port`, serving examples/deploy/app.ts. */
+function unitArgs(port: number): string[] {
+  const exec = readDeploy("carafe@.service").match(/^ExecStart=(.*)$/m)![1].split(/\s+/);
+  const args = exec.slice(exec.indexOf("carafe") + 1);
+  assert.deepEqual(args, ["--bind", "127.0.0.1:%i", "app.js"], "the unit's ExecStart changed shape");
+  return args.map((a) => a.replace("%i", String(port)).replace(/^app\.js$/, here("examples/deploy/app.ts")));
+}
 
-      let killed = false;
-      const result = await load(url, {
-        total: 600,
-        concurrency: 8,
-        retries: 0, // nginx must hide the failure; the client does not retry
-        onProgress: (done) => {
-          if (done === 150 && !killed) {
-            killed = true;
-            instances[0].kill("SIGKILL"); // an instance we started, by PID
-          }
-        },
-      });
-      assert.ok(killed);
-      assert.deepEqual(result.errors, []);
-      assert.deepEqual(result.badStatus, []);
-      assert.equal(result.ok, 600);
-      // After the kill, everything came from the survivor.
-      const survivor = [...pids].find((p) => p !== instances[0].pid);
-      assert.ok(result.bodies.size >= 1);
-      const last = JSON.parse((await get(url)).body);
-      assert.equal(last.pid, survivor);
-    } finally {
-      await stop(web);
-      for (const i of instances) await stop(i);
-      dir.remove();
-    }
+/** Two instances and nginx in front, as the recipe says; `url` is nginx's `/whoami`. */
+async function startRecipe(dir: string): Promise<{ url: string; instances: ChildProcess[]; pids: number[]; web: ChildProcess; log: () => string }> {
+  const [front, a, b] = [await freePort(), await freePort(), await freePort()];
+  const recipe = readDeploy("carafe.conf");
+  const conf = recipe
+    .replace("listen 80;", `listen ${front};`)
+    .replace("server 127.0.0.1:8080 ", `server 127.0.0.1:${a} `)
+    .replace("server 127.0.0.1:8081 ", `server 127.0.0.1:${b} `);
+  assert.equal(conf.split("\n").filter((l, i) => l !== recipe.split("\n")[i]).length, 3, "the example config changed shape");
+  writeFileSync(join(dir, "carafe.conf"), conf);
+  writeFileSync(join(dir, "nginx.conf"), readDeploy("nginx.conf"));
+  mkdirSync(join(dir, "tmp"));
+  let log = "";
+  const instances = [a, b].map((port) => {
+    const child = spawnScript(here("cli.ts"), unitArgs(port));
+    // The access log (the unit would send it to the journal) must not fill a pipe nobody reads.
+    child.stdout?.resume();
+    child.stderr?.on("data", (d) => (log += d));
+    return child;
+  });
+  // Listening before nginx starts: a connection refused now would make nginx skip that
+  // instance for fail_timeout (in that nginx worker process), as the recipe intends.
+  await Promise.all(instances.map((i) => waitForOutput(i, /Listening on /, 20_000)));
+  const web = spawn(nginx.path!, ["-p", dir, "-c", "nginx.conf", "-g", "daemon off;"], { stdio: ["ignore", "pipe", "pipe"] });
+  web.stderr?.on("data", (d) => (log += d));
+  const url = `http://127.0.0.1:${front}/whoami`;
+  // Both instances answer through nginx.
+  const pids = new Set<number>();
+  await waitUntil(async () => {
+    try {
+      const r = await get(url);
+      if (r.status === 200) pids.add(JSON.parse(r.body).pid);
+    } catch { /* not up yet */ }
+    return pids.size === 2;
+  }, 20_000, `both instances behind nginx (log: ${log})`);
+  return { url, instances, pids: instances.map((i) => i.pid!), web, log: () => log };
+}
+
+describe(`deploy: instances behind nginx (${runtime})`, { concurrency: false }, () => {
+  for (const signal of ["SIGKILL", "SIGTERM"] as const) {
+    test(`one instance stopped mid-load with ${signal}: zero failed responses through nginx`, { skip: nginx.skip }, async () => {
+      const dir = tempDir("carafe-nginx-");
+      let recipe: Awaited<ReturnType<typeof startRecipe>> | undefined;
+      try {
+        recipe = await startRecipe(dir.path);
+        const { url, instances, pids } = recipe;
+        const [victim, survivor] = [instances[0], pids[1]];
+        const exited = new Promise<{ at: number; code: number | null; signal: string | null }>((resolve) =>
+          victim.once("exit", (code, sig) => resolve({ at: Date.now(), code, signal: sig }))
+        );
+        let stoppedAt = 0;
+        const result = await load(url, {
+          total: 600,
+          concurrency: 8,
+          retries: 0, // nginx must hide the failure; the client does not retry
+          onProgress: (done) => {
+            if (done === 150 && !stoppedAt) {
+              stoppedAt = Date.now();
+              process.kill(victim.pid!, signal); // an instance we started, by PID
+            }
+          },
+        });
+        assert.ok(stoppedAt, "the instance was stopped");
+        assert.deepEqual(result.errors, [], recipe.log());
+        assert.deepEqual(result.badStatus, [], recipe.log());
+        assert.equal(result.ok, 600);
+        const end = await exited;
+        if (signal === "SIGTERM") assert.deepEqual([end.code, end.signal], [0, null], "a graceful stop exits 0");
+        const pidOf = (r: { body?: string }) => JSON.parse(r.body!).pid as number;
+        // Before the stop nginx balanced over both; once the victim was gone, only the survivor answered.
+        const before = new Set(result.records.filter((r) => r.end < stoppedAt).map(pidOf));
+        assert.deepEqual([...before].sort(), [...pids].sort(), "both instances served before the stop");
+        const after = result.records.filter((r) => r.start > end.at);
+        assert.ok(after.length > 0, "the load went on after the instance was gone");
+        assert.deepEqual(new Set(after.map(pidOf)), new Set([survivor]));
+      } finally {
+        if (recipe) {
+          await stop(recipe.web);
+          for (const i of recipe.instances) await stop(i);
+        }
+        dir.remove();
+      }
+    });
+  }
+
+  test("the README shows carafe.conf and carafe@.service exactly as the tests use them", () => {
+    const section = readme.slice(readme.indexOf("## Deploying"));
+    const blocks = [...section.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], text: m[2] }));
+    assert.ok(blocks.some((b) => b.lang === "nginx" && b.text === readDeploy("carafe.conf")), "README: the nginx block must be examples/deploy/carafe.conf");
+    assert.ok(blocks.some((b) => b.lang === "ini" && b.text === readDeploy("carafe@.service")), "README: the unit block must be examples/deploy/carafe@.service");
   });
 
-  test("the systemd unit passes systemd-analyze verify", (t) => {
+  test("the systemd unit passes systemd-analyze verify, with nothing to report", (t) => {
     const tool = peer("systemd-analyze");
     if (tool.skip) return t.skip(tool.skip);
     const dir = tempDir("carafe-unit-");
     try {
+      // verify checks that ExecStart's program exists: point it at this machine's npx
+      // (the unit's /usr/bin/npx elsewhere) or, without one, at the runtime running the
+      // tests, so that nothing needs tolerating.
+      const unit = readDeploy("carafe@.service");
+      const program = which("npx") ?? process.execPath;
+      writeFileSync(join(dir.path, "carafe@.service"), unit.replace("ExecStart=/usr/bin/npx ", `ExecStart=${program} `));
       // verify needs an instance name for a template unit.
-      writeFileSync(join(dir.path, "carafe@.service"), readFileSync(join(deployDir, "carafe@.service")));
       symlinkSync(join(dir.path, "carafe@.service"), join(dir.path, "carafe@8080.service"));
-      const r = spawnSync(tool.path!, ["verify", join(dir.path, "carafe@8080.service")], { encoding: "utf8", env: { ...process.env, SYSTEMD_LOG_LEVEL: "warning" } });
+      const r = spawnSync(tool.path!, ["verify", join(dir.path, "carafe@8080.service")], { encoding: "utf8", env: { ...process.env, SYSTEMD_LOG_LEVEL: "info" } });
       assert.equal(r.status, 0, r.stderr);
-      assert.equal(r.stderr.replace(/.*(No such file|Cannot add dependency).*\n?/g, ""), "");
+      assert.equal(r.stderr, "");
     } finally {
       dir.remove();
     }
