@@ -26,7 +26,7 @@ async function bench(name: string, fn: (r: Request) => Response | Promise<Respon
 for (let round = 0; round < 3; round++) {
   const row: string[] = [];
   for (const [k, r] of Object.entries(reqs)) {
-    const c = await bench("carafe", (x) => app.fetch(x), r);
+    const c = await bench("carafe", (x) => app.respond(x), r);
     const h = await bench("hono", (x) => hono.fetch(x), r);
     const b = k === "/" ? await bench("bare", bare, r) : 0;
     row.push(`${k}: carafe ${c.toFixed(0)}ns hono ${h.toFixed(0)}ns${b ? ` bare ${b.toFixed(0)}ns` : ""}`);

@@ -27,6 +27,30 @@ export interface BodySource {
   readonly body: ReadableStream<Uint8Array> | null;
   /** The whole body at once (a web `Request` has it; used when the length is declared). */
   arrayBuffer?(): Promise<ArrayBuffer>;
+  /** The whole body decoded as UTF-8 (a web `Request` has it; used when the length is declared). */
+  text?(): Promise<string>;
+  /**
+   * The declared `Content-Length`, `-1` when there is none (chunked): adapters' lazy
+   * requests know it without building a `Headers` object.
+   */
+  readonly declaredLength?: number;
+}
+
+/**
+ * The declared `Content-Length` of a request, or `-1` when it has none.
+ *
+ * @example
+ * ```ts
+ * import { declaredLength } from "./body.ts";
+ * declaredLength(new Request("http://x/", { method: "POST", body: "hi", headers: { "content-length": "2" } })); // 2
+ * ```
+ */
+export function declaredLength(source: BodySource): number {
+  const known = source.declaredLength;
+  if (typeof known === "number") return known;
+  const header = source.headers.get("content-length");
+  const n = header === null ? NaN : Number(header);
+  return Number.isInteger(n) && n >= 0 ? n : -1;
 }
 
 /**
@@ -35,13 +59,15 @@ export interface BodySource {
  * @example
  * ```ts
  * import { checkDeclaredLength } from "./body.ts";
- * checkDeclaredLength(new Headers({ "content-length": "10" }), 100);
+ * checkDeclaredLength(new Request("http://x/", { method: "POST", body: "0123456789" }), 100);
  * ```
  */
-export function checkDeclaredLength(headers: Headers, limit: number): void {
-  if (limit === Infinity) return;
-  const declared = headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
+export function checkDeclaredLength(source: BodySource, limit: number): void {
+  if (limit !== Infinity && declaredLength(source) > limit) throw tooLarge(limit);
+}
+
+function unreadable(err: unknown): HTTPError {
+  return new HTTPError(400, "The request body could not be read completely.", { cause: err });
 }
 
 /**
@@ -55,16 +81,17 @@ export function checkDeclaredLength(headers: Headers, limit: number): void {
  * ```
  */
 export async function readLimited(source: BodySource, limit: number): Promise<Uint8Array> {
-  checkDeclaredLength(source.headers, limit);
+  const declared = declaredLength(source);
+  if (declared > limit) throw tooLarge(limit);
   // With a declared length the server frames the body (it cannot deliver more than
   // declared), so the runtime's native whole-body read is safe and several times faster
   // than pulling chunks through a reader.
-  if (source.arrayBuffer && source.headers.has("content-length")) {
+  if (declared >= 0 && source.arrayBuffer) {
     let buffer: ArrayBuffer;
     try {
       buffer = await source.arrayBuffer();
     } catch (err) {
-      throw new HTTPError(400, "The request body could not be read completely.", { cause: err });
+      throw unreadable(err);
     }
     // No server frames a Request built in code and handed to app.fetch(): its header can
     // lie. The bytes are in memory by now, but the handler must still not get them.
@@ -89,7 +116,7 @@ export async function readLimited(source: BodySource, limit: number): Promise<Ui
     }
   } catch (err) {
     if (err instanceof HTTPError) throw err;
-    throw new HTTPError(400, "The request body could not be read completely.", { cause: err });
+    throw unreadable(err);
   } finally {
     reader.releaseLock();
   }
@@ -101,6 +128,40 @@ export async function readLimited(source: BodySource, limit: number): Promise<Ui
     offset += c.byteLength;
   }
   return out;
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * Reads the whole body as UTF-8 text (malformed bytes become U+FFFD, as `Request.text()`
+ * does), failing with 413 past `limit` bytes. With a declared length it is the
+ * runtime's native `text()`: no intermediate buffer, no decoder in JavaScript.
+ *
+ * @example
+ * ```ts
+ * import { readTextLimited } from "./body.ts";
+ * await readTextLimited(new Request("http://x/", { method: "PUT", body: "abc" }), 10); // "abc"
+ * ```
+ */
+export function readTextLimited(source: BodySource, limit: number): Promise<string> {
+  let declared: number;
+  try {
+    declared = declaredLength(source);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (declared > limit) return Promise.reject(tooLarge(limit));
+  if (declared < 0 || !source.text) return readLimited(source, limit).then((bytes) => utf8.decode(bytes));
+  return source.text().then((text) => {
+    // The same after-the-fact check as readLimited's, for a lying header: a string has
+    // at most one UTF-16 unit per byte and 3 bytes per unit, so only a long one is counted.
+    if (text.length > limit || (text.length * 3 > limit && new TextEncoder().encode(text).byteLength > limit)) {
+      throw tooLarge(limit);
+    }
+    return text;
+  }, (err) => {
+    throw unreadable(err);
+  });
 }
 
 /**

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { checkDeclaredLength, limitStream, readLimited } from "./body.ts";
+import { checkDeclaredLength, declaredLength, limitStream, readLimited, readTextLimited } from "./body.ts";
 import { parseCookies, verifyCookieValue, type CookieSecret } from "./cookies.ts";
 import { HTTPError } from "./errors.ts";
 import { lastForwarded, resolveClient, type ClientAddress, type TrustFn } from "./proxy.ts";
@@ -62,6 +62,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
   #cookies?: Record<string, string>;
   #client?: ClientAddress;
   #bytes?: Promise<Uint8Array>;
+  #text?: Promise<string>;
   #url?: string;
   #method?: string;
 
@@ -211,9 +212,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
 
   /** The declared body length, or `-1` when not declared. */
   get contentLength(): number {
-    const cl = this.headers.get("content-length");
-    const n = cl === null ? NaN : Number(cl);
-    return Number.isInteger(n) && n >= 0 ? n : -1;
+    return declaredLength(this.raw);
   }
 
   /**
@@ -225,30 +224,25 @@ export class CarafeRequest<P = Record<string, unknown>> {
     if (this.#body !== undefined) return this.#body;
     const stream = this.raw.body;
     if (!stream) return (this.#body = null);
-    checkDeclaredLength(this.headers, this.#ctx.maxBodySize);
+    checkDeclaredLength(this.raw, this.#ctx.maxBodySize);
     // limitStream locks the raw stream, so a second wrapper could not be made: keep the first.
     return (this.#body = limitStream(stream, this.#ctx.maxBodySize));
   }
 
   /** The whole body as bytes (read once, then cached; 413 past `maxBodySize`). */
   bytes(): Promise<Uint8Array> {
-    return (this.#bytes ??= readLimited(this.raw, this.#ctx.maxBodySize));
+    // After text() the body is consumed: its UTF-8 encoding is the body (unless the body was not valid UTF-8).
+    return (this.#bytes ??= this.#text === undefined ? readLimited(this.raw, this.#ctx.maxBodySize) : this.#text.then((t) => encoder.encode(t)));
   }
 
-  /** The body decoded as UTF-8 text. */
-  async text(): Promise<string> {
-    return new TextDecoder().decode(await this.bytes());
+  /** The body decoded as UTF-8 text (read once, then cached; 413 past `maxBodySize`). */
+  text(): Promise<string> {
+    return (this.#text ??= this.#bytes === undefined ? readTextLimited(this.raw, this.#ctx.maxBodySize) : this.#bytes.then((b) => decoder.decode(b)));
   }
 
   /** The body parsed as JSON; `400` when it is not valid JSON. An empty body gives `undefined`. */
-  async json<T = unknown>(): Promise<T> {
-    const text = await this.text();
-    if (text.trim() === "") return undefined as T;
-    try {
-      return JSON.parse(text) as T;
-    } catch (err) {
-      throw new HTTPError(400, "Invalid JSON in the request body.", { cause: err });
-    }
+  json<T = unknown>(): Promise<T> {
+    return this.text().then(parseJsonBody) as Promise<T>;
   }
 
   /**
@@ -283,5 +277,17 @@ export class CarafeRequest<P = Record<string, unknown>> {
     }
     for (const [k, v] of new URLSearchParams(text)) form.append(k, v);
     return form;
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function parseJsonBody(text: string): unknown {
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HTTPError(400, "Invalid JSON in the request body.", { cause: err });
   }
 }

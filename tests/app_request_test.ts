@@ -153,6 +153,19 @@ describe("bodies", () => {
     ]);
   });
 
+  test("with a declared length (the native whole-body read) in either order: bytes then text, text then bytes", async () => {
+    const app = new Carafe();
+    app.post("/bt", async (req) => ({ n: (await req.bytes()).length, text: await req.text(), json: await req.json() }));
+    app.post("/tb", async (req) => ({ json: await req.json(), text: await req.text(), n: (await req.bytes()).length }));
+    const body = '{"k":"瓶"}'; // 11 bytes, 9 UTF-16 units
+    const init = () => ({ method: "POST", body, headers: { "content-length": "11" } });
+    for (const path of ["/bt", "/tb"]) {
+      const [status, got] = await json(app, path, init());
+      assert.equal(status, 200, path);
+      assert.deepEqual(got, { n: 11, text: body, json: { k: "瓶" } }, path);
+    }
+  });
+
   test("malformed JSON → 400 and the app keeps serving", async () => {
     const app = new Carafe();
     app.post("/j", async (req) => ({ got: await req.json() }));
@@ -233,8 +246,13 @@ describe("bodies", () => {
   test("lying Content-Length (smaller than the body) through app.fetch → 413 once the real size is known", async () => {
     const app = new Carafe({ maxBodySize: 10 });
     app.post("/up", async (req) => String((await req.bytes()).length));
-    const lying = new Request("http://localhost/up", { method: "POST", body: "x".repeat(100), headers: { "content-length": "5" } });
-    assert.equal((await app.fetch(lying)).status, 413);
+    app.post("/text", async (req) => String((await req.text()).length));
+    const lying = (path: string, body: string) => new Request(`http://localhost${path}`, { method: "POST", body, headers: { "content-length": "5" } });
+    assert.equal((await app.fetch(lying("/up", "x".repeat(100)))).status, 413);
+    assert.equal((await app.fetch(lying("/text", "x".repeat(100)))).status, 413);
+    // 4 UTF-16 units, 12 bytes: counted in bytes, not in characters.
+    assert.equal((await app.fetch(lying("/text", "瓶瓶瓶瓶"))).status, 413);
+    assert.equal(await (await app.fetch(lying("/text", "瓶瓶瓶"))).text(), "3");
     assert.equal(await (await call(app, "/up", { method: "POST", body: "x".repeat(10) })).text(), "10");
   });
 
