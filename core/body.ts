@@ -29,6 +29,8 @@ export interface BodySource {
   arrayBuffer?(): Promise<ArrayBuffer>;
   /** The whole body decoded as UTF-8 (a web `Request` has it; used when the length is declared). */
   text?(): Promise<string>;
+  /** The whole body parsed as JSON (a web `Request` has it; used when the length is declared). */
+  json?(): Promise<unknown>;
   /**
    * The declared `Content-Length`, `-1` when there is none (chunked): adapters' lazy
    * requests know it without building a `Headers` object.
@@ -161,6 +163,57 @@ export function readTextLimited(source: BodySource, limit: number): Promise<stri
     return text;
   }, (err) => {
     throw unreadable(err);
+  });
+}
+
+/**
+ * Parses a request body's text as JSON: `undefined` for an empty body, a 400
+ * `HTTPError` for anything that is not JSON (a blank body included, as the runtimes'
+ * native `json()` has it).
+ *
+ * @example
+ * ```ts
+ * import { parseJsonBody } from "./body.ts";
+ * parseJsonBody('{"a":1}'); // { a: 1 }
+ * ```
+ */
+export function parseJsonBody(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw invalidJson(err);
+  }
+}
+
+function invalidJson(err: unknown): HTTPError {
+  return new HTTPError(400, "Invalid JSON in the request body.", { cause: err });
+}
+
+/**
+ * Reads the whole body and parses it as JSON (see {@linkcode parseJsonBody}), failing
+ * with 413 past `limit` bytes. With a declared length it is the runtime's native
+ * `json()` (measured about 1 µs per request faster than `text()` + `JSON.parse` on
+ * Deno); the size check is then the declared one, which every Carafe adapter frames.
+ *
+ * @example
+ * ```ts
+ * import { readJsonLimited } from "./body.ts";
+ * await readJsonLimited(new Request("http://x/", { method: "PUT", body: "[1]" }), 10); // [1]
+ * ```
+ */
+export function readJsonLimited(source: BodySource, limit: number): Promise<unknown> {
+  let declared: number;
+  try {
+    declared = declaredLength(source);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (declared > limit) return Promise.reject(tooLarge(limit));
+  if (declared === 0) return Promise.resolve(undefined);
+  if (declared < 0 || !source.json) return readTextLimited(source, limit).then(parseJsonBody);
+  return source.json().then(undefined, (err) => {
+    throw err instanceof SyntaxError ? invalidJson(err) : unreadable(err);
   });
 }
 

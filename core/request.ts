@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { checkDeclaredLength, declaredLength, limitStream, readLimited, readTextLimited } from "./body.ts";
+import { checkDeclaredLength, declaredLength, limitStream, parseJsonBody, readJsonLimited, readLimited, readTextLimited } from "./body.ts";
 import { parseCookies, verifyCookieValue, type CookieSecret } from "./cookies.ts";
 import { HTTPError } from "./errors.ts";
 import { lastForwarded, resolveClient, type ClientAddress, type TrustFn } from "./proxy.ts";
@@ -63,6 +63,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
   #client?: ClientAddress;
   #bytes?: Promise<Uint8Array>;
   #text?: Promise<string>;
+  #json?: Promise<unknown>;
   #url?: string;
   #method?: string;
 
@@ -229,20 +230,38 @@ export class CarafeRequest<P = Record<string, unknown>> {
     return (this.#body = limitStream(stream, this.#ctx.maxBodySize));
   }
 
+  // The body can be read once; each reader caches what it got and the others derive
+  // from that. The first reader uses the runtime's native whole-body read when the
+  // length is declared. After json(), text() and bytes() are the JSON re-serialised
+  // (as Hono does); after text(), bytes() are its UTF-8 encoding — the same bytes
+  // unless the body was not valid UTF-8.
+
   /** The whole body as bytes (read once, then cached; 413 past `maxBodySize`). */
   bytes(): Promise<Uint8Array> {
-    // After text() the body is consumed: its UTF-8 encoding is the body (unless the body was not valid UTF-8).
-    return (this.#bytes ??= this.#text === undefined ? readLimited(this.raw, this.#ctx.maxBodySize) : this.#text.then((t) => encoder.encode(t)));
+    return (this.#bytes ??= this.#text !== undefined || this.#json !== undefined
+      ? this.text().then((t) => encoder.encode(t))
+      : readLimited(this.raw, this.#ctx.maxBodySize));
   }
 
   /** The body decoded as UTF-8 text (read once, then cached; 413 past `maxBodySize`). */
   text(): Promise<string> {
-    return (this.#text ??= this.#bytes === undefined ? readTextLimited(this.raw, this.#ctx.maxBodySize) : this.#bytes.then((b) => decoder.decode(b)));
+    return (this.#text ??= this.#bytes !== undefined
+      ? this.#bytes.then((b) => decoder.decode(b))
+      : this.#json !== undefined
+      ? this.#json.then((v) => (v === undefined ? "" : JSON.stringify(v)))
+      : readTextLimited(this.raw, this.#ctx.maxBodySize));
   }
 
-  /** The body parsed as JSON; `400` when it is not valid JSON. An empty body gives `undefined`. */
+  /**
+   * The body parsed as JSON (read once, then cached); `400` when it is not valid JSON,
+   * `413` past `maxBodySize`. An empty body gives `undefined`.
+   * With a declared length the runtime's native `json()` parses it, and the size check
+   * is the declared length's (which every Carafe adapter frames).
+   */
   json<T = unknown>(): Promise<T> {
-    return this.text().then(parseJsonBody) as Promise<T>;
+    return (this.#json ??= this.#text !== undefined || this.#bytes !== undefined
+      ? this.text().then(parseJsonBody)
+      : readJsonLimited(this.raw, this.#ctx.maxBodySize)) as Promise<T>;
   }
 
   /**
@@ -282,12 +301,3 @@ export class CarafeRequest<P = Record<string, unknown>> {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function parseJsonBody(text: string): unknown {
-  if (text.trim() === "") return undefined;
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new HTTPError(400, "Invalid JSON in the request body.", { cause: err });
-  }
-}

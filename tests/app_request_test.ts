@@ -166,6 +166,18 @@ describe("bodies", () => {
     }
   });
 
+  test("json(): malformed or blank → 400, empty → undefined, with and without a declared length", async () => {
+    const app = new Carafe();
+    app.post("/j", async (req) => ({ got: (await req.json()) ?? "nothing" }));
+    for (const declare of [true, false]) {
+      const post = (body: string) => call(app, "/j", { method: "POST", body, headers: declare ? { "content-length": String(new TextEncoder().encode(body).length) } : {} });
+      assert.equal((await post('{"broken":')).status, 400, `declared: ${declare}`);
+      assert.equal((await post("  \r\n")).status, 400, `declared: ${declare}`);
+      assert.deepEqual(await (await post("")).json(), { got: "nothing" }, `declared: ${declare}`);
+      assert.deepEqual(await (await post(' {"ok":true} ')).json(), { got: { ok: true } }, `declared: ${declare}`);
+    }
+  });
+
   test("malformed JSON → 400 and the app keeps serving", async () => {
     const app = new Carafe();
     app.post("/j", async (req) => ({ got: await req.json() }));
