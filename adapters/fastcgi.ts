@@ -11,34 +11,42 @@
  * 2. **A request** is `BEGIN_REQUEST(id, role, flags)`, then a PARAMS stream (CGI
  *    meta-variables as name-value pairs with 1- or 4-byte lengths, ended by an empty
  *    PARAMS record), then a STDIN stream (the body, ended by an empty STDIN record).
- *    We answer as soon as PARAMS ends and stream STDIN into `request.body` with
- *    back-pressure (the socket is paused while a body queue is full).
- * 3. **The answer** is a STDOUT stream: the CGI header block (`Status:` line, headers,
+ *    We answer as soon as PARAMS ends and hand STDIN to `request.body` as it comes:
+ *    exactly `CONTENT_LENGTH` bytes (the excess is ignored; fewer fail the body).
+ * 3. **The answer** is a STDOUT stream: the CGI header block (headers, `Status:` line,
  *    blank line — see `gateway.ts`) then the body, in records of at most 65535 bytes,
  *    an empty STDOUT record, and `END_REQUEST(appStatus, protocolStatus)`. Each record
  *    goes to the socket in one write, so records of concurrent requests never
  *    interleave mid-record.
  * 4. **Multiplexing.** Several request ids may be active on one connection at once
- *    (HAProxy does this); we keep a map of them. Records for inactive ids are ignored
- *    (nginx keeps sending STDIN after an early answer).
+ *    (HAProxy does this), up to `maxRequestsPerConnection`; one more is refused with
+ *    `END_REQUEST(FCGI_OVERLOADED)`. Records for inactive ids are ignored (nginx keeps
+ *    sending STDIN after an early answer).
  * 5. **Connection lifetime.** `FCGI_KEEP_CONN` in BEGIN_REQUEST: when 0 we close after
- *    END_REQUEST; when 1 the web server owns the connection and we never close it.
- *    EOF or `ABORT_REQUEST` before the end of STDIN aborts `request.signal` and fails
- *    the body reader; ABORT_REQUEST is answered with END_REQUEST at once.
+ *    END_REQUEST; when 1 the web server owns the connection and we never close it
+ *    (but for the idle timeout). EOF or `ABORT_REQUEST` before the end of STDIN aborts
+ *    `request.signal` and fails the body reader; ABORT_REQUEST is answered with
+ *    END_REQUEST at once.
  * 6. **Management records** (request id 0): `GET_VALUES` is answered with
- *    `FCGI_MAX_CONNS`, `FCGI_MAX_REQS`, `FCGI_MPXS_CONNS`; any other type gets
- *    `UNKNOWN_TYPE`. Roles: RESPONDER and AUTHORIZER (answered right after PARAMS,
- *    since Apache sends no STDIN to authorizers); FILTER and others get
+ *    `FCGI_MAX_CONNS`, `FCGI_MAX_REQS` (per connection), `FCGI_MPXS_CONNS`; any other
+ *    type gets `UNKNOWN_TYPE`. Roles: RESPONDER and AUTHORIZER (answered right after
+ *    PARAMS, since Apache sends no STDIN to authorizers); FILTER and others get
  *    `END_REQUEST(UNKNOWN_ROLE)`.
- * 7. **Listeners.** TCP (`host`/`port`), a Unix socket (`socket`, `socketMode`), or
+ * 7. **Flow control.** FastCGI has none of its own: a connection is simply not read
+ *    while its output waits for the web server (over `outputHighWaterMark`) or while
+ *    more request body is buffered than the apps have read (over `maxBufferedBody`, all
+ *    requests of the connection together). Streamed answers wait for the output to
+ *    drain. Memory per connection stays bounded whatever the peer does.
+ * 8. **Listeners.** TCP (`host`/`port`), a Unix socket (`socket`, `socketMode`), or
  *    the listening socket a web server passes as fd 0 (spawn-fcgi, lighttpd
- *    `bin-path`, `cgi-fcgi -start`): `node:net`'s `listen({ fd: 0 })` works on Node,
- *    Deno and Bun alike.
+ *    `bin-path`, `cgi-fcgi -start`). The socket layer is `shims/socket.ts`: Bun's
+ *    native sockets where possible, `node:net` otherwise (and for fd 0).
  *
- * A hostile stream (bad version, wrong BEGIN_REQUEST size, PARAMS over
- * {@linkcode FastCgiLimits.maxParamsSize}, more than `maxRequestsPerConnection`
- * active ids, a BEGIN_REQUEST for an active id) closes that connection with a log
- * line; other connections are unaffected.
+ * A hostile stream (bad version, wrong BEGIN_REQUEST size, more PARAMS than
+ * {@linkcode FastCgiLimits.maxParamsSize} on a connection, a BEGIN_REQUEST for an
+ * active id) closes that connection with a log line; so does a connection with no
+ * request in the app for `idleTimeout`, and one beyond `maxConns`. Other connections
+ * are unaffected.
  *
  * @example
  * ```ts
@@ -55,12 +63,12 @@
  * @module
  */
 
-import net from "node:net";
 import { chmodSync, fstatSync, lstatSync, readFileSync, readlinkSync, unlinkSync } from "node:fs";
-import { Buffer } from "node:buffer";
 import type { Adapter, FetchApp, ServeOptions, Server } from "./adapter.ts";
+import { type ListenTarget, listenStream, type StreamHandlers, type StreamSocket } from "../shims/socket.ts";
 
 export type { Adapter, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
+export type { StreamHandlers, StreamSocket } from "../shims/socket.ts";
 import { addParam, answer, type GatewayParams, GatewayRequest, headerBlock } from "./gateway.ts";
 
 // ---------------------------------------------------------------------------
@@ -109,9 +117,16 @@ export interface FastCgiRecord {
   content: Uint8Array;
 }
 
+const EMPTY = new Uint8Array(0);
+
 /**
  * Streaming record parser: feed it bytes as they arrive (split or packed any way),
  * get whole records back. Throws on a version other than 1.
+ *
+ * The pending bytes live in one growing buffer read from an offset, so arrival in
+ * tiny pieces costs linear time (no re-joining per read). A chunk handed to
+ * {@linkcode RecordParser.append} is read in place until {@linkcode RecordParser.detach}
+ * copies what is left of it: records can be taken out without any copy.
  *
  * @example
  * ```ts
@@ -123,39 +138,84 @@ export interface FastCgiRecord {
  * ```
  */
 export class RecordParser {
-  #buf: Uint8Array | null = null;
+  #buf: Uint8Array = EMPTY;
+  #start = 0;
+  #end = 0;
+  /** `#buf` is ours (else it is the caller's chunk, valid until `detach()`). */
+  #owned = false;
 
   /** Bytes received but not yet part of a whole record. */
   get pending(): number {
-    return this.#buf?.length ?? 0;
+    return this.#end - this.#start;
+  }
+
+  /** Adds bytes; take the records with {@linkcode RecordParser.next}, then call {@linkcode RecordParser.detach}. */
+  append(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    if (this.#start === this.#end) {
+      // Nothing pending: read the chunk in place.
+      this.#buf = chunk;
+      this.#start = 0;
+      this.#end = chunk.length;
+      this.#owned = false;
+      return;
+    }
+    const live = this.#end - this.#start;
+    if (!this.#owned || this.#buf.length - this.#end < chunk.length) {
+      const need = live + chunk.length;
+      if (this.#owned && this.#buf.length >= need) {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+      } else {
+        const grown = new Uint8Array(Math.max(need, this.#owned ? this.#buf.length * 2 : 0, 16384));
+        grown.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = grown;
+        this.#owned = true;
+      }
+      this.#start = 0;
+      this.#end = live;
+    }
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
+  }
+
+  /** The next whole record, or `null` until more bytes arrive. */
+  next(): FastCgiRecord | null {
+    const buf = this.#buf, pos = this.#start;
+    if (this.#end - pos < HEADER_LEN) return null;
+    if (buf[pos] !== 1) throw new FastCgiProtocolError(`unsupported FastCGI version ${buf[pos]}`);
+    const contentLength = (buf[pos + 4] << 8) | buf[pos + 5];
+    const total = HEADER_LEN + contentLength + buf[pos + 6];
+    if (this.#end - pos < total) return null;
+    this.#start = pos + total;
+    return {
+      type: buf[pos + 1],
+      requestId: (buf[pos + 2] << 8) | buf[pos + 3],
+      content: buf.subarray(pos + HEADER_LEN, pos + HEADER_LEN + contentLength),
+    };
+  }
+
+  /** Copies the unparsed tail of the last appended chunk, so the caller may reuse it. */
+  detach(): void {
+    if (this.#start === this.#end) {
+      this.#buf = EMPTY;
+      this.#start = this.#end = 0;
+      this.#owned = false;
+    } else if (!this.#owned) {
+      this.#buf = this.#buf.slice(this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+      this.#owned = true;
+    }
   }
 
   /** Adds bytes and yields every record completed by them. */
   *push(chunk: Uint8Array): Generator<FastCgiRecord> {
-    let buf: Uint8Array = chunk;
-    if (this.#buf) {
-      const joined = new Uint8Array(this.#buf.length + chunk.length);
-      joined.set(this.#buf, 0);
-      joined.set(chunk, this.#buf.length);
-      buf = joined;
-      this.#buf = null;
+    this.append(chunk);
+    try {
+      for (let record = this.next(); record; record = this.next()) yield record;
+    } finally {
+      this.detach();
     }
-    let pos = 0;
-    while (buf.length - pos >= HEADER_LEN) {
-      if (buf[pos] !== 1) throw new FastCgiProtocolError(`unsupported FastCGI version ${buf[pos]}`);
-      const contentLength = (buf[pos + 4] << 8) | buf[pos + 5];
-      const total = HEADER_LEN + contentLength + buf[pos + 6];
-      if (buf.length - pos < total) break;
-      const record: FastCgiRecord = {
-        type: buf[pos + 1],
-        requestId: (buf[pos + 2] << 8) | buf[pos + 3],
-        content: buf.subarray(pos + HEADER_LEN, pos + HEADER_LEN + contentLength),
-      };
-      pos += total;
-      yield record;
-    }
-    // Keep the tail (at most one partial record, ≤ 65535 + 255 + 8 bytes) for the next push.
-    if (pos < buf.length) this.#buf = buf.slice(pos);
   }
 }
 
@@ -304,24 +364,55 @@ function endRequestRecord(id: number, appStatus: number, protocolStatus: number)
 // ---------------------------------------------------------------------------
 // Connections and requests
 
-/** Bounds that keep a hostile or broken peer from exhausting memory. */
+/** Bounds that keep a hostile, broken or slow peer from exhausting memory. */
 export interface FastCgiLimits {
-  /** Largest PARAMS stream of one request, in bytes (default 1 MiB; nginx never sends more than 64 KiB). */
+  /**
+   * Bytes of unfinished PARAMS streams on one connection, all its requests together
+   * (default 1 MiB; nginx never sends more than 64 KiB per request). More closes the
+   * connection.
+   */
   maxParamsSize: number;
-  /** Active request ids allowed on one connection (default 256); more closes the connection. */
+  /**
+   * Requests one connection may have in flight (default 100). GET_VALUES reports it
+   * as `FCGI_MAX_REQS` (HAProxy takes it as its per-connection stream limit); a
+   * BEGIN_REQUEST beyond it is answered `END_REQUEST(FCGI_OVERLOADED)`.
+   */
   maxRequestsPerConnection: number;
-  /** Bytes of request body queued per request before the socket is paused (default 256 KiB). */
-  bodyHighWaterMark: number;
-  /** What GET_VALUES reports as `FCGI_MAX_CONNS` (default 1024). */
+  /**
+   * Request-body bytes received on one connection and not yet read by the app, all
+   * its requests together (default 1 MiB). Above it the connection is not read until
+   * the apps catch up, so the web server's writes block. Below it records keep being
+   * read, so one slow reader does not stall ABORT_REQUEST or the other requests of a
+   * multiplexed connection.
+   */
+  maxBufferedBody: number;
+  /**
+   * Output bytes waiting for the web server to read them, per connection (default
+   * 64 KiB). Above it the connection is not read (no new requests, no management
+   * answers) until the output drains; streamed bodies wait for it too.
+   */
+  outputHighWaterMark: number;
+  /** Connections served at once (default 1024); GET_VALUES reports it as `FCGI_MAX_CONNS`. More are closed at once, with a log line. */
   maxConns: number;
+  /**
+   * Milliseconds a connection may stay without a request in the app (idle, or stuck in
+   * a partial record or PARAMS stream) before it is closed (default 120 000: longer
+   * than nginx's 60 s upstream keepalive, so the web server normally closes first).
+   * `run({ idleTimeout })` sets it too.
+   */
+  idleTimeout: number;
 }
 
 const DEFAULT_LIMITS: FastCgiLimits = {
   maxParamsSize: 1 << 20,
-  maxRequestsPerConnection: 256,
-  bodyHighWaterMark: 256 * 1024,
+  maxRequestsPerConnection: 100,
+  maxBufferedBody: 1 << 20,
+  outputHighWaterMark: 64 * 1024,
   maxConns: 1024,
+  idleTimeout: 120_000,
 };
+
+const encoder = new TextEncoder();
 
 interface Context {
   app: FetchApp;
@@ -342,37 +433,68 @@ interface Req {
   paramSize: number;
   /** "params" until the empty PARAMS record, then "stdin" until the empty STDIN record, then "done". */
   phase: "params" | "stdin" | "done";
+  /** All of the body arrived (the empty STDIN, or CONTENT_LENGTH bytes): EOF no longer aborts it. */
+  bodyComplete: boolean;
+  /** The body stream's controller, while the app may still read it. */
   body: ReadableStreamDefaultController<Uint8Array> | null;
+  /** Body chunks received and not yet taken by the app. */
+  queue: Uint8Array[];
+  queued: number;
+  /** A read is waiting for the next chunk. */
+  wake: (() => void) | null;
+  /** How the body ended, once it did: `true`, or the error the reader gets. */
+  bodyEnd: true | Error | null;
   declared: number | undefined;
   received: number;
   /** The request handed to the app (once PARAMS ended): aborting it aborts `request.signal`. */
   request: GatewayRequest | null;
+  /** Handed to the app (counts against the idle timeout no more). */
+  inApp: boolean;
+  /** The header block went out: an internal error can no longer answer 500. */
+  headSent: boolean;
   /** END_REQUEST was sent (or the connection died): nothing more is written for this id. */
   ended: boolean;
 }
 
-class Connection {
-  readonly socket: net.Socket;
+/**
+ * The protocol engine for one connection: records in, records out. Transport-neutral:
+ * it talks to a {@linkcode StreamSocket} (`shims/socket.ts`).
+ *
+ * Flow control, in one place ({@linkcode Connection.flow}): the socket is read unless
+ * the output is over its high-water mark (the web server is not reading our answers)
+ * or more request body is buffered than the apps have read. Records already received
+ * wait in the parser meanwhile.
+ */
+class Connection implements StreamHandlers {
+  readonly socket: StreamSocket;
   readonly #ctx: Context;
   readonly #parser = new RecordParser();
   readonly #reqs = new Map<number, Req>();
-  /** Requests whose body queue is full; the socket stays paused while any is. */
-  readonly #blocked = new Set<Req>();
+  /** No new requests: KEEP_CONN=0 answered, the peer sent EOF, or the server shuts down. */
   #closing = false;
-  #drain: Promise<void> | null = null;
+  #paused = false;
+  #outputBlocked = false;
+  #pumping = false;
+  /** Body bytes queued for apps on this connection. */
+  #bodyBytes = 0;
+  /** Bytes of PARAMS streams not yet complete. */
+  #paramBytes = 0;
+  /** Requests in the app right now (the idle timeout does not run while there are any). */
+  #inApp = 0;
+  #drainWaiters: (() => void)[] = [];
+  /** Bytes arrived since the last idle sweep. */
+  active = true;
+  /** Consecutive idle sweeps without activity or a request in the app. */
+  idleSweeps = 0;
 
-  constructor(socket: net.Socket, ctx: Context) {
+  constructor(socket: StreamSocket, ctx: Context) {
     this.socket = socket;
     this.#ctx = ctx;
-    socket.setNoDelay?.(true);
-    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
-    socket.on("end", () => this.#onEnd());
-    socket.on("error", () => {/* reported through 'close' */});
-    socket.on("close", () => this.#onClose());
   }
 
-  get idle(): boolean {
-    return this.#reqs.size === 0;
+  /** Whether a request is in the app (the idle timeout is suspended). */
+  get busy(): boolean {
+    return this.#inApp > 0;
   }
 
   /** Ends the connection after in-flight requests (graceful shutdown). */
@@ -381,22 +503,107 @@ class Connection {
     if (this.#reqs.size === 0) this.socket.end();
   }
 
-  #fail(reason: string): void {
+  /** Closes the connection with a log line. */
+  fail(reason: string): void {
     this.#ctx.log(`FastCGI: closing connection from ${this.socket.remoteAddress ?? "local socket"}: ${reason}`);
     this.socket.destroy();
   }
 
-  #onData(chunk: Buffer): void {
+  // -- socket events (StreamHandlers) --------------------------------------
+
+  data(chunk: Uint8Array): void {
+    this.active = true;
     if (this.#closing && this.#reqs.size === 0) return; // draining after KEEP_CONN=0: discard
+    this.#parser.append(chunk);
+    this.#pump();
+    this.#parser.detach();
+  }
+
+  end(): void {
+    // The web server closed its side. Requests whose body was still arriving were cut
+    // off (nginx and Apache abort by closing); requests with a complete body are still
+    // answered, then we close our side too.
+    for (const req of [...this.#reqs.values()]) {
+      if (!req.bodyComplete) {
+        this.#abortReq(req, "connection closed before the end of the request");
+        this.#forget(req);
+      }
+    }
+    this.#closing = true;
+    if (this.#reqs.size === 0) this.socket.end();
+  }
+
+  drain(): void {
+    this.#outputBlocked = false;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+    this.#flow();
+  }
+
+  close(): void {
+    for (const req of this.#reqs.values()) {
+      this.#abortReq(req, "connection closed");
+      req.ended = true;
+      this.#leaveApp(req);
+      this.#ctx.inflight.delete(req);
+    }
+    this.#reqs.clear();
+    this.#outputBlocked = false;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+    this.#ctx.onIdle();
+  }
+
+  // -- flow control --------------------------------------------------------
+
+  /** Pauses or resumes reading, and parses what is pending once allowed. */
+  #flow(): void {
+    const pause = this.#outputBlocked || this.#bodyBytes > this.#ctx.limits.maxBufferedBody;
+    if (pause !== this.#paused) {
+      this.#paused = pause;
+      if (pause) this.socket.pause();
+      else this.socket.resume();
+    }
+    if (!pause && this.#parser.pending > 0) this.#pump();
+  }
+
+  /** Handles the whole records received, as long as reading is allowed. */
+  #pump(): void {
+    if (this.#pumping) return; // re-entered from a callback: the outer loop goes on
+    this.#pumping = true;
     try {
-      for (const record of this.#parser.push(chunk)) {
-        if (this.socket.destroyed) return;
+      while (!this.#paused && !this.socket.closed) {
+        const record = this.#parser.next();
+        if (!record) break;
         this.#onRecord(record);
       }
     } catch (error) {
-      this.#fail(error instanceof FastCgiProtocolError ? error.message : String(error));
+      this.fail(error instanceof FastCgiProtocolError ? error.message : String(error));
+    } finally {
+      this.#pumping = false;
     }
   }
+
+  /** Writes whole records (never split, so requests never interleave mid-record); `false`: wait for drain. */
+  #send(bytes: Uint8Array): boolean {
+    if (this.socket.closed) return true;
+    if (this.socket.write(bytes) || this.socket.closed) return true;
+    if (!this.#outputBlocked) {
+      this.#outputBlocked = true;
+      this.#flow();
+    }
+    return false;
+  }
+
+  /** Resolves when the output has drained (or the connection is gone). */
+  #drained(): Promise<void> {
+    if (!this.#outputBlocked || this.socket.closed) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  // -- records -------------------------------------------------------------
 
   #onRecord({ type, requestId: id, content }: FastCgiRecord): void {
     if (id === 0) return this.#onManagement(type, content);
@@ -411,36 +618,39 @@ class Connection {
 
   #onManagement(type: number, content: Uint8Array): void {
     if (type === FCGI.GET_VALUES) {
+      const limits = this.#ctx.limits;
       const known: Record<string, string> = {
-        FCGI_MAX_CONNS: String(this.#ctx.limits.maxConns),
-        FCGI_MAX_REQS: String(this.#ctx.limits.maxConns * this.#ctx.limits.maxRequestsPerConnection),
+        FCGI_MAX_CONNS: String(limits.maxConns),
+        FCGI_MAX_REQS: String(limits.maxRequestsPerConnection),
         FCGI_MPXS_CONNS: "1",
       };
       const answerPairs: [string, string][] = [];
       decodeParams(content, (name) => {
-        if (name in known) answerPairs.push([name, known[name]]);
+        if (Object.hasOwn(known, name)) answerPairs.push([name, known[name]]);
       });
-      this.#write(encodeRecord(FCGI.GET_VALUES_RESULT, 0, encodeParams(answerPairs)));
+      this.#send(encodeRecord(FCGI.GET_VALUES_RESULT, 0, encodeParams(answerPairs)));
       return;
     }
     const body = new Uint8Array(8);
     body[0] = type;
-    this.#write(encodeRecord(FCGI.UNKNOWN_TYPE, 0, body));
+    this.#send(encodeRecord(FCGI.UNKNOWN_TYPE, 0, body));
   }
 
   #onBegin(id: number, content: Uint8Array): void {
     if (content.length !== 8) throw new FastCgiProtocolError(`BEGIN_REQUEST of ${content.length} bytes (must be 8)`);
-    const existing = this.#reqs.get(id);
-    if (existing && !existing.ended) throw new FastCgiProtocolError(`BEGIN_REQUEST for active request id ${id}`);
+    if (this.#reqs.has(id)) throw new FastCgiProtocolError(`BEGIN_REQUEST for active request id ${id}`);
     const role = (content[0] << 8) | content[1];
     const keepConn = (content[2] & FCGI.KEEP_CONN) !== 0;
-    if (role !== FCGI.RESPONDER && role !== FCGI.AUTHORIZER) {
-      this.#write(endRequestRecord(id, 0, FCGI.UNKNOWN_ROLE));
+    const refuse = role !== FCGI.RESPONDER && role !== FCGI.AUTHORIZER
+      ? FCGI.UNKNOWN_ROLE
+      : this.#reqs.size >= this.#ctx.limits.maxRequestsPerConnection
+      ? FCGI.OVERLOADED
+      : -1;
+    if (refuse >= 0) {
+      // The id stays inactive: whatever else comes for it is ignored.
+      this.#send(endRequestRecord(id, 0, refuse));
       if (!keepConn) this.#endSoon();
       return;
-    }
-    if (this.#reqs.size >= this.#ctx.limits.maxRequestsPerConnection) {
-      throw new FastCgiProtocolError(`more than ${this.#ctx.limits.maxRequestsPerConnection} active requests`);
     }
     this.#reqs.set(id, {
       id,
@@ -450,10 +660,18 @@ class Connection {
       paramChunks: [],
       paramSize: 0,
       phase: "params",
+      // An authorizer gets no body (Apache sends it no STDIN at all).
+      bodyComplete: role === FCGI.AUTHORIZER,
       body: null,
+      queue: [],
+      queued: 0,
+      wake: null,
+      bodyEnd: null,
       declared: undefined,
       received: 0,
       request: null,
+      inApp: false,
+      headSent: false,
       ended: false,
     });
   }
@@ -462,24 +680,22 @@ class Connection {
     if (req.phase !== "params") return;
     if (content.length > 0) {
       req.paramSize += content.length;
-      if (req.paramSize > this.#ctx.limits.maxParamsSize) {
-        throw new FastCgiProtocolError(`PARAMS over ${this.#ctx.limits.maxParamsSize} bytes`);
+      this.#paramBytes += content.length;
+      if (this.#paramBytes > this.#ctx.limits.maxParamsSize) {
+        throw new FastCgiProtocolError(`PARAMS over ${this.#ctx.limits.maxParamsSize} bytes on one connection`);
       }
       req.paramChunks.push(content.slice()); // the parser's buffer is reused: copy
       return;
     }
     // Empty PARAMS: the stream is complete (pairs may straddle records, so decode only now).
     const bytes = req.paramChunks.length === 1 ? req.paramChunks[0] : concat(req.paramChunks, req.paramSize);
+    this.#paramBytes -= req.paramSize;
     req.paramChunks = [];
     if (!decodeParams(bytes, (name, value) => addParam(req.params, name, value))) {
       throw new FastCgiProtocolError("malformed PARAMS name-value pairs");
     }
     req.phase = "stdin";
-    this.#respond(req).catch((error) => {
-      // Never an unhandled rejection (it would end the process under Node): log, end the request.
-      this.#ctx.log(`FastCGI: internal error on request ${req.id}: ${(error as Error)?.stack ?? error}`);
-      this.#finish(req, 1);
-    });
+    this.#respond(req).catch((error) => this.#internalError(req, error));
   }
 
   #onStdin(req: Req, content: Uint8Array): void {
@@ -487,116 +703,165 @@ class Connection {
     if (req.phase === "done") return;
     if (content.length === 0) {
       req.phase = "done";
-      if (req.body) {
-        if (req.declared !== undefined && req.received !== req.declared) {
-          req.body.error(new Error(`request body truncated: ${req.received} of ${req.declared} bytes`));
-        } else req.body.close();
-        req.body = null;
-        this.#unblock(req);
+      if (!req.bodyComplete) {
+        req.bodyComplete = true;
+        this.#endBody(req, req.declared !== undefined && req.received < req.declared
+          ? new Error(`request body truncated: ${req.received} of ${req.declared} bytes`)
+          : true);
       }
       return;
     }
-    const body = req.body;
-    if (!body) return; // no body expected (GET), or the app cancelled it
+    if (req.bodyComplete) return; // more than CONTENT_LENGTH: the excess is ignored (spec §6.2: at most CONTENT_LENGTH)
     let chunk = content;
-    if (req.declared !== undefined && req.received + chunk.length > req.declared) {
-      chunk = chunk.subarray(0, req.declared - req.received); // never more than CONTENT_LENGTH (spec §6.2)
+    if (req.declared !== undefined && req.received + chunk.length >= req.declared) {
+      chunk = chunk.subarray(0, req.declared - req.received);
+      req.bodyComplete = true;
     }
-    req.received += content.length;
-    if (chunk.length) body.enqueue(chunk.slice());
-    if ((body.desiredSize ?? 1) <= 0 && !this.#blocked.has(req)) {
-      this.#blocked.add(req);
-      this.socket.pause();
+    req.received += chunk.length;
+    if (chunk.length > 0 && req.bodyEnd === null && (req.body || req.request === null)) this.#enqueue(req, chunk.slice());
+    if (req.bodyComplete) this.#endBody(req, true);
+  }
+
+  // -- request bodies ------------------------------------------------------
+
+  /** Hands a chunk to a waiting read, or queues it (and counts it against the connection). */
+  #enqueue(req: Req, chunk: Uint8Array): void {
+    if (req.wake && req.body) {
+      const wake = req.wake;
+      req.wake = null;
+      req.body.enqueue(chunk);
+      wake();
+      return;
+    }
+    req.queue.push(chunk);
+    req.queued += chunk.length;
+    this.#bodyBytes += chunk.length;
+    if (this.#bodyBytes > this.#ctx.limits.maxBufferedBody) this.#flow();
+  }
+
+  /** The body is complete (`true`) or failed: tell a waiting reader, or leave it for the next read. */
+  #endBody(req: Req, end: true | Error): void {
+    if (req.bodyEnd !== null) return;
+    req.bodyEnd = end;
+    if (req.queue.length === 0 && req.wake && req.body) {
+      const wake = req.wake;
+      req.wake = null;
+      if (end === true) req.body.close();
+      else req.body.error(end);
+      req.body = null;
+      wake();
     }
   }
 
-  #unblock(req: Req): void {
-    if (this.#blocked.delete(req) && this.#blocked.size === 0 && !this.socket.destroyed) this.socket.resume();
+  /** Drops the queued body bytes (the app will not read them). */
+  #dropBody(req: Req): void {
+    if (req.queued > 0) {
+      this.#bodyBytes -= req.queued;
+      req.queue = [];
+      req.queued = 0;
+      this.#flow();
+    }
+  }
+
+  /** The body stream handed to the app: it pulls queued chunks one by one. */
+  #bodyStream(req: Req): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          req.body = controller;
+        },
+        pull: (controller) => {
+          const chunk = req.queue.shift();
+          if (chunk) {
+            if (!req.ended) {
+              // (An ended request's queue no longer counts against the connection.)
+              req.queued -= chunk.length;
+              this.#bodyBytes -= chunk.length;
+            }
+            controller.enqueue(chunk);
+            if (!this.#outputBlocked && this.#paused) this.#flow();
+            return;
+          }
+          if (req.bodyEnd !== null) {
+            req.body = null;
+            if (req.bodyEnd === true) controller.close();
+            else controller.error(req.bodyEnd);
+            return;
+          }
+          return new Promise<void>((resolve) => (req.wake = resolve));
+        },
+        cancel: () => {
+          req.body = null;
+          req.wake = null;
+          this.#dropBody(req);
+        },
+      },
+      { highWaterMark: 0 },
+    );
   }
 
   #onAbort(req: Req): void {
     this.#abortReq(req, "FastCGI ABORT_REQUEST");
-    this.#finish(req, 0);
+    this.#complete(req, endRequestRecord(req.id, 0, FCGI.REQUEST_COMPLETE));
   }
 
+  /** The web server gave up on the request: fail its body and abort `request.signal`. */
   #abortReq(req: Req, why: string): void {
     const error = new DOMException(`request aborted (${why})`, "AbortError");
+    this.#failBody(req, error);
+    req.request?.abort(error);
+  }
+
+  /** The rest of the body will never come: a reader gets `error` (never a silently short body). */
+  #failBody(req: Req, error: Error): void {
+    req.bodyComplete = true;
+    if (req.bodyEnd === null) req.bodyEnd = error;
+    this.#dropBody(req);
     if (req.body) {
       try {
         req.body.error(error);
       } catch { /* already closed */ }
       req.body = null;
     }
-    this.#unblock(req);
-    req.request?.abort(error);
+    const wake = req.wake;
+    req.wake = null;
+    wake?.();
   }
 
-  #onEnd(): void {
-    // The web server closed its side. Requests still waiting for STDIN were cut off
-    // (nginx and Apache abort by closing); requests with a complete body are still
-    // answered, then we close our side too.
-    for (const req of this.#reqs.values()) {
-      if (req.phase !== "done") {
-        this.#abortReq(req, "connection closed before the end of the request");
-        req.ended = true;
-        this.#forget(req);
-      }
-    }
-    this.#closing = true;
-    if (this.#reqs.size === 0) this.socket.end();
-  }
+  // -- answers -------------------------------------------------------------
 
-  #onClose(): void {
-    for (const req of this.#reqs.values()) {
-      this.#abortReq(req, "connection closed");
-      req.ended = true;
-      this.#ctx.inflight.delete(req);
-    }
-    this.#reqs.clear();
-    this.#blocked.clear();
-    this.#ctx.onIdle();
-  }
-
+  /** Forgets a request: its id becomes inactive, its queued body is dropped. */
   #forget(req: Req): void {
+    req.ended = true;
+    if (req.phase === "params") this.#paramBytes -= req.paramSize;
+    if (!req.bodyComplete) this.#failBody(req, new Error("request body unavailable: the response was already sent"));
+    else this.#releaseBody(req);
     this.#reqs.delete(req.id);
+    this.#leaveApp(req);
     this.#ctx.inflight.delete(req);
     this.#ctx.onIdle();
   }
 
-  /** Writes whole records; resolves once the socket can take more (back-pressure). */
-  #write(bytes: Uint8Array): void | Promise<void> {
-    const socket = this.socket;
-    if (socket.destroyed || !socket.writable) return;
-    // A Buffer view (no copy): Deno's and Bun's node:net take a slower path for a plain Uint8Array.
-    if (socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) return;
-    if (!this.#drain) {
-      this.#drain = new Promise<void>((resolve) => {
-        const done = () => {
-          socket.off("drain", done);
-          socket.off("close", done);
-          this.#drain = null;
-          resolve();
-        };
-        socket.on("drain", done);
-        socket.on("close", done);
-      });
+  /** A complete body the app did not read yet stays readable, but no longer counts against the connection. */
+  #releaseBody(req: Req): void {
+    if (req.queued > 0) {
+      this.#bodyBytes -= req.queued;
+      req.queued = 0;
+      this.#flow();
     }
-    return this.#drain;
   }
 
-  /** Sends END_REQUEST (unless already sent) and closes the connection if KEEP_CONN was 0. */
-  #finish(req: Req, appStatus: number, head?: Uint8Array): void {
-    if (req.ended) return;
-    req.ended = true;
-    this.#write(concat(head ? [head, endRequestRecord(req.id, appStatus, FCGI.REQUEST_COMPLETE)] : [endRequestRecord(req.id, appStatus, FCGI.REQUEST_COMPLETE)]));
-    // Stop queuing body bytes nobody will read; later STDIN for this id is ignored.
-    if (req.body) {
-      try {
-        req.body.close();
-      } catch { /* errored */ }
-      req.body = null;
+  #leaveApp(req: Req): void {
+    if (req.inApp) {
+      req.inApp = false;
+      this.#inApp--;
     }
-    this.#unblock(req);
+  }
+
+  /** Sends the last records of a request (ending with END_REQUEST), forgets it, closes if KEEP_CONN was 0. */
+  #complete(req: Req, lastRecords: Uint8Array): void {
+    if (req.ended) return;
+    this.#send(lastRecords);
     this.#forget(req);
     if (!req.keepConn) this.#endSoon();
     else if (this.#closing && this.#reqs.size === 0) this.socket.end();
@@ -609,74 +874,70 @@ class Connection {
     this.socket.end();
     const timer = setTimeout(() => this.socket.destroy(), 5000);
     (timer as { unref?: () => void }).unref?.();
-    this.socket.once("close", () => clearTimeout(timer));
+  }
+
+  /** A whole answer from a status and a short text: header block, body, end of STDOUT, END_REQUEST. */
+  #simpleAnswer(req: Req, status: number, text: string, appStatus: number): void {
+    const body = encoder.encode(text);
+    const headers = new Headers({ "content-type": "text/plain; charset=UTF-8", "content-length": String(body.length) });
+    const head = encoder.encode(headerBlock(status, headers));
+    const tail = concat([encodeRecord(FCGI.STDOUT, req.id), endRequestRecord(req.id, appStatus, FCGI.REQUEST_COMPLETE)]);
+    req.headSent = true;
+    this.#complete(req, frame(FCGI.STDOUT, req.id, [head, body], head.length + body.length, tail));
+  }
+
+  /** A bug of ours (or an app answer we could not write): log it; answer 500 if nothing was sent yet. */
+  #internalError(req: Req, error: unknown): void {
+    // Never an unhandled rejection (it would end the process under Node): log, end the request.
+    this.#ctx.log(`FastCGI: internal error on request ${req.id}: ${(error as Error)?.stack ?? error}`);
+    if (req.ended) return;
+    if (!req.headSent) this.#simpleAnswer(req, 500, "Internal Server Error\n", 1);
+    else this.#complete(req, concat([encodeRecord(FCGI.STDOUT, req.id), endRequestRecord(req.id, 1, FCGI.REQUEST_COMPLETE)]));
   }
 
   async #respond(req: Req): Promise<void> {
     this.#ctx.inflight.add(req);
+    req.inApp = true;
+    this.#inApp++;
     let request: GatewayRequest;
     try {
       request = new GatewayRequest(req.params);
     } catch (error) {
       this.#ctx.log(`FastCGI: bad request: ${(error as Error).message}`);
-      const head = encodeRecord(FCGI.STDOUT, req.id, new TextEncoder().encode("Status: 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 12\r\n\r\nBad Request\n"));
-      this.#finish(req, 1, concat([head, encodeRecord(FCGI.STDOUT, req.id)]));
+      this.#simpleAnswer(req, 400, "Bad Request\n", 1);
       return;
     }
     req.request = request;
-    // An authorizer gets no body (Apache sends no STDIN at all, so we must not wait for it).
-    if (req.role === FCGI.RESPONDER && request.hasBody) {
+    if (req.role === FCGI.RESPONDER && request.hasBody && !req.bodyComplete) {
       req.declared = request.contentLength;
-      request.setBody(new ReadableStream<Uint8Array>(
-        {
-          start: (controller) => {
-            req.body = controller;
-          },
-          pull: () => this.#unblock(req),
-          cancel: () => {
-            req.body = null;
-            this.#unblock(req);
-          },
-        },
-        { highWaterMark: this.#ctx.limits.bodyHighWaterMark, size: (chunk) => chunk.byteLength },
-      ));
+      request.setBody(this.#bodyStream(req));
+    } else {
+      req.bodyComplete = true;
     }
     const out = await answer(this.#ctx.app, request, (error) => this.#appError(req, error));
     if (req.ended) {
       if (out.body instanceof ReadableStream) out.body.cancel().catch(() => {});
       return;
     }
-    const head = new TextEncoder().encode(headerBlock(out.status, out.headers));
+    const head = encoder.encode(headerBlock(out.status, out.headers));
+    req.headSent = true;
     if (!(out.body instanceof ReadableStream)) {
-      // The common case: header block and body in one write with the end markers.
-      const bodyBytes = out.body ?? new Uint8Array(0);
+      // The common case: header block, body and end markers in one write.
+      const bodyBytes = out.body ?? EMPTY;
       const tail = concat([encodeRecord(FCGI.STDOUT, req.id), endRequestRecord(req.id, 0, FCGI.REQUEST_COMPLETE)]);
-      const bytes = frame(FCGI.STDOUT, req.id, [head, bodyBytes], head.length + bodyBytes.length, tail);
-      req.ended = true;
-      this.#write(bytes);
-      if (req.body) {
-        try {
-          req.body.close();
-        } catch { /* errored */ }
-        req.body = null;
-      }
-      this.#unblock(req);
-      this.#forget(req);
-      if (!req.keepConn) this.#endSoon();
-      else if (this.#closing && this.#reqs.size === 0) this.socket.end();
+      this.#complete(req, frame(FCGI.STDOUT, req.id, [head, bodyBytes], head.length + bodyBytes.length, tail));
       return;
     }
     // Streamed body: header block first, then each chunk as it comes, waiting for the
-    // socket to drain so a slow web server slows the producer down.
-    await this.#write(encodeRecord(FCGI.STDOUT, req.id, head));
+    // output to drain so a slow web server slows the producer down.
+    if (!this.#send(encodeRecord(FCGI.STDOUT, req.id, head))) await this.#drained();
     const reader = out.body.getReader();
     let appStatus = 0;
     try {
       while (!req.ended) {
         const { done, value } = await reader.read();
-        if (done) break;
-        if (req.ended) break;
-        if (value.length) await this.#write(frame(FCGI.STDOUT, req.id, [value], value.length));
+        if (done || req.ended) break;
+        if (value.length && !this.#send(frame(FCGI.STDOUT, req.id, [value], value.length))) await this.#drained();
       }
     } catch (error) {
       appStatus = 1;
@@ -685,7 +946,7 @@ class Connection {
       if (req.ended) reader.cancel().catch(() => {});
       else reader.releaseLock();
     }
-    this.#finish(req, appStatus, encodeRecord(FCGI.STDOUT, req.id));
+    this.#complete(req, concat([encodeRecord(FCGI.STDOUT, req.id), endRequestRecord(req.id, appStatus, FCGI.REQUEST_COMPLETE)]));
   }
 
   /** An app error: to the log, and to the web server's error log through STDERR. */
@@ -693,7 +954,7 @@ class Connection {
     const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
     this.#ctx.log(`FastCGI: error answering request ${req.id}: ${text}`);
     if (!req.ended) {
-      this.#write(concat([encodeRecord(FCGI.STDERR, req.id, new TextEncoder().encode(text + "\n")), encodeRecord(FCGI.STDERR, req.id)]));
+      this.#send(concat([encodeRecord(FCGI.STDERR, req.id, encoder.encode(text + "\n")), encodeRecord(FCGI.STDERR, req.id)]));
     }
   }
 }
@@ -761,6 +1022,123 @@ export interface FastCgiServeOptions extends ServeOptions {
   fd0?: boolean;
   /** Protocol bounds (see {@linkcode FastCgiLimits}). */
   limits?: Partial<FastCgiLimits>;
+  /** Serve over `node:net` even where a native transport exists (Bun): for comparisons. */
+  forceNodeNet?: boolean;
+}
+
+/**
+ * The connection engine behind {@linkcode serveFastCgi}, usable over any transport:
+ * `accept(socket)` serves one accepted connection; `close()` stops them gracefully.
+ *
+ * @example
+ * ```ts
+ * import { createFastCgiEngine } from "./fastcgi.ts";
+ * const engine = createFastCgiEngine({ app: { fetch: () => new Response("hi") }, log: console.error });
+ * // listenStream(target, engine.accept) — see shims/socket.ts
+ * await engine.close(1000);
+ * ```
+ */
+export function createFastCgiEngine(options: { app: FetchApp; log: (line: string) => void; limits?: Partial<FastCgiLimits> }): {
+  /** Serves one accepted connection; returns the handlers for its socket events. */
+  accept(socket: StreamSocket): StreamHandlers;
+  /** Connections open now. */
+  readonly connections: number;
+  /** Stops accepting, ends idle connections, waits up to `timeout` ms for requests in flight, then closes the rest. */
+  close(timeout: number): Promise<void>;
+} {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const connections = new Set<Connection>();
+  let stopping = false;
+  let idleWaiter: (() => void) | null = null;
+  const ctx: Context = {
+    app: options.app,
+    log: options.log,
+    limits,
+    inflight: new Set(),
+    onIdle: () => {
+      if (idleWaiter && ctx.inflight.size === 0) idleWaiter();
+    },
+  };
+  const allowed = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
+    ?.FCGI_WEB_SERVER_ADDRS?.split(",").map((s) => s.trim()).filter(Boolean);
+  const ignore: StreamHandlers = { data() {}, end() {}, drain() {}, close() {} };
+  let refused = 0, refusedLogged = 0;
+
+  // The idle timeout: a sweep every quarter of it closes connections that had neither
+  // a byte nor a request in the app for the whole period (no per-request timers).
+  const step = Math.max(10, Math.floor(limits.idleTimeout / 4));
+  const sweeps = Math.ceil(limits.idleTimeout / step);
+  const sweeper = setInterval(() => {
+    for (const c of connections) {
+      if (c.active || c.busy) {
+        c.active = false;
+        c.idleSweeps = 0;
+      } else if (++c.idleSweeps >= sweeps) {
+        c.fail(`no request for ${limits.idleTimeout} ms (idle, or a partial record)`);
+      }
+    }
+  }, step);
+  (sweeper as { unref?: () => void }).unref?.();
+
+  return {
+    accept(socket: StreamSocket): StreamHandlers {
+      if (stopping) {
+        socket.destroy();
+        return ignore;
+      }
+      const peer = socket.remoteAddress;
+      if (allowed?.length && peer && !allowed.includes(peer.replace(/^::ffff:/, ""))) {
+        options.log(`FastCGI: refused connection from ${peer} (not in FCGI_WEB_SERVER_ADDRS)`);
+        socket.destroy();
+        return ignore;
+      }
+      if (connections.size >= limits.maxConns) {
+        // Logged once per second at most: a flood must not flood the log too.
+        refused++;
+        const now = Date.now();
+        if (now - refusedLogged >= 1000) {
+          options.log(`FastCGI: refused ${refused} connection(s): already serving maxConns = ${limits.maxConns}`);
+          refusedLogged = now;
+          refused = 0;
+        }
+        socket.destroy();
+        return ignore;
+      }
+      const connection = new Connection(socket, ctx);
+      connections.add(connection);
+      return {
+        data: (chunk) => connection.data(chunk),
+        end: () => connection.end(),
+        drain: () => connection.drain(),
+        close: () => {
+          connections.delete(connection);
+          connection.close();
+        },
+      };
+    },
+    get connections() {
+      return connections.size;
+    },
+    async close(timeout: number): Promise<void> {
+      stopping = true;
+      for (const c of connections) c.shutdown();
+      if (ctx.inflight.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeout);
+          idleWaiter = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      // Connections were ended (half-closed) after their last answer; give the peers a
+      // moment to read it and close, so no queued bytes are lost to a hard destroy.
+      const grace = Date.now() + Math.min(1000, timeout);
+      while (connections.size > 0 && Date.now() < grace) await new Promise((r) => setTimeout(r, 10));
+      for (const c of connections) c.socket.destroy();
+      clearInterval(sweeper);
+    },
+  };
 }
 
 /**
@@ -779,92 +1157,52 @@ export interface FastCgiServeOptions extends ServeOptions {
  * await server.close();
  * ```
  */
-export function serveFastCgi(options: FastCgiServeOptions): Promise<Server> {
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const connections = new Set<Connection>();
+export async function serveFastCgi(options: FastCgiServeOptions): Promise<Server> {
+  const limits = { ...options.limits };
+  if (options.idleTimeout !== undefined && limits.idleTimeout === undefined) limits.idleTimeout = options.idleTimeout;
+  const engine = createFastCgiEngine({ app: options.app, log: options.log, limits });
+  const target: ListenTarget = options.socket ? { path: options.socket } : options.fd0 ? { fd: 0 } : { host: options.host, port: options.port };
+  if (options.socket) removeStaleSocket(options.socket);
+  let listener;
+  try {
+    listener = await listenStream(target, engine.accept, {
+      highWaterMark: options.limits?.outputHighWaterMark ?? DEFAULT_LIMITS.outputHighWaterMark,
+      forceNodeNet: options.forceNodeNet,
+    });
+  } catch (error) {
+    await engine.close(0);
+    throw friendlyListenError(error as Error, options);
+  }
+  let url: string;
+  if (options.socket) {
+    try {
+      chmodSync(options.socket, options.socketMode ?? 0o660);
+    } catch (error) {
+      options.log(`FastCGI: cannot chmod ${options.socket}: ${(error as Error).message}`);
+    }
+    url = `unix:${options.socket}`;
+  } else if (options.fd0) {
+    url = "fcgi://fd0";
+  } else {
+    const { host, port } = listener.address as { host: string; port: number };
+    url = `fcgi://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  }
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => (resolveFinished = r));
-  let stopping = false;
-  let idleWaiter: (() => void) | null = null;
-  const ctx: Context = {
-    app: options.app,
-    log: options.log,
-    limits,
-    inflight: new Set(),
-    onIdle: () => {
-      if (idleWaiter && ctx.inflight.size === 0) idleWaiter();
-    },
-  };
-  const allowed = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
-    ?.FCGI_WEB_SERVER_ADDRS?.split(",").map((s) => s.trim()).filter(Boolean);
-
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    if (stopping) return void socket.destroy();
-    if (allowed?.length && socket.remoteAddress && !allowed.includes(socket.remoteAddress.replace(/^::ffff:/, ""))) {
-      options.log(`FastCGI: refused connection from ${socket.remoteAddress} (not in FCGI_WEB_SERVER_ADDRS)`);
-      return void socket.destroy();
-    }
-    const connection = new Connection(socket, ctx);
-    connections.add(connection);
-    socket.on("close", () => connections.delete(connection));
-  });
-  server.on("close", () => resolveFinished());
-
-  const close = async (): Promise<void> => {
-    if (stopping) return finished;
-    stopping = true;
-    server.close();
-    for (const c of connections) c.shutdown();
-    if (ctx.inflight.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.shutdownTimeout);
-        idleWaiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-    // Connections were ended (half-closed) after their last answer; give the peers a
-    // moment to read it and close, so no queued bytes are lost to a hard destroy.
-    const grace = Date.now() + Math.min(1000, options.shutdownTimeout);
-    while (connections.size > 0 && Date.now() < grace) await new Promise((r) => setTimeout(r, 10));
-    for (const c of connections) c.socket.destroy();
-    if (options.socket) {
-      try {
-        unlinkSync(options.socket);
-      } catch { /* already gone */ }
-    }
-    await finished;
-  };
-
-  return new Promise<Server>((resolve, reject) => {
-    server.once("error", (error: Error) => reject(friendlyListenError(error, options)));
-    const ready = (url: string) => {
-      server.removeAllListeners("error");
-      server.on("error", (error: Error) => options.log(`FastCGI: listener error: ${error.message}`));
-      resolve({ url, close, finished });
-    };
-    if (options.socket) {
-      const path = options.socket;
-      removeStaleSocket(path);
-      server.listen(path, () => {
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    closing ??= (async () => {
+      const stopped = listener.close(); // stops accepting now; resolves once every connection is gone
+      await engine.close(options.shutdownTimeout);
+      await stopped;
+      if (options.socket) {
         try {
-          chmodSync(path, options.socketMode ?? 0o660);
-        } catch (error) {
-          options.log(`FastCGI: cannot chmod ${path}: ${(error as Error).message}`);
-        }
-        ready(`unix:${path}`);
-      });
-    } else if (options.fd0) {
-      server.listen({ fd: 0 }, () => ready("fcgi://fd0"));
-    } else {
-      server.listen({ host: options.host, port: options.port }, () => {
-        const address = server.address() as net.AddressInfo;
-        const host = address.family === "IPv6" || address.address.includes(":") ? `[${address.address}]` : address.address;
-        ready(`fcgi://${host}:${address.port}`);
-      });
-    }
-  });
+          unlinkSync(options.socket);
+        } catch { /* already gone */ }
+      }
+      resolveFinished();
+    })();
+  return { url, close, finished };
 }
 
 function removeStaleSocket(path: string): void {

@@ -1,7 +1,7 @@
 /**
  * What the FastCGI and CGI adapters share: turning CGI meta-variables (RFC 3875
  * §4.1) into a web `Request` plus {@linkcode ServeInfo}, asking the app for its
- * answer, and writing the CGI-style header block (`Status:` line, headers, blank
+ * answer, and writing the CGI-style header block (headers, `Status:` line, blank
  * line) that both protocols put in front of the body.
  *
  * Real servers disagree on the details, so the mapping is forgiving:
@@ -27,7 +27,7 @@
  * request.url;              // "http://example.com/hello?x=1"
  * request.info.scriptName;  // "/app"
  * headerBlock(200, new Headers({ "content-type": "text/plain" }));
- * // "Status: 200 OK\r\ncontent-type: text/plain\r\n\r\n"
+ * // "content-type: text/plain\r\nStatus: 200 OK\r\n\r\n"
  * ```
  *
  * @module
@@ -281,11 +281,16 @@ function splitPath(params: GatewayParams): { scriptName: string; rawPath: string
 }
 
 /**
- * The one writer of the CGI-style response head shared by FastCGI and CGI:
- * `Status: 200 OK\r\n`, every header on its own line (each `Set-Cookie` separately),
- * then the blank line. `Transfer-Encoding`, `Connection` and `Keep-Alive` are never
- * written: the gateway server does the framing, and chunked framing inside the body
- * would reach the client twice-chunked (nginx, Apache).
+ * The one writer of the CGI-style response head shared by FastCGI and CGI: every
+ * header on its own line (each `Set-Cookie` separately), then the `Status:` line,
+ * then the blank line.
+ *
+ * `Status:` comes **last**: RFC 3875 allows any order, nginx, Apache, lighttpd and
+ * fcgiwrap do not care, but HAProxy's FastCGI mux lets the later of `Status` and
+ * `Location` win, and a `Location` after `Status` would turn every redirect into a 302.
+ * `Transfer-Encoding`, `Connection` and `Keep-Alive` are never written: the gateway
+ * server does the framing, and chunked framing inside the body would reach the client
+ * twice-chunked (nginx, Apache).
  *
  * @example
  * ```ts
@@ -293,12 +298,11 @@ function splitPath(params: GatewayParams): { scriptName: string; rawPath: string
  * const h = new Headers({ location: "/next" });
  * h.append("set-cookie", "a=1");
  * h.append("set-cookie", "b=2");
- * headerBlock(303, h); // "Status: 303 See Other\r\nlocation: /next\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n\r\n"
+ * headerBlock(303, h); // "location: /next\r\nset-cookie: a=1\r\nset-cookie: b=2\r\nStatus: 303 See Other\r\n\r\n"
  * ```
  */
 export function headerBlock(status: number, headers: Headers): string {
-  const reason = statusText(status) || "Unknown";
-  let out = `Status: ${status} ${reason}\r\n`;
+  let out = "";
   let cookies = false;
   for (const [name, value] of headers) {
     if (name === "set-cookie") {
@@ -309,7 +313,7 @@ export function headerBlock(status: number, headers: Headers): string {
     out += `${name}: ${value}\r\n`;
   }
   if (cookies) for (const cookie of headers.getSetCookie()) out += `set-cookie: ${cookie}\r\n`;
-  return out + "\r\n";
+  return `${out}Status: ${status} ${statusText(status) || "Unknown"}\r\n\r\n`;
 }
 
 /** Body of a gateway answer: bytes to write at once, a stream to pump, or nothing. */

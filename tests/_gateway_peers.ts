@@ -169,12 +169,12 @@ export class FcgiClient {
     const head = new TextDecoder().decode(out.subarray(0, end < 0 ? out.length : end));
     const body = end < 0 ? new Uint8Array(0) : out.subarray(end + 4);
     const headers = new Map<string, string[]>();
-    for (const line of head.split("\r\n").slice(1)) {
+    for (const line of head.split("\r\n")) {
       const i = line.indexOf(":");
       const k = line.slice(0, i).toLowerCase();
       headers.set(k, [...(headers.get(k) ?? []), line.slice(i + 1).trim()]);
     }
-    return { status: Number(head.match(/^Status: (\d{3})/)?.[1] ?? 0), head, headers, body, text: new TextDecoder().decode(body) };
+    return { status: Number(headers.get("status")?.[0]?.slice(0, 3) ?? 0), head, headers, body, text: new TextDecoder().decode(body) };
   }
 
   /** END_REQUEST of `id` as [appStatus, protocolStatus]. */
@@ -204,6 +204,127 @@ export function get(path: string, extra: [string, string][] = []): [string, stri
     ["REMOTE_ADDR", "127.0.0.1"],
     ...extra,
   ];
+}
+
+// ---------------------------------------------------------------------------
+// A relay that watches the records
+
+/** One record the spy saw: which relayed connection, which direction, when. */
+export interface SpiedRecord {
+  conn: number;
+  dir: "in" | "out";
+  type: number;
+  id: number;
+  /** BEGIN_REQUEST flags (1 = KEEP_CONN). */
+  flags?: number;
+  /** END_REQUEST protocolStatus. */
+  protocolStatus?: number;
+  /** GET_VALUES_RESULT pairs. */
+  values?: Record<string, string>;
+  at: number;
+}
+
+/** Decodes short name-value pairs (1-byte lengths). */
+function shortPairs(content: Uint8Array): Record<string, string> {
+  const out: Record<string, string> = {};
+  const text = new TextDecoder();
+  for (let o = 0; o + 2 <= content.length;) {
+    const n = content[o], v = content[o + 1];
+    out[text.decode(content.subarray(o + 2, o + 2 + n))] = text.decode(content.subarray(o + 2 + n, o + 2 + n + v));
+    o += 2 + n + v;
+  }
+  return out;
+}
+
+/**
+ * A TCP relay between a web server and the app that decodes the records both ways,
+ * so a test can see connections being reused, GET_VALUES, several requests in flight
+ * on one connection, ABORT_REQUEST and its answer.
+ */
+export class RecordSpy {
+  server: net.Server;
+  port = 0;
+  /** Connections accepted from the web server. */
+  connections = 0;
+  seen: SpiedRecord[] = [];
+  maxInFlightOnOneConn = 0;
+  errors: string[] = [];
+  #sockets = new Set<net.Socket>();
+  constructor(target: number | string) {
+    // Half-open both ways: HAProxy may send ABORT_REQUEST and shut its side before the app's END_REQUEST.
+    this.server = net.createServer({ allowHalfOpen: true }, (client) => {
+      const conn = ++this.connections;
+      this.#sockets.add(client);
+      client.on("close", () => this.#sockets.delete(client));
+      const active = new Set<number>();
+      const upstream = typeof target === "number"
+        ? net.connect({ host: "127.0.0.1", port: target, allowHalfOpen: true })
+        : net.connect({ path: target, allowHalfOpen: true });
+      this.#sockets.add(upstream);
+      upstream.on("close", () => this.#sockets.delete(upstream));
+      const watch = (dir: "in" | "out") => {
+        let buf: Uint8Array = new Uint8Array(0);
+        return (chunk: Uint8Array) => {
+          buf = cat(buf, new Uint8Array(chunk));
+          let o = 0;
+          while (buf.length - o >= 8) {
+            const len = (buf[o + 4] << 8) | buf[o + 5];
+            const total = 8 + len + buf[o + 6];
+            if (buf.length - o < total) break;
+            const type = buf[o + 1], id = (buf[o + 2] << 8) | buf[o + 3];
+            const content = buf.subarray(o + 8, o + 8 + len);
+            const r: SpiedRecord = { conn, dir, type, id, at: Date.now() };
+            if (type === T.BEGIN) r.flags = content[2];
+            if (type === T.END) r.protocolStatus = content[4];
+            if (type === T.GET_VALUES_RESULT) r.values = shortPairs(content);
+            this.seen.push(r);
+            if (dir === "in" && type === T.BEGIN) active.add(id);
+            if (dir === "out" && type === T.END) active.delete(id);
+            this.maxInFlightOnOneConn = Math.max(this.maxInFlightOnOneConn, active.size);
+            o += total;
+          }
+          buf = buf.slice(o);
+        };
+      };
+      // No pipe(): when HAProxy resets its side right after ABORT_REQUEST, a pipe would
+      // stop reading the app's side too and the END_REQUEST would go unseen.
+      const seeIn = watch("in"), seeOut = watch("out");
+      client.on("data", (d: Uint8Array) => {
+        seeIn(d);
+        if (!upstream.destroyed) upstream.write(d);
+      });
+      upstream.on("data", (d: Uint8Array) => {
+        seeOut(d);
+        if (!client.destroyed) client.write(d);
+      });
+      client.on("end", () => upstream.end());
+      upstream.on("end", () => client.end());
+      client.on("error", (e) => {
+        this.errors.push(`client ${e}`);
+        upstream.end();
+      });
+      upstream.on("error", (e) => {
+        this.errors.push(`upstream ${e}`);
+        client.destroy();
+      });
+    });
+  }
+
+  /** Starts listening on a free loopback port. */
+  listen(): Promise<void> {
+    return new Promise((r) =>
+      this.server.listen({ host: "127.0.0.1", port: 0 }, () => {
+        this.port = (this.server.address() as net.AddressInfo).port;
+        r();
+      })
+    );
+  }
+
+  /** Stops listening and drops the relayed connections. */
+  close(): void {
+    this.server.close();
+    for (const s of this.#sockets) s.destroy();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -240,9 +361,9 @@ export async function waitListening(target: number | string, ms = 10000): Promis
 }
 
 /** The fixture app started as a FastCGI server under the runtime running the tests. */
-export async function startFcgiApp(where: { port?: number; socket?: string }): Promise<{ child: ChildProcess; url: string }> {
+export async function startFcgiApp(where: { port?: number; socket?: string }, env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
   const args = where.socket ? ["fastcgi", "--socket", where.socket] : ["fastcgi", "--port", String(where.port ?? 0)];
-  const child = spawnScript(here("tests/fixtures/gateway_app.ts"), args);
+  const child = spawnScript(here("tests/fixtures/gateway_app.ts"), args, { env });
   let log = "";
   child.stderr?.on("data", (d) => (log += d));
   const m = await waitForOutput(child, /FCGI READY (\S+)/, 20000);
@@ -268,8 +389,13 @@ export { stop };
 // ---------------------------------------------------------------------------
 // Config writers
 
-/** nginx config: /app/ (prefix split, TCP keepalive), /stream/ (unbuffered), /noka/ (no keepalive, no PATH_INFO), /unix/ (Unix socket), /cgi-bin/ (fcgiwrap). */
-export function nginxConf(dir: string, o: { port: number; app: number; socket?: string; fcgiwrap?: number; cgiScript?: string; proxy?: number }): string {
+/**
+ * nginx config: /app/ (prefix split, TCP keepalive), /stream/ (unbuffered), /noka/ (no
+ * keepalive, no PATH_INFO), /unix/ and /ustream/ (Unix socket, buffered and not), /ka/
+ * (through a {@linkcode RecordSpy} on port `spy`), /tls/ (HTTPS=on and a server name
+ * and port without HTTP_HOST), /cgi-bin/ (fcgiwrap).
+ */
+export function nginxConf(dir: string, o: { port: number; app: number; socket?: string; spy?: number; fcgiwrap?: number; cgiScript?: string; proxy?: number }): string {
   for (const d of ["tmp/body", "tmp/fastcgi", "tmp/proxy", "tmp/scgi", "tmp/uwsgi"]) mkdirSync(join(dir, d), { recursive: true });
   const conf = `
 worker_processes 1;
@@ -283,6 +409,7 @@ http {
   upstream app { server 127.0.0.1:${o.app}; keepalive 16; }
   ${o.socket ? `upstream appunix { server unix:${o.socket}; keepalive 16; }` : ""}
   ${o.proxy ? `upstream http_app { server 127.0.0.1:${o.proxy}; keepalive 16; }` : ""}
+  ${o.spy ? `upstream appspy { server 127.0.0.1:${o.spy}; keepalive 16; }` : ""}
   server {
     listen 127.0.0.1:${o.port};
     server_name localhost;
@@ -305,11 +432,44 @@ http {
       fastcgi_pass app;
     }
     location /noka/ { include /etc/nginx/fastcgi_params; fastcgi_pass 127.0.0.1:${o.app}; }
+    location /tls/ {
+      # What nginx sends behind TLS, without the Host header: the URL comes from HTTPS,
+      # SERVER_NAME and SERVER_PORT.
+      fastcgi_split_path_info ^(/tls)(/.*)$;
+      fastcgi_param REQUEST_METHOD $request_method;
+      fastcgi_param QUERY_STRING $query_string;
+      fastcgi_param REQUEST_URI $request_uri;
+      fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_param SERVER_NAME www.example.test;
+      fastcgi_param SERVER_PORT 8443;
+      fastcgi_param HTTPS on;
+      fastcgi_param REMOTE_ADDR $remote_addr;
+      fastcgi_pass_request_headers off;
+      fastcgi_pass 127.0.0.1:${o.app};
+    }
+    ${o.spy ? `location /ka/ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_split_path_info ^(/ka)(/.*)$;
+      fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_keep_conn on;
+      fastcgi_pass appspy;
+    }` : ""}
     ${o.socket ? `location /unix/ {
       include /etc/nginx/fastcgi_params;
       fastcgi_split_path_info ^(/unix)(/.*)$;
       fastcgi_param SCRIPT_NAME $fastcgi_script_name;
       fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_keep_conn on;
+      fastcgi_pass appunix;
+    }
+    location /ustream/ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_split_path_info ^(/ustream)(/.*)$;
+      fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_request_buffering off; fastcgi_buffering off;
       fastcgi_keep_conn on;
       fastcgi_pass appunix;
     }` : ""}
@@ -343,11 +503,12 @@ export function startNginx(nginx: string, dir: string, port: number): Promise<Ch
  * spawn it). It records its PID in `<name>.pid` and stderr in `<name>.log`, except with
  * `cgi` (the script then runs as the web server's user, who cannot write there).
  */
-export function appWrapper(dir: string, name: string, mode: string[], o: { cgi?: boolean } = {}): string {
+export function appWrapper(dir: string, name: string, mode: string[], o: { cgi?: boolean; env?: Record<string, string> } = {}): string {
   const [cmd, args] = runtimeCommand(here("tests/fixtures/gateway_app.ts"), mode);
   const path = join(dir, name);
   const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-  const env = `export HOME=${q(o.cgi ? "/nonexistent" : process.env.HOME ?? "/root")} PATH=${q(process.env.PATH ?? "/usr/bin:/bin")}`;
+  const extra = Object.entries(o.env ?? {}).map(([k, v]) => ` ${k}=${q(v)}`).join("");
+  const env = `export HOME=${q(o.cgi ? "/nonexistent" : process.env.HOME ?? "/root")} PATH=${q(process.env.PATH ?? "/usr/bin:/bin")}${extra}`;
   const run = `exec ${[cmd, ...args].map(q).join(" ")}`;
   writeFileSync(path, o.cgi ? `#!/bin/sh\n${env}\n${run}\n` : `#!/bin/sh\n${env}\necho $$ > ${q(path + ".pid")}\n${run} 2>>${q(join(dir, name + ".log"))}\n`);
   chmodSync(path, 0o755);
@@ -401,10 +562,15 @@ export function startApache(httpd: string, dir: string, port: number): Promise<C
   return startPeer(httpd, ["-d", dir, "-f", join(dir, "httpd.conf"), "-DFOREGROUND"], () => waitListening(port));
 }
 
-/** lighttpd config: mod_fastcgi at /app (TCP to our server), /spawn (bin-path: lighttpd starts our app on fd 0), mod_cgi at /cgi-bin/. */
+/**
+ * lighttpd config: mod_fastcgi at /app (TCP to our server, request bodies buffered by
+ * lighttpd first) and /sapp (the same, bodies streamed as they arrive), /spawn
+ * (bin-path: lighttpd starts our app on fd 0), mod_cgi at /cgi-bin/.
+ */
 export function lighttpdConf(dir: string, o: { port: number; app?: number; spawnWrapper?: string; cgiScript?: string }): string {
   const fcgi: string[] = [];
   if (o.app) fcgi.push(`"/app" => (( "host" => "127.0.0.1", "port" => ${o.app}, "check-local" => "disable" ))`);
+  if (o.app) fcgi.push(`"/sapp" => (( "host" => "127.0.0.1", "port" => ${o.app}, "check-local" => "disable" ))`);
   if (o.spawnWrapper) fcgi.push(`"/spawn" => (( "bin-path" => "${o.spawnWrapper}", "socket" => "${dir}/spawn.sock", "max-procs" => 1, "check-local" => "disable" ))`);
   const conf = `
 server.document-root = "${dir}"
@@ -416,6 +582,7 @@ server.modules = ( "mod_fastcgi", "mod_cgi", "mod_alias" )
 server.max-request-size = 65536
 server.upload-dirs = ( "${dir}" )
 ${fcgi.length ? `fastcgi.server = ( ${fcgi.join(",\n")} )` : ""}
+$HTTP["url"] =~ "^/sapp/" { server.stream-request-body = 2 }
 ${o.cgiScript ? `alias.url = ( "/cgi-bin/app.cgi" => "${o.cgiScript}" )
 $HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ( "" => "" ) }` : ""}
 `;
@@ -428,11 +595,15 @@ export function startLighttpd(lighttpd: string, dir: string, port: number): Prom
   return startPeer(lighttpd, ["-D", "-f", join(dir, "lighttpd.conf")], () => waitListening(port));
 }
 
-/** HAProxy config: FastCGI backend with GET_VALUES, multiplexing, keep-conn and abortonclose. */
+/**
+ * HAProxy config: FastCGI backend with GET_VALUES, multiplexing, keep-conn and
+ * abortonclose; `path-info` splits the mount `/app` into SCRIPT_NAME and PATH_INFO.
+ * No low `maxconn`: HAProxy must respect the app's FCGI_MAX_REQS by itself.
+ */
 export function haproxyConf(dir: string, o: { port: number; app: number }): string {
   const conf = `
 global
-  maxconn 200
+  maxconn 4000
 defaults
   mode http
   timeout connect 5s
@@ -440,17 +611,19 @@ defaults
   timeout server 30s
 fcgi-app carafe
   docroot ${dir}
-  path-info ^(/.*)?$
+  path-info ^(/app)(/.*)?$
   option get-values
   option mpxs-conns
   option keep-conn
-  option max-reqs 10
+  # Until the GET_VALUES answer arrives; then FCGI_MAX_REQS from the app is the limit.
+  option max-reqs 2
   log-stderr global
 frontend web
   bind 127.0.0.1:${o.port}
   default_backend fcgi
 backend fcgi
   option abortonclose
+  option http-buffer-request
   http-reuse always
   use-fcgi-app carafe
   server s1 127.0.0.1:${o.app} proto fcgi

@@ -1,11 +1,13 @@
 // FastCGI protocol over a real socket, with a hand-written client (tests/_gateway_peers.ts).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { serveFastCgi, fastcgiAdapter, isFastCgiListener } from "../adapters/fastcgi.ts";
+import net from "node:net";
+import { spawn } from "node:child_process";
+import { serveFastCgi, fastcgiAdapter } from "../adapters/fastcgi.ts";
 import type { Server } from "../adapters/adapter.ts";
 import { abortCount, gatewayApp } from "./fixtures/gateway_app.ts";
 import { begin, cat, FcgiClient, get, pairs, rec, request, T } from "./_gateway_peers.ts";
-import { tempDir } from "./_helpers.ts";
+import { here, peer, runtimeCommand, tempDir } from "./_helpers.ts";
 
 const logs: string[] = [];
 let server: Server;
@@ -63,7 +65,7 @@ describe("FastCGI responder over TCP", () => {
     await c.ended(1);
     const r = c.response(1);
     assert.equal(r.status, 200);
-    assert.match(r.head, /^Status: 200 OK\r\n/);
+    assert.match(r.head, /\r\nStatus: 200 OK$/, "Status: last (HAProxy lets the later of Status and Location win)");
     assert.equal(r.text, "Hello world!");
     const stdout = c.records.filter((x) => x.type === T.STDOUT);
     assert.equal(stdout.at(-1)!.content.length, 0, "empty STDOUT ends the stream");
@@ -294,14 +296,32 @@ describe("FastCGI responder over TCP", () => {
     ok.close();
   });
 
-  test("records for inactive ids are ignored (STDIN after an early answer, as nginx sends)", async () => {
+  test("records for inactive ids are ignored: after END_REQUEST (as nginx sends late STDIN), and ids never begun", async () => {
     const c = await FcgiClient.connect(port);
-    c.send(cat(request(1, get("/hello/one"), undefined, true), rec(T.STDIN, 1, "late"), rec(T.STDIN, 9, "never begun"), rec(T.STDIN, 1)));
+    c.send(request(1, get("/hello/one"), undefined, true));
     await c.ended(1);
+    // Id 1 is inactive now (its END_REQUEST went out); id 9 was never begun. Nothing of
+    // this may be answered, fail, or reach a later request with the same id.
     c.records.length = 0;
-    c.send(request(1, get("/hello/two"), undefined, true));
+    c.send(cat(
+      rec(T.STDIN, 1, "late body"),
+      rec(T.STDIN, 1),
+      rec(T.PARAMS, 1, pairs(get("/hello/ghost"))),
+      rec(T.PARAMS, 1),
+      rec(T.ABORT, 1),
+      rec(T.STDIN, 9, "never begun"),
+      rec(T.PARAMS, 9),
+      rec(T.ABORT, 9),
+      rec(T.DATA, 9, "x"),
+    ));
+    const echo = [...get("/upload"), ["REQUEST_METHOD", "POST"], ["CONTENT_LENGTH", "4"]] as [string, string][];
+    c.send(request(1, echo, new TextEncoder().encode("mine"), true));
     await c.ended(1);
-    assert.equal(c.response(1).text, "Hello two!");
+    assert.deepEqual(c.records.map((r) => r.id).filter((id) => id !== 1), [], "nothing answered for id 9");
+    assert.equal(c.records.filter((r) => r.type === T.END).length, 1, "one END_REQUEST: the new request's");
+    const out = JSON.parse(c.response(1).text);
+    assert.equal(out.length, 4, "the late STDIN did not leak into the new request");
+    assert.equal(c.closed, false);
     c.close();
   });
 });
@@ -330,8 +350,50 @@ describe("FastCGI listeners", () => {
     }
   });
 
-  test("isFastCgiListener() is false for the test process (fd 0 is not a listening socket)", () => {
-    assert.equal(isFastCgiListener(), false);
+  test("isFastCgiListener(): false when fd 0 is a pipe, a file or a connected socket; true for a listening socket", async () => {
+    const probe = (stdin: "pipe" | "ignore" | number | net.Socket, wrap?: string[]) =>
+      new Promise<string>((resolve) => {
+        const [cmd, args] = runtimeCommand(here("tests/fixtures/gateway_app.ts"), ["probe"]);
+        const [c, a] = wrap ? [wrap[0], [...wrap.slice(1), cmd, ...args]] : [cmd, args];
+        const child = spawn(c, a, { stdio: [stdin, "ignore", "pipe"] });
+        let err = "";
+        child.stderr!.on("data", (d) => (err += d));
+        child.on("close", () => resolve(err.match(/isFastCgiListener=(\w+)/)?.[1] ?? err));
+      });
+    assert.equal(await probe("pipe"), "false");
+    assert.equal(await probe("ignore"), "false"); // /dev/null
+    const dir = tempDir();
+    const { openSync, writeFileSync, closeSync } = await import("node:fs");
+    writeFileSync(`${dir.path}/f`, "x");
+    const fd = openSync(`${dir.path}/f`, "r");
+    try {
+      assert.equal(await probe(fd), "false");
+    } finally {
+      closeSync(fd);
+      dir.remove();
+    }
+    // A connected socket (inetd style) is not a listener.
+    const listener = net.createServer((s) => s.on("error", () => {}));
+    await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));
+    const socket = net.connect((listener.address() as net.AddressInfo).port, "127.0.0.1");
+    await new Promise((r) => socket.once("connect", r));
+    try {
+      assert.equal(await probe(socket), "false");
+    } finally {
+      socket.destroy();
+      listener.close();
+    }
+    // A listening socket, passed the way spawn-fcgi passes it (-n: it execs the program itself).
+    const spawnFcgi = peer("spawn-fcgi");
+    if (spawnFcgi.path) {
+      const free = await new Promise<number>((r) => {
+        const s = net.createServer().listen(0, "127.0.0.1", () => {
+          const p = (s.address() as net.AddressInfo).port;
+          s.close(() => r(p));
+        });
+      });
+      assert.equal(await probe("ignore", [spawnFcgi.path, "-n", "-a", "127.0.0.1", "-p", String(free), "--"]), "true");
+    }
   });
 
   test("close() lets an in-flight request finish, then resolves", async () => {
@@ -399,7 +461,7 @@ describe("FastCGI with a Carafe app (the app.handle() path, lazy request)", () =
 
       c.send(request(4, get("/teapot"), undefined, true));
       await c.ended(4);
-      assert.match(c.response(4).head, /^Status: 418 /);
+      assert.match(c.response(4).head, /\r\nStatus: 418 /);
 
       c.send(request(5, get("/sub/deeper"), undefined, true));
       await c.ended(5);
