@@ -40,6 +40,8 @@ import { writeStderr } from "../shims/runtime.ts";
 /** Unread request bodies up to this many bytes are drained to keep the connection; bigger ones close it. */
 const DRAIN_LIMIT = 256 * 1024;
 
+const utf8 = new TextDecoder();
+
 const NO_BODY = new Set(["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"]);
 
 /**
@@ -255,7 +257,7 @@ export class NodeRequest {
   }
   /** The body as text. */
   async text(): Promise<string> {
-    return new TextDecoder().decode(await this.bytes());
+    return utf8.decode(await this.bytes());
   }
   /** The body parsed as JSON. */
   async json(): Promise<unknown> {
