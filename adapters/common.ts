@@ -104,8 +104,10 @@ export function pathOf(url: string): string {
 }
 
 /**
- * Removes a stale Unix socket file left by a previous run (only if it is a socket:
- * we never delete a regular file someone pointed us at by mistake).
+ * Removes a stale Unix socket file left by a previous run. Only a socket is removed
+ * (never a regular file someone pointed us at by mistake), and only a dead one: when
+ * something still accepts connections on it, this throws instead of stealing the path
+ * from a live server.
  *
  * @example
  * ```ts
@@ -122,7 +124,38 @@ export async function removeStaleSocket(path: string): Promise<void> {
     return; // nothing there
   }
   if (!stat.isSocket()) throw new Error(`socket: "${path}" exists and is not a socket; refusing to replace it`);
-  unlinkSync(path);
+  const probe = await probeSocket(path);
+  if (probe === "live") {
+    throw new Error(`socket: a server is already listening on "${path}"; stop it first or choose another path`);
+  }
+  if (probe !== "dead") throw new Error(`socket: cannot tell whether "${path}" is in use (${probe}); refusing to replace it`);
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as { code?: string }).code !== "ENOENT") throw err;
+  }
+}
+
+/**
+ * Connects to a Unix socket to learn whether a server is behind it: `"live"` when the
+ * connection is accepted (or still pending after a second: a busy server), `"dead"`
+ * when refused or gone, else the error code.
+ */
+async function probeSocket(path: string): Promise<"live" | "dead" | string> {
+  const net = await import("node:net");
+  return await new Promise((resolve) => {
+    const s = net.connect(path);
+    const finish = (result: string) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish("live"), 1000);
+    s.once("connect", () => finish("live"));
+    s.once("error", (err: Error & { code?: string }) =>
+      finish(err.code === "ECONNREFUSED" || err.code === "ENOENT" ? "dead" : err.code ?? err.message)
+    );
+  });
 }
 
 /**

@@ -7,7 +7,7 @@ import http from "node:http";
 import process from "node:process";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { peer, runtime, stop, tempDir } from "./_helpers.ts";
+import { collect, here, peer, runtime, spawnScript, stop, tempDir } from "./_helpers.ts";
 import { bytesOf, curlUpload, eventually, hasIpv6, rawExchange, request, type Started, startFixture } from "./_native_helpers.ts";
 
 const servers = runtime === "node" ? ["node"] : [runtime, "node"];
@@ -261,6 +261,36 @@ for (const server of servers) {
         assert.deepEqual(json(r.body), { id: 5, name: "u" });
         await stop(s.child);
         assert.throws(() => statSync(path), /ENOENT/);
+      } finally {
+        dir.remove();
+      }
+    });
+
+    test("Unix socket: a second server refuses a path that is in use; a stale socket is replaced", async () => {
+      const dir = tempDir();
+      const path = join(dir.path, "app.sock");
+      try {
+        const first = await startFixture(server, { NA_SOCKET: path, NA_QUIET: "1" });
+        try {
+          const child = spawnScript(here("tests/fixtures/native_app.ts"), [], { env: { NA_SERVER: server, NA_SOCKET: path, NA_QUIET: "1" } });
+          const killer = setTimeout(() => child.kill("SIGKILL"), 20_000); // it must not start serving
+          const second = await collect(child);
+          clearTimeout(killer);
+          assert.notEqual(second.code, 0);
+          assert.match(second.stderr, /a server is already listening on ".*app\.sock"/);
+          // The first server still owns its socket.
+          assert.deepEqual(json((await request(first.url, { path: "/user/1?name=still" })).body), { id: 1, name: "still" });
+        } finally {
+          first.child.kill("SIGKILL"); // leaves the socket file behind: stale
+          await first.exited;
+        }
+        assert.ok(statSync(path).isSocket());
+        const third = await startFixture(server, { NA_SOCKET: path, NA_QUIET: "1" });
+        try {
+          assert.equal((await request(third.url, { path: "/" })).status, 200);
+        } finally {
+          await stop(third.child);
+        }
       } finally {
         dir.remove();
       }
