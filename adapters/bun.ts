@@ -14,22 +14,27 @@
  *
  * @module
  */
-import type { Adapter, ServeOptions, Server } from "./adapter.ts";
+import type { Adapter, ServeInfo, ServeOptions, Server } from "./adapter.ts";
 import {
-  accessLine,
   chmodSocket,
   delay,
-  DEFAULT_IDLE_TIMEOUT,
   displayUrl,
+  handleOf,
+  type HandleFn,
+  idleTimeoutOf,
   logError,
   MAX_URL_LENGTH,
-  pathOf,
-  uriTooLong,
   removeStaleSocket,
+  replyLogLine,
   responder,
+  responseLogLine,
+  responseOf,
   unlinkQuietly,
+  uriTooLong,
+  warnOnce,
 } from "./common.ts";
 import { readPem } from "../shims/tls.ts";
+import type { Reply } from "../core/reply.ts";
 
 // The type-checker runs with Node's types only; Bun's API is reached through globalThis.
 // deno-lint-ignore no-explicit-any
@@ -74,9 +79,69 @@ function drainUnread(req: Request): void {
 }
 
 /**
+ * For a Carafe app (one with `handle()`): answers like `app.respond()`, but sees the
+ * reply before it becomes a `Response`, to lift Bun's idle timer for the app's turn
+ * (when `lift`): while an asynchronous GET/HEAD handler works (a long poll) and while a
+ * stream is sent (quiet SSE). Bun keeps a per-request timeout for the connection, so it
+ * is put back to `idle` for a plain answer. With `logged`, also writes the access line
+ * (body bytes from the reply). Synchronous plain answers (the common case) cost nothing
+ * extra.
+ */
+function carafeAnswer(
+  handle: HandleFn,
+  idle: number,
+  lift: boolean,
+  log: (line: string) => void,
+  logged: boolean,
+): (req: Request, info: ServeInfo, server: Any, start: number) => Response | Promise<Response> {
+  // No closure per request unless an access line or Bun's timer needs one.
+  const toResponse = (reply: Reply) => responseOf(reply, log);
+  const finish = (req: Request, info: ServeInfo, start: number, reply: Reply): Response => {
+    if (logged) log(replyLogLine(req, reply, info.remoteAddr, start, req.signal.aborted));
+    return responseOf(reply, log);
+  };
+  return (req, info, server, start) => {
+    const reply = handle(req, info);
+    if (!(reply instanceof Promise)) {
+      if (lift && reply.body instanceof ReadableStream) server.timeout(req, BUN_MAX_IDLE);
+      return finish(req, info, start, reply);
+    }
+    if (!lift) return logged ? reply.then((r) => finish(req, info, start, r)) : reply.then(toResponse);
+    // Only a request without a body: while a handler reads an upload, Bun's timer is
+    // what cuts a client that stops sending it.
+    const method = req.method;
+    if (method !== "GET" && method !== "HEAD") {
+      return reply.then((r) => {
+        if (r.body instanceof ReadableStream) server.timeout(req, BUN_MAX_IDLE);
+        return finish(req, info, start, r);
+      });
+    }
+    server.timeout(req, BUN_MAX_IDLE);
+    return reply.then((r) => {
+      if (!(r.body instanceof ReadableStream)) server.timeout(req, idle);
+      return finish(req, info, start, r);
+    });
+  };
+}
+
+/** Bun's largest idle timeout, in seconds. */
+const BUN_MAX_IDLE = 255;
+
+/**
  * Serves with `Bun.serve`. Graceful shutdown is `server.stop()`; after
  * `shutdownTimeout` the remaining connections are closed with `server.stop(true)`.
- * `idleTimeout` (default 30 s, Bun caps it at 255 s) also bounds slow clients.
+ * `stop()` itself closes at once every connection without a request in flight
+ * (kept-alive or just accepted).
+ *
+ * `idleTimeout` (default 30 s, `0` disables; whole seconds, at most 255) is Bun's own
+ * idle timer: it closes kept-alive connections and, as Bun counts a handler's wait as
+ * idleness, would also cut a long poll or a quiet stream. For a Carafe app the adapter
+ * lifts it to Bun's maximum (255 s) for such requests: while a GET/HEAD handler is still
+ * working and while a streamed body is being sent. (A handler reading an upload keeps
+ * `idleTimeout`: Bun cannot tell its wait from a client that stopped sending.) Bun
+ * reads request headers on its own clock (about 10 s), does not time out a client that
+ * stops reading, and has no header-size setting (`maxHeaderSize` is not applied; Bun
+ * answers 431 past its 16 KiB).
  *
  * @example
  * ```ts
@@ -94,7 +159,16 @@ export const bunAdapter: Adapter = {
     if (!Bun?.serve) throw new Error('server "bun" needs the Bun runtime; use "auto" or "node" here');
     const app = o.app;
     const log = o.log;
-    const answer = responder(app);
+    if (o.maxHeaderSize !== undefined) {
+      warnOnce(log, "bun-header-size", 'server "bun": Bun.serve has no header-size setting; maxHeaderSize is not applied (Bun answers 431 past 16 KiB).');
+    }
+    const idleMs = idleTimeoutOf(o);
+    const idle = idleMs ? Math.min(BUN_MAX_IDLE, Math.max(1, Math.ceil(idleMs / 1000))) : 0;
+    const lift = idle > 0 && idle < BUN_MAX_IDLE;
+    const handle = handleOf(app);
+    const answer = handle && lift ? carafeAnswer(handle, idle, true, log, false) : undefined;
+    const answerLogged = handle ? carafeAnswer(handle, idle, lift, log, true) : undefined;
+    const plain = responder(app);
     // Bun closes the connection on an unread body: drain it once the answer is ready.
     const drained = (req: Request, res: Response | Promise<Response>) => {
       if (req.method === "GET" || req.method === "HEAD") return res;
@@ -104,18 +178,21 @@ export const bunAdapter: Adapter = {
       });
     };
     const fetch = o.quiet
-      ? (req: Request, server: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : drained(req, answer(req, new LazyInfo(server, req)))
+      ? answer
+        ? (req: Request, server: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : drained(req, answer(req, new LazyInfo(server, req), server, 0))
+        : (req: Request, server: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : drained(req, plain(req, new LazyInfo(server, req)))
       : (req: Request, server: Any) => {
+        // Stamped with the arrival time, written when the answer is handed to Bun.
+        const start = Date.now();
         const remoteAddr = server.requestIP(req)?.address;
+        if (req.url.length <= MAX_URL_LENGTH && answerLogged) return drained(req, answerLogged(req, { remoteAddr }, server, start));
         const logged = (res: Response) => {
-          const len = res.headers.get("content-length");
-          log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));
+          log(responseLogLine(req, res, remoteAddr, start, req.signal.aborted));
           return res;
         };
-        const res = req.url.length > MAX_URL_LENGTH ? uriTooLong() : drained(req, answer(req, { remoteAddr }));
+        const res = req.url.length > MAX_URL_LENGTH ? uriTooLong() : drained(req, plain(req, { remoteAddr }));
         return res instanceof Promise ? res.then(logged) : logged(res);
       };
-    const idle = Math.min(255, Math.max(1, Math.ceil((o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT) / 1000)));
     const config: Any = {
       fetch,
       error(err: unknown) {

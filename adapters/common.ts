@@ -13,6 +13,7 @@
  */
 
 import type { FetchApp, ServeInfo } from "./adapter.ts";
+import { type Reply, replyToResponse, TypedReply } from "../core/reply.ts";
 
 // node:fs is imported only when a Unix socket is used, so that this module (and
 // adapters/mod.ts, which reads its constants) loads on hosts without node:fs (edge).
@@ -38,11 +39,27 @@ export const MAX_URL_LENGTH = 8192;
  * ```
  */
 export function uriTooLong(): Response {
-  return new Response("URI Too Long", { status: 414, headers: { "content-type": "text/plain", connection: "close" } });
+  return new Response("URI Too Long", { status: 414, headers: { "content-type": "text/plain", "content-length": "12", connection: "close" } });
 }
 
 /** Default milliseconds a connection may stay idle / a client may take to send its headers. */
 export const DEFAULT_IDLE_TIMEOUT = 30_000;
+
+/**
+ * The idle timeout in effect for `options`, in milliseconds: the default when unset,
+ * `0` when disabled (`idleTimeout: 0` or `Infinity`).
+ *
+ * @example
+ * ```ts
+ * import { idleTimeoutOf } from "./common.ts";
+ * idleTimeoutOf({}); // 30000
+ * idleTimeoutOf({ idleTimeout: 0 }); // 0: no timeout
+ * ```
+ */
+export function idleTimeoutOf(options: { idleTimeout?: number }): number {
+  const v = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
+  return v > 0 && Number.isFinite(v) ? v : 0;
+}
 
 /**
  * The URL a server prints for a host and port: IPv6 addresses in brackets, the
@@ -66,6 +83,10 @@ const pad = (n: number) => (n < 10 ? "0" + n : String(n));
  * One access-log line in Common Log Format (as Apache, nginx and Bottle's wsgiref print it):
  * `127.0.0.1 - - [25/Nov/2026:08:00:00 +0000] "GET /path?q HTTP/1.1" 200 13`.
  *
+ * `bytes` is the number of body bytes sent; `undefined` or `0` print as `-` (Apache's
+ * `%b`: a HEAD answer, a 204/304, or a streamed body the adapter did not count). `date`
+ * is when the request arrived (all adapters stamp the line with that moment).
+ *
  * @example
  * ```ts
  * import { accessLine } from "./common.ts";
@@ -85,8 +106,133 @@ export function accessLine(
   const stamp = `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:` +
     `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
   // Quotes and control characters in the request line would let a client forge log entries.
+  // deno-lint-ignore no-control-regex
   const line = `${method} ${target} HTTP/${httpVersion}`.replace(/["\\\x00-\x1f\x7f]/g, (c) => "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0"));
-  return `${remote ?? "-"} - - [${stamp}] "${line}" ${status} ${bytes === undefined ? "-" : bytes}`;
+  return `${remote ?? "-"} - - [${stamp}] "${line}" ${status} ${bytes ? bytes : "-"}`;
+}
+
+/**
+ * Status logged for a request whose client went away before the answer was sent
+ * (nginx's convention: "client closed request").
+ */
+export const CLIENT_CLOSED = 499;
+
+/**
+ * The access-log line for a `Response` handed to `Deno.serve` / `Bun.serve`: body
+ * bytes from `Content-Length` (none for HEAD and bodyless statuses, `-` for a stream,
+ * which these servers send without telling us its size); 499 and no bytes when
+ * `aborted` (the client left before the answer was delivered).
+ *
+ * @example
+ * ```ts
+ * import { responseLogLine } from "./common.ts";
+ * const req = new Request("http://localhost/a?b");
+ * responseLogLine(req, new Response("hi"), "127.0.0.1", Date.now(), false);
+ * ```
+ */
+export function responseLogLine(req: Request, res: Response, remote: string | undefined, start: number, aborted: boolean): string {
+  const status = aborted ? CLIENT_CLOSED : res.status;
+  let bytes: number | undefined;
+  if (!aborted && req.method !== "HEAD" && !isBodyless(res.status)) {
+    const len = res.headers.get("content-length");
+    if (len !== null) bytes = Number(len);
+  }
+  return accessLine(remote, req.method, pathOf(req.url), "1.1", status, bytes, new Date(start));
+}
+
+/**
+ * The access-log line for a Carafe `Reply` sent by `Deno.serve` / `Bun.serve`: body
+ * bytes counted from the reply (a string's UTF-8 length, bytes, a Blob's size; `-` for
+ * HEAD, bodyless statuses and streams); 499 and no bytes when `aborted` (the client
+ * left before the answer was delivered).
+ *
+ * @example
+ * ```ts
+ * import { replyLogLine } from "./common.ts";
+ * const req = new Request("http://localhost/");
+ * replyLogLine(req, { status: 200, headers: new Headers(), body: "hé" }, "::1", Date.now(), false); // ... 200 3
+ * ```
+ */
+export function replyLogLine(req: Request, reply: Reply, remote: string | undefined, start: number, aborted: boolean): string {
+  const status = aborted ? CLIENT_CLOSED : reply.status;
+  let bytes: number | undefined;
+  const body = reply.body;
+  if (!aborted && req.method !== "HEAD" && !isBodyless(reply.status) && body !== null) {
+    if (typeof body === "string") bytes = utf8Length(body);
+    else if (body instanceof Uint8Array) bytes = body.byteLength;
+    else if (body instanceof Blob) bytes = body.size;
+    else if (!(reply instanceof TypedReply)) {
+      const len = reply.headers.get("content-length");
+      if (len !== null) bytes = Number(len);
+    }
+  }
+  return accessLine(remote, req.method, pathOf(req.url), "1.1", status, bytes, new Date(start));
+}
+
+/**
+ * The number of bytes of `text` in UTF-8, without encoding it.
+ *
+ * @example
+ * ```ts
+ * import { utf8Length } from "./common.ts";
+ * utf8Length("hé"); // 3
+ * ```
+ */
+export function utf8Length(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a surrogate pair: 4 bytes for 2 UTF-16 units
+      i++;
+    } else n += 2; // 3 bytes (a lone surrogate becomes U+FFFD, also 3)
+  }
+  return n;
+}
+
+/** A Carafe app's `handle()` (reply before `Response`), bound; `undefined` for other fetch apps. */
+export type HandleFn = (request: Request, info?: ServeInfo) => Reply | Promise<Reply>;
+
+/**
+ * The app's `handle()` when it is a Carafe app, for adapters that look at the reply
+ * before it becomes a `Response`; else `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { handleOf } from "./common.ts";
+ * handleOf({ fetch: () => new Response("") }); // undefined
+ * ```
+ */
+export function handleOf(app: FetchApp): HandleFn | undefined {
+  const handle = (app as { handle?: HandleFn }).handle;
+  return typeof handle === "function" ? handle.bind(app) : undefined;
+}
+
+/**
+ * `replyToResponse`, answering a (logged) 500 when the reply cannot become a
+ * `Response` (a locked stream), as a Carafe app's own `respond()` does.
+ *
+ * @example
+ * ```ts
+ * import { responseOf } from "./common.ts";
+ * const res = responseOf({ status: 200, headers: new Headers(), body: "hi" }, console.error);
+ * ```
+ */
+export function responseOf(reply: Reply, log: (line: string) => void): Response {
+  try {
+    return replyToResponse(reply);
+  } catch (err) {
+    logError(log, `Could not build the response (status ${reply.status})`, err);
+    if (reply.body instanceof ReadableStream) reply.body.cancel().catch(() => {});
+    return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain; charset=UTF-8" } });
+  }
+}
+
+/** 1xx, 204 and 304 answers carry no body. */
+export function isBodyless(status: number): boolean {
+  return status === 204 || status === 304 || (status >= 100 && status < 200);
 }
 
 /**
@@ -227,7 +373,8 @@ export class InFlight {
 }
 
 /**
- * Resolves after `ms` milliseconds with `"timeout"`, without keeping the process alive.
+ * Resolves after `ms` milliseconds with `"timeout"`, without keeping the process alive
+ * (never, for `Infinity`).
  *
  * @example
  * ```ts
@@ -236,6 +383,8 @@ export class InFlight {
  * ```
  */
 export function delay(ms: number): Promise<"timeout"> {
+  // Past setTimeout's range (2^31 - 1 ms, `Infinity`) timers fire at once: never resolve.
+  if (!(ms <= 0x7fffffff)) return new Promise(() => {});
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve("timeout"), ms) as unknown as { unref?: () => void };
     t.unref?.();
@@ -257,6 +406,24 @@ export function delay(ms: number): Promise<"timeout"> {
 export function responder(app: FetchApp): (request: Request, info?: ServeInfo) => Response | Promise<Response> {
   const respond = (app as { respond?: (request: Request, info?: ServeInfo) => Response | Promise<Response> }).respond;
   return typeof respond === "function" ? respond.bind(app) : app.fetch.bind(app);
+}
+
+const warned = new Set<string>();
+
+/**
+ * Writes a warning through `log` once per process and `key` (a setting an adapter
+ * cannot honour, say). Warnings are written even when `quiet`, like errors.
+ *
+ * @example
+ * ```ts
+ * import { warnOnce } from "./common.ts";
+ * warnOnce((l) => console.error(l), "demo", "this is printed once");
+ * ```
+ */
+export function warnOnce(log: (line: string) => void, key: string, message: string): void {
+  if (warned.has(key)) return;
+  warned.add(key);
+  log(`Carafe warning: ${message}`);
 }
 
 /**

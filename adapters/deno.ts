@@ -11,7 +11,23 @@
  * @module
  */
 import type { Adapter, ServeOptions, Server } from "./adapter.ts";
-import { accessLine, MAX_URL_LENGTH, uriTooLong, chmodSocket, delay, displayUrl, logError, pathOf, removeStaleSocket, responder, unlinkQuietly } from "./common.ts";
+import {
+  chmodSocket,
+  delay,
+  displayUrl,
+  handleOf,
+  logError,
+  MAX_URL_LENGTH,
+  removeStaleSocket,
+  responder,
+  responseLogLine,
+  responseOf,
+  replyLogLine,
+  unlinkQuietly,
+  uriTooLong,
+  warnOnce,
+} from "./common.ts";
+import type { Reply } from "../core/reply.ts";
 import { readPem } from "../shims/tls.ts";
 
 // The type-checker runs with Node's types only; Deno's API is reached through globalThis.
@@ -38,9 +54,22 @@ class LazyInfo {
 }
 
 /**
+ * What `Deno.serve` cannot do, said once at start-up when the user asked for it.
+ */
+export const DENO_LIMITS_WARNING =
+  'server "deno": Deno.serve (Deno 2.9) has no header-read or idle timeout and no header-size setting, so ' +
+  "idleTimeout and maxHeaderSize are not applied: a client that sends its headers slowly keeps its connection. " +
+  'Put a reverse proxy with a header timeout in front (nginx client_header_timeout), or use server: "node".';
+
+/**
  * Serves with `Deno.serve`. Graceful shutdown uses `server.shutdown()`; if in-flight
  * requests outlast `shutdownTimeout`, `close()` resolves anyway and `run()` exits the
- * process (Deno has no API to drop open connections).
+ * process (Deno has no API to drop open connections). `shutdown()` also closes at once
+ * every connection without a request in flight (kept-alive or just accepted).
+ *
+ * `Deno.serve` has no timeouts and no header-size option: `idleTimeout` and
+ * `maxHeaderSize` are not applied (a warning says so when they are given); Deno's own
+ * header limit answers 400.
  *
  * @example
  * ```ts
@@ -62,14 +91,35 @@ export const denoAdapter: Adapter = {
       logError(log, "Unhandled error while serving a request", err);
       return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain" } });
     };
+    const idleAsked = o.idleTimeout !== undefined && o.idleTimeout > 0 && Number.isFinite(o.idleTimeout);
+    if (idleAsked || o.maxHeaderSize !== undefined) warnOnce(log, "deno-limits", DENO_LIMITS_WARNING);
     const answer = responder(app);
+    const handle = handleOf(app);
     const handler = o.quiet
       ? (req: Request, info: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : answer(req, new LazyInfo(info))
       : (req: Request, info: Any) => {
+        // Stamped with the arrival time, written once Deno is done with the answer (its
+        // `completed` promise; 499 if it rejects). Deno 2.9 resolves it even when the client
+        // left, so aborts mostly go unseen; req.signal is not read instead: reading it makes
+        // Deno warn about its legacy abort-on-success behaviour.
+        const start = Date.now();
         const remoteAddr = remoteOf(info);
+        const when = (write: (aborted: boolean) => void) => {
+          const completed: Promise<void> | undefined = info?.completed;
+          if (completed) completed.then(() => write(false), () => write(true));
+          else write(false);
+        };
+        if (req.url.length <= MAX_URL_LENGTH && handle) {
+          // A Carafe app: log from the reply, which knows its body's size.
+          const finish = (reply: Reply) => {
+            when((aborted) => log(replyLogLine(req, reply, remoteAddr, start, aborted)));
+            return responseOf(reply, log);
+          };
+          const reply = handle(req, { remoteAddr });
+          return reply instanceof Promise ? reply.then(finish) : finish(reply);
+        }
         const logged = (res: Response) => {
-          const len = res.headers.get("content-length");
-          log(accessLine(remoteAddr, req.method, pathOf(req.url), "1.1", res.status, len === null ? undefined : Number(len)));
+          when((aborted) => log(responseLogLine(req, res, remoteAddr, start, aborted)));
           return res;
         };
         const res = req.url.length > MAX_URL_LENGTH ? uriTooLong() : answer(req, { remoteAddr });

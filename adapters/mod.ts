@@ -68,9 +68,16 @@ export interface RunOptions {
   maxBodySize?: number;
   /** Milliseconds graceful shutdown may take before connections are forced closed. Default 10 000. */
   shutdownTimeout?: number;
-  /** Largest request-header block in bytes, where the runtime lets us set it (node). */
+  /** Largest request-header block in bytes, where the runtime lets us set it (node; deno and bun warn that they cannot). */
   maxHeaderSize?: number;
-  /** Milliseconds a connection may stay idle or a client may take to send its headers. */
+  /**
+   * Milliseconds a connection may stay idle: a client must send its request headers
+   * within it, a kept-alive connection may wait that long for the next request, and a
+   * client that stops sending an announced body or stops reading the response is cut
+   * after that long. The app's own time (a long poll, a quiet stream) does not count.
+   * Default 30 000; `0` (or `Infinity`) disables it. Node applies all of it; Bun in
+   * whole seconds up to 255, with its own ~10 s header clock; Deno cannot (warning).
+   */
   idleTimeout?: number;
   /** Worker processes (cluster). */
   workers?: number;
@@ -238,6 +245,14 @@ function installSignals(log: (line: string) => void): void {
   onSignal("SIGTERM", onStop);
 }
 
+/** A time or size option must be a number ≥ 0 (> 0 unless `zeroOk`); else a clear error. */
+function checkLimit(name: string, value: unknown, zeroOk: boolean, expected: string): void {
+  if (value === undefined) return;
+  if (typeof value !== "number" || Number.isNaN(value) || value < 0 || (!zeroOk && value === 0)) {
+    throw new RangeError(`run: ${name} must be ${expected}, got ${String(value)}`);
+  }
+}
+
 interface ConfigurableApp {
   config?: { debug?: boolean; maxBodySize?: number; trustProxy?: TrustProxy };
 }
@@ -281,6 +296,9 @@ export async function run(options: RunOptions = {}): Promise<Server> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`run: port must be an integer from 0 to 65535, got ${options.port}`);
   }
+  checkLimit("idleTimeout", options.idleTimeout, true, "a number of milliseconds ≥ 0 (0 or Infinity disables it)");
+  checkLimit("maxHeaderSize", options.maxHeaderSize, false, "a number of bytes > 0");
+  checkLimit("shutdownTimeout", options.shutdownTimeout, true, "a number of milliseconds ≥ 0");
   const adapter = typeof options.server === "object" && options.server !== null
     ? options.server
     : await getAdapter(options.server ?? "auto");

@@ -25,10 +25,12 @@ import { TypedReply, type Reply } from "../core/reply.ts";
 import {
   accessLine,
   chmodSocket,
-  DEFAULT_IDLE_TIMEOUT,
+  CLIENT_CLOSED,
   delay,
   displayUrl,
+  idleTimeoutOf,
   InFlight,
+  isBodyless,
   logError,
   MAX_URL_LENGTH,
   removeStaleSocket,
@@ -324,6 +326,23 @@ export function toNodeHandler(
   app: FetchApp,
   options: NodeHandlerOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => void {
+  return nodeHandlers(app, options).handle;
+}
+
+/** What the access log needs to know about one exchange (made only when logging). */
+interface LogRecord {
+  /** Body bytes written (for a stream: so far); undefined when none are sent. */
+  bytes?: number;
+}
+
+/**
+ * The request listener of {@linkcode toNodeHandler}, and the early `413` answer the
+ * node adapter gives to an `Expect: 100-continue` request whose declared body is too big.
+ */
+function nodeHandlers(app: FetchApp, options: NodeHandlerOptions): {
+  handle: (im: IncomingMessage, res: ServerResponse) => void;
+  tooLarge: (im: IncomingMessage, res: ServerResponse, limit: number) => void;
+} {
   const scheme = options.scheme ?? "http";
   const log = options.log ?? ((line: string) => writeStderr(line + "\n"));
   const accessLog = options.accessLog ?? false;
@@ -341,12 +360,30 @@ export function toNodeHandler(
     } else res.destroy();
   };
 
-  return function carafeNodeHandler(im: IncomingMessage, res: ServerResponse): void {
+  /**
+   * Writes the access line once the exchange is over (answered, or the client left):
+   * stamped with the arrival time, body bytes as sent (`-` for HEAD and bodyless
+   * answers), 499 when the client left before the answer started.
+   */
+  const logWhenDone = (im: IncomingMessage, res: ServerResponse): LogRecord => {
+    const start = Date.now();
+    const remote = im.socket?.remoteAddress;
+    const rec: LogRecord = {};
+    res.once("close", () => {
+      const status = res.headersSent ? res.statusCode : CLIENT_CLOSED;
+      log(accessLine(remote, im.method ?? "-", im.url ?? "/", im.httpVersion, status, rec.bytes, new Date(start)));
+    });
+    return rec;
+  };
+
+  function carafeNodeHandler(im: IncomingMessage, res: ServerResponse): void {
     const done = track?.();
     if (done) res.once("close", done);
+    const rec = accessLog ? logWhenDone(im, res) : undefined;
     if ((im.url?.length ?? 0) > MAX_URL_LENGTH) {
       res.writeHead(414, { "content-type": "text/plain", "content-length": "12", connection: "close" });
       res.end("URI Too Long");
+      if (rec) rec.bytes = 12;
       return;
     }
     const req = new NodeRequest(im, res, scheme);
@@ -360,23 +397,31 @@ export function toNodeHandler(
       return fail(res, err);
     }
     // A Carafe app answers synchronously when nothing had to wait: write at once.
-    if (!(pending instanceof Promise)) return send(im, res, req, info, pending);
-    pending.then((reply) => send(im, res, req, info, reply), (err) => fail(res, err));
-  };
+    if (!(pending instanceof Promise)) return send(im, res, req, pending, rec);
+    pending.then((reply) => send(im, res, req, reply, rec), (err) => fail(res, err));
+  }
 
-  function send(im: IncomingMessage, res: ServerResponse, req: NodeRequest, info: ServeInfo, reply: Reply): void {
+  function send(im: IncomingMessage, res: ServerResponse, req: NodeRequest, reply: Reply, rec: LogRecord | undefined): void {
     if (res.destroyed) {
       cancelBody(reply);
       return;
     }
-    writeReply(im, res, req, reply, closing?.() ?? false, fail);
-    if (accessLog) {
-      res.once("finish", () => {
-        const len = res.getHeader("content-length");
-        log(accessLine(info.remoteAddr, im.method ?? "-", im.url ?? "/", im.httpVersion, res.statusCode, len === undefined ? undefined : Number(len)));
-      });
-    }
+    writeReply(im, res, req, reply, closing?.() ?? false, fail, rec);
   }
+
+  function tooLarge(im: IncomingMessage, res: ServerResponse, limit: number): void {
+    const done = track?.();
+    if (done) res.once("close", done);
+    const rec = accessLog ? logWhenDone(im, res) : undefined;
+    const text = `Request body is larger than the limit of ${limit} bytes.`;
+    const length = byteLength(text);
+    // The client has not sent the body (it waits for 100 Continue): close after answering.
+    res.writeHead(413, { "content-type": "text/plain; charset=UTF-8", "content-length": String(length), connection: "close" });
+    res.end(text);
+    if (rec) rec.bytes = length;
+  }
+
+  return { handle: carafeNodeHandler, tooLarge };
 }
 
 /**
@@ -409,6 +454,7 @@ function writeReply(
   reply: Reply,
   closing: boolean,
   fail: (res: ServerResponse, err: unknown) => void,
+  rec: LogRecord | undefined,
 ): void {
   const headers: Record<string, string | string[]> = {};
   let cookies: string[] | undefined;
@@ -450,12 +496,15 @@ function writeReply(
   const body = reply.body;
   const head = im.method === "HEAD";
   if (body === null || typeof body === "string" || body instanceof Uint8Array) {
-    if (!hasLength && !isBodylessStatus(reply.status)) {
+    if (!hasLength && !isBodyless(reply.status)) {
       headers["content-length"] = String(body === null ? 0 : typeof body === "string" ? byteLength(body) : body.byteLength);
     }
     res.writeHead(reply.status, headers);
     if (head || body === null) res.end();
-    else res.end(body);
+    else {
+      res.end(body);
+      if (rec) rec.bytes = typeof body === "string" ? byteLength(body) : body.byteLength;
+    }
     return;
   }
   const stream = body instanceof Blob ? body.stream() : body;
@@ -466,16 +515,13 @@ function writeReply(
     res.end();
     return;
   }
-  pipe(stream, res).catch((err) => fail(res, err));
-}
-
-function isBodylessStatus(status: number): boolean {
-  return status === 204 || status === 304 || (status >= 100 && status < 200);
+  pipe(stream, res, rec).catch((err) => fail(res, err));
 }
 
 /** Copies a web stream into the response, waiting for `drain`; stops when the client leaves. */
-async function pipe(stream: ReadableStream<Uint8Array>, res: ServerResponse): Promise<void> {
+async function pipe(stream: ReadableStream<Uint8Array>, res: ServerResponse, rec: LogRecord | undefined): Promise<void> {
   const reader = stream.getReader();
+  let sent = 0;
   let gone = false;
   let wake: (() => void) | undefined;
   const onClose = () => {
@@ -490,6 +536,8 @@ async function pipe(stream: ReadableStream<Uint8Array>, res: ServerResponse): Pr
     for (;;) {
       const { done, value } = await reader.read();
       if (done || gone) break;
+      sent += value.byteLength;
+      if (rec) rec.bytes = sent;
       if (!res.write(value) && !gone) {
         await new Promise<void>((r) => (wake = r));
         wake = undefined;
@@ -520,10 +568,10 @@ export const nodeAdapter: Adapter = {
   name: "node",
   label: "NodeServer()",
   async serve(o: ServeOptions): Promise<Server> {
-    const idle = o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
+    const idle = idleTimeoutOf(o);
     const inflight = new InFlight();
     let closing = false;
-    const handler = toNodeHandler(o.app, {
+    const { handle: handler, tooLarge } = nodeHandlers(o.app, {
       scheme: o.tls ? "https" : "http",
       log: o.log,
       accessLog: !o.quiet,
@@ -539,14 +587,18 @@ export const nodeAdapter: Adapter = {
       },
       closing: () => closing,
     });
-    const serverOptions: Record<string, unknown> = {
-      // Slow clients: the whole header block must arrive within idleTimeout; idle
-      // keep-alive connections are closed after a few seconds.
-      headersTimeout: idle,
-      requestTimeout: Math.max(idle, 300_000),
-      keepAliveTimeout: Math.min(5_000, idle),
-      connectionsCheckingInterval: Math.min(1_000, idle),
-    };
+    const serverOptions: Record<string, unknown> = idle
+      ? {
+        // The whole header block must arrive within idleTimeout, and a kept-alive
+        // connection may wait that long for its next request.
+        headersTimeout: idle,
+        keepAliveTimeout: idle,
+        connectionsCheckingInterval: Math.min(1_000, idle),
+        // No deadline for a whole request (Node's 300 s default fails a big upload on a
+        // slow link with 408): the inactivity timeout below cuts a client that stops sending.
+        requestTimeout: 0,
+      }
+      : { headersTimeout: 0, keepAliveTimeout: 0, requestTimeout: 0 };
     if (o.maxHeaderSize) serverOptions.maxHeaderSize = o.maxHeaderSize;
     let server: import("node:http").Server;
     if (o.tls) {
@@ -556,8 +608,21 @@ export const nodeAdapter: Adapter = {
       const http = await import("node:http");
       server = http.createServer(serverOptions, handler);
     }
-    // Socket inactivity (also bounds a client that stops reading a response).
-    server.setTimeout(Math.max(idle, 1000) * 2, (socket: Socket) => socket.destroy());
+    // Inactivity: no byte either way for idleTimeout while it is the client's turn (an
+    // announced body that stops arriving, a response the client stops reading) closes
+    // the connection. The app's turn is not idleness: a handler still working on a fully
+    // received request (a long poll) or a stream waiting for its next chunk (quiet SSE)
+    // is never cut.
+    if (idle) server.setTimeout(idle, onInactive);
+    // Expect: 100-continue: refuse a declared body over maxBodySize before the client
+    // sends it (without a listener Node sends 100 Continue unasked).
+    if (Number.isFinite(o.maxBodySize)) {
+      server.on("checkContinue", (im: IncomingMessage, res: ServerResponse) => {
+        if (Number(im.headers["content-length"]) > o.maxBodySize) return tooLarge(im, res, o.maxBodySize);
+        res.writeContinue();
+        handler(im, res);
+      });
+    }
     const sockets = new Set<Socket>();
     server.on("connection", (s: Socket) => {
       sockets.add(s);
@@ -612,3 +677,15 @@ export const nodeAdapter: Adapter = {
     };
   },
 };
+
+/** The server-wide socket timeout: cut the connection unless it is the app's turn. */
+function onInactive(socket: Socket): void {
+  const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (res && !res.writableEnded) {
+    // Headers not sent: the handler is working, fine once the request has fully arrived.
+    // Headers sent: a streamed body; fine unless writes wait for the client to read.
+    const appsTurn = res.headersSent ? !res.writableNeedDrain : res.req?.complete !== false;
+    if (appsTurn) return;
+  }
+  socket.destroy();
+}

@@ -140,7 +140,7 @@ export function rawExchange(port: number, data: string, ms: number): Promise<{ c
 }
 
 /** Polls `fn` until it returns true or `ms` pass. */
-export async function eventually(fn: () => Promise<boolean>, ms = 5000): Promise<boolean> {
+export async function eventually(fn: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await fn()) return true;
@@ -164,4 +164,65 @@ export function curlUpload(curl: string, url: string, file: string, chunked: boo
     child.stdout.on("data", (d) => (out += d));
     child.on("close", () => resolve(Number(out.trim() || "0")));
   });
+}
+
+/** A raw TCP connection whose every byte and moment the test controls. */
+export interface RawConn {
+  socket: net.Socket;
+  /** Everything received so far (when kept). */
+  text(): string;
+  /** Bytes received so far. */
+  received(): number;
+  /** Resolves when the connection is closed (by either side, or an error). */
+  closed: Promise<void>;
+  isClosed(): boolean;
+}
+
+/**
+ * Connects to 127.0.0.1:`port`; `keepText: false` only counts what arrives (big
+ * downloads); `pauseAfter` stops reading (pauses the socket) as soon as that many bytes
+ * have arrived.
+ */
+export function rawConnect(port: number, options: { keepText?: boolean; pauseAfter?: number } = {}): Promise<RawConn> {
+  const keep = options.keepText ?? true;
+  let pauseAfter = options.pauseAfter ?? Infinity;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1");
+    let text = "";
+    let bytes = 0;
+    let isClosed = false;
+    const closed = new Promise<void>((r) => {
+      socket.on("close", () => {
+        isClosed = true;
+        r();
+      });
+    });
+    socket.on("data", (d: Buffer) => {
+      bytes += d.length;
+      if (keep) text += d.toString("latin1");
+      if (bytes > pauseAfter) {
+        socket.pause();
+        pauseAfter = Infinity; // once: resume() is the test's to call
+      }
+    });
+    socket.on("error", () => {});
+    socket.once("connect", () =>
+      resolve({ socket, text: () => text, received: () => bytes, closed, isClosed: () => isClosed })
+    );
+    socket.once("error", reject);
+  });
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for `p` at most `ms`; resolves with whether it settled in time. */
+export function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return Promise.race([p.then(() => true, () => true), sleep(ms).then(() => false)]);
+}
+
+/** The status codes of every HTTP response head in `text`, in order. */
+export function statuses(text: string): number[] {
+  // Not anchored to a line start: a response follows the previous body without a CRLF.
+  return [...text.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
 }
