@@ -582,7 +582,6 @@ export const nodeAdapter: Adapter = {
           if (ended) return;
           ended = true;
           inflight.end();
-          if (closing) server.closeIdleConnections?.();
         };
       },
       closing: () => closing,
@@ -624,9 +623,13 @@ export const nodeAdapter: Adapter = {
       });
     }
     const sockets = new Set<Socket>();
+    let allGone: (() => void) | undefined;
     server.on("connection", (s: Socket) => {
       sockets.add(s);
-      s.once("close", () => sockets.delete(s));
+      s.once("close", () => {
+        sockets.delete(s);
+        if (sockets.size === 0) allGone?.();
+      });
     });
     server.on("clientError", (err: Error & { code?: string }, socket: Socket) => {
       // Node answers 431 / 400 itself when we do not listen; keep that but never throw.
@@ -662,11 +665,18 @@ export const nodeAdapter: Adapter = {
       finished,
       close() {
         return (closed ??= (async () => {
+          // Graceful drain. From now on every answer carries Connection: close.
           closing = true;
-          const stopped = new Promise<void>((r) => server.close(() => r()));
-          server.closeIdleConnections?.();
-          await Promise.race([inflight.idle(), delay(o.shutdownTimeout)]);
-          // Either everything is answered (what is left is idle keep-alive) or time is up.
+          const stopped = new Promise<void>((r) => stopListening(server, () => r()));
+          // Connections without a request in flight (just accepted, or kept alive) get a
+          // short grace to send one: it is answered, then the connection closes.
+          const grace = Math.min(DRAIN_GRACE, o.shutdownTimeout);
+          if (sockets.size > 0) {
+            await Promise.race([delay(grace), new Promise<void>((r) => (allGone = r))]);
+          }
+          for (const s of sockets) if (!responding(s)) s.destroy();
+          // In-flight requests finish, up to shutdownTimeout; then everything is cut.
+          await Promise.race([inflight.idle(), delay(Math.max(0, o.shutdownTimeout - grace))]);
           server.closeAllConnections?.();
           for (const s of sockets) s.destroy();
           await Promise.race([stopped, delay(1000)]);
@@ -678,6 +688,14 @@ export const nodeAdapter: Adapter = {
   },
 };
 
+/** How long connections without a request in flight may still send one after `close()` (at most shutdownTimeout). */
+const DRAIN_GRACE = 1000;
+
+/** Is a response in progress on this connection? (node:http keeps it in `socket._httpMessage`.) */
+function responding(socket: Socket): boolean {
+  return !!(socket as Socket & { _httpMessage?: unknown })._httpMessage;
+}
+
 /** The server-wide socket timeout: cut the connection unless it is the app's turn. */
 function onInactive(socket: Socket): void {
   const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
@@ -688,4 +706,23 @@ function onInactive(socket: Socket): void {
     if (appsTurn) return;
   }
   socket.destroy();
+}
+
+/**
+ * Stops accepting connections without closing the open ones: Node ≥ 19's
+ * `server.close()` also destroys every idle keep-alive connection at once, which
+ * would reset a client that is sending its next request right now; the drain in
+ * `close()` gives those a grace period instead.
+ */
+function stopListening(server: import("node:http").Server, onClosed: () => void): void {
+  const s = server as unknown as { closeIdleConnections?: () => void };
+  const own = Object.hasOwn(s, "closeIdleConnections");
+  const original = s.closeIdleConnections;
+  s.closeIdleConnections = () => {};
+  try {
+    server.close(() => onClosed());
+  } finally {
+    if (own) s.closeIdleConnections = original;
+    else delete s.closeIdleConnections;
+  }
 }

@@ -440,6 +440,48 @@ for (const server of servers) {
       }
     });
 
+    // Connections without a request in flight when close() starts: node keeps them for a
+    // grace period; the native servers close them at once themselves (measured).
+    const drainSkip = server === "deno"
+      ? "Deno.serve's shutdown() closes connections without a request in flight at once (Deno 2.9.6)"
+      : server === "bun"
+      ? "Bun.serve's stop(false) closes connections without a request in flight at once (bun 1.4.5)"
+      : runtime === "bun"
+      ? "Bun's node:http server.close() resets connections without a request in flight (bun 1.4.5)"
+      : undefined;
+    test("graceful drain: requests sent just after SIGTERM on open connections are answered, Connection: close", { skip: drainSkip }, async () => {
+      const s = await startFixture(server, { NA_QUIET: "1" });
+      const port = portOf(s.url);
+      const fresh = await rawConnect(port); // accepted, no request yet
+      const kept = await rawConnect(port); // kept alive after one answer
+      kept.socket.write("GET /?n=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+      assert.ok(await eventually(() => statuses(kept.text()).length === 1), kept.text());
+      const busy = request(s.url, { path: "/slow?ms=1500" }); // keeps the drain going
+      await sleep(200);
+      process.kill(s.child.pid!, "SIGTERM");
+      await sleep(300);
+      fresh.socket.write("GET /user/1?name=late HTTP/1.1\r\nHost: a\r\n\r\n");
+      kept.socket.write("GET /user/2?name=again HTTP/1.1\r\nHost: a\r\n\r\n");
+      assert.ok(await within(Promise.all([fresh.closed, kept.closed]), 10_000), "the connections were not closed after their answer");
+      assert.deepEqual(statuses(fresh.text()), [200], fresh.text());
+      assert.match(fresh.text(), /\r\nconnection: close\r\n/i);
+      assert.match(fresh.text(), /\{"id":1,"name":"late"\}$/);
+      assert.deepEqual(statuses(kept.text()), [200, 200], kept.text());
+      assert.match(kept.text(), /\{"id":2,"name":"again"\}$/);
+      assert.equal((await busy).body.toString(), "slow done");
+      assert.equal((await s.exited).code, 0);
+    });
+
+    test("graceful drain: an idle connection that sends nothing is closed after the grace period", { skip: drainSkip }, async () => {
+      const s = await startFixture(server, { NA_QUIET: "1" });
+      const idle = await rawConnect(portOf(s.url));
+      const t0 = Date.now();
+      process.kill(s.child.pid!, "SIGTERM");
+      assert.ok(await within(idle.closed, 8000), "the idle connection was kept open");
+      assert.equal((await s.exited).code, 0);
+      assert.ok(Date.now() - t0 < 8000);
+    });
+
     const openssl = peer("openssl");
     test("TLS from a cert path and key PEM text", { skip: openssl.skip }, async () => {
       const dir = tempDir();
