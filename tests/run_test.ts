@@ -97,6 +97,14 @@ describe("run()", () => {
   test("bad arguments: actionable errors", async () => {
     await assert.rejects(run({ app: {} as never, handleSignals: false }), /must have a fetch\(request\) method/);
     await assert.rejects(run({ app: new Carafe(), port: 70000, handleSignals: false }), /port must be an integer from 0 to 65535/);
+    const probe = fakeAdapter("limits");
+    await assert.rejects(run({ app: new Carafe(), server: probe, idleTimeout: -1, handleSignals: false }), /idleTimeout must be a number of milliseconds ≥ 0 \(0 or Infinity disables it\), got -1/);
+    await assert.rejects(run({ app: new Carafe(), server: probe, idleTimeout: NaN, handleSignals: false }), /idleTimeout/);
+    await assert.rejects(run({ app: new Carafe(), server: probe, maxHeaderSize: 0, handleSignals: false }), /maxHeaderSize must be a number of bytes > 0, got 0/);
+    await assert.rejects(run({ app: new Carafe(), server: probe, shutdownTimeout: "5" as never, handleSignals: false }), /shutdownTimeout must be a number of milliseconds ≥ 0, got 5/);
+    // 0 and Infinity are valid: "disabled".
+    await run({ app: new Carafe(), server: probe, idleTimeout: 0, quiet: true, handleSignals: false });
+    await run({ app: new Carafe(), server: probe, idleTimeout: Infinity, quiet: true, handleSignals: false });
   });
 
   test("IPv6 hosts print in brackets", () => {
