@@ -60,9 +60,19 @@ export { guessMimeType, StaticFile, staticFile } from "./core/static.ts";
 export type { RequestLike, StaticFileOptions } from "./core/static.ts";
 export { clearTemplateCache, Template, template, TemplateError, templatePath, view } from "./core/template.ts";
 export type { TemplateOptions, TemplateVars } from "./core/template.ts";
-export { getAdapter, registerAdapter, run, serverNames, VERSION } from "./adapters/mod.ts";
+// toNodeHandler, clusterWorkerId and isClusterWorker come from adapters/mod.ts, which
+// loads adapters/node.ts only when toNodeHandler is called and never loads cluster.ts:
+// importing Carafe (a CGI program starts with it on every request) loads neither.
+export {
+  clusterWorkerId,
+  getAdapter,
+  isClusterWorker,
+  registerAdapter,
+  run,
+  serverNames,
+  toNodeHandler,
+  VERSION,
+} from "./adapters/mod.ts";
 export type { Loader, RunOptions } from "./adapters/mod.ts";
 export type { Adapter, FetchApp, ServeOptions, Server, TlsOptions } from "./adapters/adapter.ts";
-export { toNodeHandler } from "./adapters/node.ts";
-export { clusterWorkerId, isClusterWorker } from "./adapters/cluster.ts";
 export type { NodeHandlerOptions } from "./adapters/node.ts";

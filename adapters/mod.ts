@@ -17,9 +17,11 @@
  *
  * @module
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
+import type { NodeHandlerOptions } from "./node.ts";
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_TIMEOUT } from "./common.ts";
-import { exit, onSignal, runtime, writeStderr } from "../shims/runtime.ts";
+import { env, exit, onSignal, runtime, writeStderr } from "../shims/runtime.ts";
 
 export type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy };
 
@@ -333,4 +335,75 @@ export async function run(options: RunOptions = {}): Promise<Server> {
   // worker process is the cluster's job too.
   if (options.handleSignals !== false && adapter.name !== "cgi") installSignals(log);
   return server;
+}
+
+// ------------------------------------------------- small exports of mod.ts
+
+/** Marks a cluster worker process (set by the cluster adapter: `CARAFE_WORKER=<slot>`). */
+const WORKER_ENV = "CARAFE_WORKER";
+
+/**
+ * The slot number (1…N) of this cluster worker, or `undefined` in the primary or
+ * outside a cluster. (Here rather than in `cluster.ts` so that importing Carafe does
+ * not load the cluster adapter.)
+ *
+ * @example
+ * ```ts
+ * import { clusterWorkerId } from "./mod.ts";
+ * console.log(`serving from worker ${clusterWorkerId() ?? "primary"}`);
+ * ```
+ */
+export function clusterWorkerId(): number | undefined {
+  const v = env(WORKER_ENV);
+  return v ? Number(v) : undefined;
+}
+
+/**
+ * True inside a cluster worker. Use it to run once-only start-up code (migrations,
+ * schedulers) in the primary only.
+ *
+ * @example
+ * ```ts
+ * import { isClusterWorker } from "./mod.ts";
+ * if (!isClusterWorker()) console.log("primary: runs once");
+ * ```
+ */
+export function isClusterWorker(): boolean {
+  return clusterWorkerId() !== undefined;
+}
+
+/**
+ * Turns an app into a `(req, res)` listener for `node:http`/`node:https` (or Express,
+ * Connect and friends, as the last handler): Bottle's mod_wsgi story. The node adapter
+ * module is loaded on the first call, not when Carafe is imported (a CGI program never
+ * needs it); requests that arrive while it loads wait for it.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from "node:http";
+ * import { Carafe } from "../mod.ts";
+ * import { toNodeHandler } from "./mod.ts";
+ * const app = new Carafe().get("/", () => "Hello from inside node:http");
+ * createServer(toNodeHandler(app)).listen(3000);
+ * ```
+ */
+export function toNodeHandler(
+  app: FetchApp,
+  options?: NodeHandlerOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  let failure: unknown;
+  const loading = import("./node.ts").then(
+    (m) => void (handler = m.toNodeHandler(app, options)),
+    (err) => void (failure = err),
+  );
+  return function carafeNodeHandler(req: IncomingMessage, res: ServerResponse): void {
+    if (handler) return handler(req, res);
+    loading.then(() => {
+      if (handler) return handler(req, res);
+      writeStderr(`Carafe: cannot load the node adapter: ${(failure as Error)?.stack ?? String(failure)}\n`);
+      res.writeHead(500, { "content-type": "text/plain", "content-length": "21", connection: "close" });
+      res.end("Internal Server Error");
+    });
+  };
 }

@@ -2,11 +2,15 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { Carafe, popDefaultApp, pushDefaultApp } from "../mod.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { pathToFileURL } from "node:url";
+import { Carafe, isClusterWorker, popDefaultApp, pushDefaultApp, toNodeHandler as lazyNodeHandler } from "../mod.ts";
 import { autoServerName, getAdapter, registerAdapter, run, type ServeOptions, serverNames, VERSION } from "../adapters/mod.ts";
 import { displayUrl } from "../adapters/common.ts";
 import { toNodeHandler } from "../adapters/node.ts";
-import { collect, here, runtime, spawnScript } from "./_helpers.ts";
+import { collect, here, runtime, spawnScript, tempDir } from "./_helpers.ts";
 
 const native = runtime === "deno" ? "deno" : runtime === "bun" ? "bun" : "node";
 
@@ -138,6 +142,49 @@ describe("run()", () => {
     } finally {
       popDefaultApp();
     }
+  });
+});
+
+describe("mod.ts loads no adapter it does not need", () => {
+  test("importing mod.ts loads neither adapters/node nor adapters/cluster (node: module-load hooks)", {
+    skip: runtime === "node" ? undefined : "module-load hooks (module.register) are Node's",
+  }, async () => {
+    const dir = tempDir("carafe-loads-");
+    try {
+      const hooks = join(dir.path, "hooks.mjs");
+      writeFileSync(hooks, `import { register } from "node:module";\nregister("data:text/javascript," + encodeURIComponent(` +
+        "`export async function load(url, context, next) { if (url.startsWith('file:')) console.error('LOADED ' + url); return next(url, context); }`" +
+        `));\n`);
+      const { spawn } = await import("node:child_process");
+      const child = spawn(process.execPath, ["--import", pathToFileURL(hooks).href, "--input-type=module", "-e", `await import(${JSON.stringify(pathToFileURL(here("mod.ts")).href)});`], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const out = await collect(child);
+      assert.equal(out.code, 0, out.stderr);
+      const loaded = [...out.stderr.matchAll(/LOADED (\S+)/g)].map((m) => m[1]);
+      assert.ok(loaded.some((u) => /\/adapters\/mod\.js$/.test(u)), out.stderr);
+      assert.deepEqual(loaded.filter((u) => /\/adapters\/(node|cluster|fastcgi|cgi|deno|bun)\.js$/.test(u)), []);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test("mod.ts's toNodeHandler loads the node adapter on first use and serves", async () => {
+    const app = new Carafe().get("/hi/<name>", (req) => `hi ${req.params.name}`);
+    const srv = createServer(lazyNodeHandler(app));
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    const base = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    try {
+      // Several at once, before the module has loaded: they wait for it.
+      const answers = await Promise.all([1, 2, 3].map((n) => fetch(`${base}/hi/${n}`).then((r) => r.text())));
+      assert.deepEqual(answers, ["hi 1", "hi 2", "hi 3"]);
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+  });
+
+  test("isClusterWorker()/clusterWorkerId() outside a cluster", () => {
+    assert.equal(isClusterWorker(), false);
   });
 });
 
