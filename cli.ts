@@ -53,13 +53,12 @@
  *
  * @module
  */
-import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { VERSION, run, type RunOptions } from "./adapters/mod.ts";
+import { isClusterWorker, VERSION, run, type RunOptions } from "./adapters/mod.ts";
 import type { FetchApp, ServeInfo, TlsOptions, TrustProxy } from "./adapters/adapter.ts";
 export type { FetchApp, RunOptions, ServeInfo, TlsOptions, TrustProxy };
-import { args as runtimeArgs, env, exit, onSignal, runtime, writeStderr } from "./shims/runtime.ts";
+import { args as runtimeArgs, exit, mainScript, writeStderr } from "./shims/runtime.ts";
+import { absolutePath, dirname, fileUrl, isFile, pathFromUrl, readTextFileSync, realPath } from "./shims/files.ts";
+import { isReloaderChild, runReloader } from "./shims/reloader.ts";
 
 /** What the command line asked for. */
 export interface CliOptions {
@@ -237,7 +236,7 @@ function applyConfig(into: CliOptions, values: Record<string, unknown>): void {
  * // o.target === "app.ts:api", o.run.port === 9000, o.run.debug === true
  * ```
  */
-export function parseArgs(argv: string[], readFile: (path: string) => string = (p) => readFileSync(p, "utf8")): CliOptions {
+export function parseArgs(argv: string[], readFile: (path: string) => string = readTextFileSync): CliOptions {
   const o: CliOptions = { run: {}, config: {}, reload: false, help: false, version: false };
   const flags: RunOptions = {};
   const confFiles: string[] = [];
@@ -340,7 +339,7 @@ function splitTarget(target: string): { specifier: string; exportName?: string }
 /** The URL to import for a module argument: URLs as they are, paths against the current directory. */
 function moduleUrl(specifier: string): string {
   if (/^(file|https?|jsr|npm|node):/.test(specifier)) return specifier;
-  return pathToFileURL(resolve(specifier)).href;
+  return fileUrl(specifier);
 }
 
 /**
@@ -360,7 +359,7 @@ export async function loadApp(target: string): Promise<FetchApp> {
     mod = await import(moduleUrl(specifier));
   } catch (e) {
     const err = e as Error & { code?: string };
-    if (/not find|not found|ERR_MODULE_NOT_FOUND|No such file/i.test(`${err.code ?? ""} ${err.message}`) && !existsFile(specifier)) {
+    if (/not find|not found|ERR_MODULE_NOT_FOUND|No such file/i.test(`${err.code ?? ""} ${err.message}`) && !isFile(specifier)) {
       throw new CliError(`cannot find module "${specifier}"`);
     }
     throw e; // an error inside the user's module: its own stack trace says more
@@ -375,93 +374,6 @@ export async function loadApp(target: string): Promise<FetchApp> {
     throw new CliError(`export "${name}" of "${specifier}" is not an app: it has no fetch(request) method`);
   }
   return app as FetchApp;
-}
-
-function existsFile(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
-// ------------------------------------------------------------------- reloader
-
-const RELOADER_ENV = "CARAFE_RELOADER_CHILD";
-const WATCHED = /\.(m?[jt]sx?|json|tpl|html)$/;
-const SKIPPED_DIRS = new Set(["node_modules", ".git", "npm", "dist", "coverage"]);
-
-/** Modification times of the watched files under `dir` (bounded walk). */
-function snapshot(dir: string, into = new Map<string, number>(), depth = 0): Map<string, number> {
-  if (depth > 8 || into.size > 5000) return into;
-  let entries: import("node:fs").Dirent[];
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return into;
-  }
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) {
-      if (!SKIPPED_DIRS.has(e.name) && !e.name.startsWith(".")) snapshot(p, into, depth + 1);
-    } else if (WATCHED.test(e.name)) {
-      try {
-        into.set(p, statSync(p).mtimeMs);
-      } catch { /* vanished meanwhile */ }
-    }
-  }
-  return into;
-}
-
-function changed(a: Map<string, number>, b: Map<string, number>): boolean {
-  if (a.size !== b.size) return true;
-  for (const [k, v] of a) if (b.get(k) !== v) return true;
-  return false;
-}
-
-/** Runs the same command line in a child and restarts it when a watched file changes. */
-async function reloader(dir: string, quiet: boolean): Promise<void> {
-  const { spawn } = await import("node:child_process");
-  const { default: process } = await import("node:process");
-  const argv = runtime === "deno"
-    ? ["run", "-A", process.argv[1], ...process.argv.slice(2)]
-    : [...process.execArgv, process.argv[1], ...process.argv.slice(2)];
-  let child: import("node:child_process").ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  const start = () => {
-    const c = spawn(process.execPath, argv, { stdio: "inherit", env: { ...process.env, [RELOADER_ENV]: "1" } });
-    child = c;
-    exited = new Promise<void>((r) => c.once("exit", () => r()));
-  };
-  const stopChild = async () => {
-    const c = child;
-    child = undefined;
-    if (c && c.exitCode === null && c.signalCode === null) {
-      c.kill("SIGTERM");
-      const force = setTimeout(() => c.kill("SIGKILL"), 5_000);
-      await exited;
-      clearTimeout(force);
-    }
-  };
-  let stopping = false;
-  const quit = () => {
-    if (stopping) return;
-    stopping = true;
-    stopChild().then(() => exit(0));
-  };
-  onSignal("SIGINT", quit);
-  onSignal("SIGTERM", quit);
-  let files = snapshot(dir);
-  start();
-  while (!stopping) {
-    await new Promise((r) => setTimeout(r, 500));
-    const now = snapshot(dir);
-    if (!changed(files, now) || stopping) continue;
-    files = now;
-    if (!quiet) writeStderr("carafe: a file changed; reloading\n");
-    await stopChild();
-    if (!stopping) start();
-  }
 }
 
 // ----------------------------------------------------------------------- main
@@ -498,10 +410,10 @@ export async function main(argv: string[] = runtimeArgs()): Promise<number> {
     writeStderr(`${USAGE}\nError: No application entry point specified.\n`);
     return 1;
   }
-  if (o.reload && !env(RELOADER_ENV) && !env("CARAFE_WORKER")) {
+  if (o.reload && !isReloaderChild() && !isClusterWorker()) {
     const file = splitTarget(o.target).specifier;
-    const dir = /^[a-z]+:/.test(file) && !file.startsWith("file:") ? "." : dirname(file.startsWith("file:") ? fileURLToPath(file) : resolve(file));
-    await reloader(dir, o.run.quiet ?? false);
+    const dir = /^[a-z]+:/.test(file) && !file.startsWith("file:") ? "." : dirname(file.startsWith("file:") ? pathFromUrl(file) : absolutePath(file));
+    await runReloader(dir, { quiet: o.run.quiet ?? false });
     return 0;
   }
   let app: FetchApp;
@@ -525,11 +437,10 @@ export async function main(argv: string[] = runtimeArgs()): Promise<number> {
 function isEntryPoint(): boolean {
   const meta = import.meta as ImportMeta & { main?: boolean };
   if (typeof meta.main === "boolean") return meta.main;
-  const g = globalThis as { process?: { argv?: string[] } };
-  const script = g.process?.argv?.[1];
+  const script = mainScript();
   if (!script) return false;
   try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+    return realPath(script) === realPath(pathFromUrl(import.meta.url));
   } catch {
     return false;
   }

@@ -21,7 +21,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
 import type { NodeHandlerOptions } from "./node.ts";
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_TIMEOUT } from "./common.ts";
-import { env, exit, onSignal, runtime, writeStderr } from "../shims/runtime.ts";
+import { env, exit, onSignal, runtime, stdinMaybeSocket, writeStderr } from "../shims/runtime.ts";
 
 export type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy };
 
@@ -179,13 +179,8 @@ export async function getAdapter(name: string): Promise<Adapter> {
  * ```
  */
 export async function autoServerName(): Promise<string> {
-  const g = globalThis as { process?: { env?: Record<string, string | undefined> }; Deno?: { env: { get(n: string): string | undefined } } };
-  let gateway: string | undefined;
-  try {
-    gateway = runtime === "deno" ? g.Deno?.env.get("GATEWAY_INTERFACE") : g.process?.env?.GATEWAY_INTERFACE;
-  } catch { /* no env permission: not CGI */ }
   // Cheap pre-checks first, so that a plain start does not load the gateway adapters.
-  if (gateway) {
+  if (env("GATEWAY_INTERFACE")) {
     const cgi = await import("./cgi.ts").catch(() => undefined);
     if (!cgi || cgi.isCgiEnvironment()) return "cgi";
   }
@@ -194,24 +189,6 @@ export async function autoServerName(): Promise<string> {
     if (fcgi?.isFastCgiListener()) return "fastcgi";
   }
   return runtime === "deno" ? "deno" : runtime === "bun" ? "bun" : "node";
-}
-
-/** Is fd 0 possibly a socket? On Linux a readlink answers without loading anything. */
-function stdinMaybeSocket(): boolean {
-  const g = globalThis as {
-    Deno?: { readLinkSync(p: string): string; build: { os: string } };
-    process?: { platform?: string; getBuiltinModule?: (n: string) => { readlinkSync(p: string): string } | undefined };
-  };
-  try {
-    if (runtime === "deno") return g.Deno!.readLinkSync("/proc/self/fd/0").startsWith("socket:");
-    const fs = g.process?.getBuiltinModule?.("node:fs");
-    if (!fs) return true; // cannot tell cheaply (Node < 20.16): let fastcgi.ts decide
-    return fs.readlinkSync("/proc/self/fd/0").startsWith("socket:");
-  } catch {
-    // On Linux a failed readlink means fd 0 is closed; elsewhere there is no /proc.
-    const os = runtime === "deno" ? g.Deno?.build.os : g.process?.platform;
-    return os !== "linux";
-  }
 }
 
 async function autoAdapter(): Promise<Adapter> {

@@ -189,3 +189,65 @@ export function cpuCount(): number {
     return 1;
   }
 }
+
+/**
+ * The path of the script the runtime was started with (`process.argv[1]`), or
+ * `undefined` where there is none (edge hosts, a REPL).
+ *
+ * @example
+ * ```ts
+ * import { mainScript } from "./runtime.ts";
+ * console.log(mainScript()); // "/srv/app/main.ts"
+ * ```
+ */
+export function mainScript(): string | undefined {
+  try {
+    const script = g.process?.argv?.[1];
+    return typeof script === "string" && script ? script : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether fd 0 may be a socket (a web server that starts us with a listening FastCGI
+ * socket on stdin). On Linux a readlink of `/proc/self/fd/0` answers exactly without
+ * loading anything; elsewhere (or on Node < 20.16, without `getBuiltinModule`) it
+ * answers `true`, "cannot tell cheaply", and the caller checks properly.
+ *
+ * @example
+ * ```ts
+ * import { stdinMaybeSocket } from "./runtime.ts";
+ * if (stdinMaybeSocket()) console.log("maybe started by a FastCGI web server");
+ * ```
+ */
+export function stdinMaybeSocket(): boolean {
+  try {
+    if (runtime === "deno") return g.Deno.readLinkSync("/proc/self/fd/0").startsWith("socket:");
+    const fs = g.process?.getBuiltinModule?.("node:fs");
+    if (!fs) return true;
+    return fs.readlinkSync("/proc/self/fd/0").startsWith("socket:");
+  } catch {
+    // On Linux a failed readlink means fd 0 is closed; elsewhere there is no /proc.
+    return platform() !== "linux";
+  }
+}
+
+/**
+ * The operating system (`"linux"`, `"darwin"`, `"windows"`…), or `"unknown"`.
+ *
+ * @example
+ * ```ts
+ * import { platform } from "./runtime.ts";
+ * if (platform() === "linux") console.log("/proc is there");
+ * ```
+ */
+export function platform(): string {
+  try {
+    if (runtime === "deno") return g.Deno.build.os;
+    const p = g.process?.platform;
+    return p === "win32" ? "windows" : p ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}

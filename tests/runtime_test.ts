@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { args, cpuCount, env, envAll, onSignal, pid, runtime } from "../shims/runtime.ts";
+import { args, cpuCount, env, envAll, mainScript, onSignal, pid, platform, runtime, stdinMaybeSocket } from "../shims/runtime.ts";
 
 test("runtime: detects the runtime actually running the tests", () => {
   const g = globalThis as Record<string, unknown>;
@@ -25,4 +25,12 @@ test("runtime: onSignal returns a remover", () => {
   const off = onSignal("SIGHUP", () => {});
   assert.equal(typeof off, "function");
   off();
+});
+
+test("runtime: mainScript, platform and stdinMaybeSocket describe this process", () => {
+  assert.equal(mainScript(), process.argv[1]);
+  assert.equal(platform(), process.platform === "win32" ? "windows" : process.platform);
+  // (Whether fd 0 is a socket depends on the test runner: node --test may hand its files a
+  // socket. run_test's "auto picks cgi…, native otherwise" checks it in a fresh process.)
+  assert.equal(typeof stdinMaybeSocket(), "boolean");
 });
