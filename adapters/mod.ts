@@ -87,7 +87,14 @@ export interface RunOptions {
   worker?: string;
   /** Recycle a cluster worker after this many requests. */
   maxRequestsPerWorker?: number;
-  /** Auto-reload on file changes (handled by the command line; ignored here). */
+  /**
+   * Restart the program when one of its files changes (Bottle's `run(reloader=True)`).
+   * The process that calls `run()` becomes a watcher and never serves: it runs the same
+   * program again in a child (which serves; there `run()` works as usual), polls the
+   * `.ts/.js/.mjs/.json/.tpl/.html` files under the main module's directory every
+   * 500 ms and restarts the child when one changes. `run()` does not return in the
+   * watcher; SIGINT/SIGTERM stop the child and exit. For development.
+   */
   reloader?: boolean;
   /**
    * Install SIGINT/SIGTERM handlers that shut the server down gracefully and exit the
@@ -278,6 +285,13 @@ export async function run(options: RunOptions = {}): Promise<Server> {
   checkLimit("idleTimeout", options.idleTimeout, true, "a number of milliseconds ≥ 0 (0 or Infinity disables it)");
   checkLimit("maxHeaderSize", options.maxHeaderSize, false, "a number of bytes > 0");
   checkLimit("shutdownTimeout", options.shutdownTimeout, true, "a number of milliseconds ≥ 0");
+  if (options.reloader && !isClusterWorker()) {
+    const { isReloaderChild, mainModuleDir, runReloader } = await import("../shims/reloader.ts");
+    if (!isReloaderChild()) {
+      await runReloader(mainModuleDir(), { quiet: options.quiet });
+      exit(0);
+    }
+  }
   const adapter = typeof options.server === "object" && options.server !== null
     ? options.server
     : await getAdapter(options.server ?? "auto");

@@ -10,7 +10,7 @@ import { Carafe, isClusterWorker, popDefaultApp, pushDefaultApp, toNodeHandler a
 import { autoServerName, getAdapter, registerAdapter, run, type ServeOptions, serverNames, VERSION } from "../adapters/mod.ts";
 import { displayUrl } from "../adapters/common.ts";
 import { toNodeHandler } from "../adapters/node.ts";
-import { collect, here, runtime, spawnScript, tempDir } from "./_helpers.ts";
+import { collect, here, runtime, spawnScript, stop, tempDir, waitForOutput } from "./_helpers.ts";
 
 const native = runtime === "deno" ? "deno" : runtime === "bun" ? "bun" : "node";
 
@@ -141,6 +141,35 @@ describe("run()", () => {
       }
     } finally {
       popDefaultApp();
+    }
+  });
+});
+
+describe("run({ reloader: true })", () => {
+  test("the calling process watches; the program restarts when its file changes", async () => {
+    const dir = tempDir("carafe-reloader-");
+    const file = join(dir.path, "app.mjs");
+    const source = (text: string) =>
+      `import { Carafe, run } from ${JSON.stringify(pathToFileURL(here("mod.ts")).href)};\n` +
+      `await run({ app: new Carafe().get("/", () => ${JSON.stringify(text)}), port: 0, reloader: true });\n`;
+    writeFileSync(file, source("v1"));
+    const child = spawnScript(file, [], { cwd: dir.path });
+    try {
+      const m = await waitForOutput(child, /Listening on (http:\/\/\S+)/, 30_000);
+      assert.equal(await (await fetch(m[1])).text(), "v1");
+      await new Promise((r) => setTimeout(r, 1100)); // let the mtime tick on coarse file systems
+      writeFileSync(file, source("v2"));
+      const m2 = await waitForOutput(child, /reloading[\s\S]*Listening on (http:\/\/\S+)/, 30_000);
+      assert.equal(await (await fetch(m2[1])).text(), "v2");
+      // The watcher itself never served: the old URL is gone (the old child stopped).
+      if (m2[1] !== m[1]) await assert.rejects(fetch(m[1]));
+    } finally {
+      const exited = collect(child);
+      await stop(child);
+      // SIGTERM: the watcher stops its child and exits 0 (Deno's node:child_process reports
+      // the signal we sent instead of the exit code of a child that handled it).
+      if (runtime !== "deno") assert.equal((await exited).code, 0);
+      dir.remove();
     }
   });
 });
