@@ -5,11 +5,16 @@
  * request, so this module imports only what a request needs: `gateway.ts` (request
  * mapping and the header block) and `shims/runtime.ts` — no `node:` modules.
  *
- * - Body: exactly `CONTENT_LENGTH` bytes of stdin; with no length, stdin to EOF when
- *   the server says the body was chunked (`HTTP_TRANSFER_ENCODING`, as Apache does),
- *   else no body. Whatever the app did not read is drained before exit, because a
- *   server writing a body nobody reads gets EPIPE (Apache then sends an empty reply).
- * - Response: `Status:` line + headers + blank line + body, binary-safe and streamed.
+ * - Body: exactly `CONTENT_LENGTH` bytes of stdin. With no length, stdin to EOF when a
+ *   body is expected (a method other than GET/HEAD, or `HTTP_TRANSFER_ENCODING`: Apache
+ *   passes chunked uploads that way), unless stdin is a terminal (started by hand:
+ *   EOF would never come). Whatever the app did not read is drained before exit,
+ *   because a server writing a body nobody reads gets EPIPE (Apache then sends an
+ *   empty reply) — and drained *while* the answer is written, because Apache's
+ *   mod_cgid writes the whole body before reading the answer (a large unread body
+ *   plus a large answer would otherwise deadlock).
+ * - Response: headers + `Status:` line + blank line + body, binary-safe and streamed;
+ *   a 500 if the answer cannot be written at all.
  * - Errors go to stderr (the server's error log); outside a CGI environment (no
  *   `REQUEST_METHOD`) a short explanation and exit code 1 instead of a stack trace.
  *
@@ -129,6 +134,16 @@ function openStdout(): { write(bytes: Uint8Array): Promise<void>; close(): Promi
   };
 }
 
+/** Whether stdin is a terminal (a CGI program started by hand): then it is never read to EOF. */
+function stdinIsTerminal(): boolean {
+  try {
+    if (runtime === "deno") return g.Deno.stdin.isTerminal();
+    return g.process?.stdin?.isTTY === true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Answers one CGI request from `env` and stdin on stdout. Resolves with the exit code
  * (0, or 1 when the response could not be completed).
@@ -145,25 +160,30 @@ export async function serveCgi(
   log: (line: string) => void = (line) => writeStderr(line + "\n"),
 ): Promise<number> {
   const params = new Map(Object.entries(env));
-  let request: GatewayRequest;
   const stdout = openStdout();
+  let request: GatewayRequest;
   try {
     request = new GatewayRequest(params);
   } catch (error) {
     log(`CGI: ${(error as Error).message}`);
-    await stdout.write(new TextEncoder().encode("Status: 400 Bad Request\r\ncontent-type: text/plain\r\n\r\nBad Request\n"));
+    await writeSimple(stdout, 400, "Bad Request\n").catch(() => {});
+    await stdout.close();
     return 1;
   }
-  // RFC 3875 §4.2: a body exists iff CONTENT_LENGTH is set; Apache breaks that rule
-  // for chunked uploads (no CONTENT_LENGTH, HTTP_TRANSFER_ENCODING set, body to EOF).
+  // The body: exactly CONTENT_LENGTH bytes when it is given (RFC 3875 §4.2). Without
+  // it, stdin to EOF when a body is expected: a method other than GET/HEAD, or a
+  // chunked upload (Apache passes those with no CONTENT_LENGTH and
+  // HTTP_TRANSFER_ENCODING set). Never from a terminal: a program started by hand
+  // would wait for a ^D that nobody types.
   const declared = request.contentLength;
-  const hasBody = declared !== undefined ? declared > 0 : !!env.HTTP_TRANSFER_ENCODING;
+  const hasBody = declared !== undefined ? declared > 0 : (request.hasBody || !!env.HTTP_TRANSFER_ENCODING) && !stdinIsTerminal();
   let stdin: Stdin | undefined;
   let remaining = declared ?? Infinity;
+  let body: ReadableStream<Uint8Array> | undefined;
   if (hasBody) {
     stdin = openStdin();
     const input = stdin;
-    request.setBody(new ReadableStream<Uint8Array>({
+    body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         if (remaining <= 0) return controller.close();
         const chunk = await input.read();
@@ -182,13 +202,39 @@ export async function serveCgi(
         controller.enqueue(part);
         if (remaining <= 0) controller.close();
       },
-    }));
+    });
+    request.setBody(body);
   }
+  // Whatever the app leaves unread is read and dropped, so the server does not get
+  // EPIPE writing it (Apache then sends an empty reply).
+  let draining: Promise<void> | undefined;
+  const drain = (): Promise<void> =>
+    draining ??= (async () => {
+      if (!stdin) return;
+      try {
+        while (remaining > 0) {
+          const chunk = await stdin.read();
+          if (chunk === null) break;
+          remaining -= chunk.length;
+        }
+      } catch { /* stdin already gone */ }
+      stdin.close();
+    })();
   const out = await answer(app, request, (error) => log(`CGI: ${errorText(error)}`));
+  // Drain *while* writing the answer when the app is done with the body (it never
+  // touched it, or its answer is complete bytes): Apache's mod_cgid writes the whole
+  // request body before it reads our output, so with both pipes full, draining only
+  // after a large answer would deadlock until Apache's timeout.
+  if (body && (!body.locked || !(out.body instanceof ReadableStream))) {
+    if (!body.locked) body.cancel().catch(() => {});
+    drain();
+  }
   let code = 0;
-  const head = new TextEncoder().encode(headerBlock(out.status, out.headers));
+  let headSent = false;
   try {
+    const head = encoder.encode(headerBlock(out.status, out.headers));
     if (out.body instanceof ReadableStream) {
+      headSent = true;
       await stdout.write(head);
       const reader = out.body.getReader();
       for (;;) {
@@ -196,31 +242,40 @@ export async function serveCgi(
         if (done) break;
         if (value.length) await stdout.write(value);
       }
-    } else if (out.body && out.body.length) {
-      const all = new Uint8Array(head.length + out.body.length);
-      all.set(head, 0);
-      all.set(out.body, head.length);
-      await stdout.write(all);
     } else {
-      await stdout.write(head);
+      const all = out.body && out.body.length ? concat(head, out.body) : head;
+      headSent = true;
+      await stdout.write(all);
     }
   } catch (error) {
-    log(`CGI: error while sending the response: ${errorText(error)}`);
     code = 1;
+    if (!headSent) {
+      // Our bug, or an answer we cannot write (a fetch app returning garbage): a 500 rather than no header at all.
+      log(`CGI: internal error: ${errorText(error)}`);
+      await writeSimple(stdout, 500, "Internal Server Error\n").catch(() => {});
+    } else {
+      log(`CGI: error while sending the response: ${errorText(error)}`);
+    }
   }
   await stdout.close();
-  // Drain what the app did not read so the server does not get EPIPE writing it.
-  if (stdin) {
-    try {
-      while (remaining > 0) {
-        const chunk = await stdin.read();
-        if (chunk === null) break;
-        remaining -= chunk.length;
-      }
-    } catch { /* stdin already gone */ }
-    stdin.close();
-  }
+  await drain();
   return code;
+}
+
+const encoder = new TextEncoder();
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const all = new Uint8Array(a.length + b.length);
+  all.set(a, 0);
+  all.set(b, a.length);
+  return all;
+}
+
+/** A whole short answer, through the shared header writer. */
+function writeSimple(stdout: { write(bytes: Uint8Array): Promise<void> }, status: number, text: string): Promise<void> {
+  const body = encoder.encode(text);
+  const headers = new Headers({ "content-type": "text/plain; charset=UTF-8", "content-length": String(body.length) });
+  return stdout.write(concat(encoder.encode(headerBlock(status, headers)), body));
 }
 
 function errorText(error: unknown): string {

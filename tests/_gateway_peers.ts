@@ -480,6 +480,16 @@ http {
       fastcgi_param SCRIPT_NAME $fastcgi_script_name;
       fastcgi_param PATH_INFO $fastcgi_path_info;
       fastcgi_pass 127.0.0.1:${o.fcgiwrap};
+    }
+    location /cgi-bin/stream.cgi {
+      # The same script, with the request body streamed (so a client abort reaches it).
+      include /etc/nginx/fastcgi_params;
+      fastcgi_split_path_info ^(/cgi-bin/stream\\.cgi)(/.*)?$;
+      fastcgi_param SCRIPT_FILENAME ${o.cgiScript};
+      fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_request_buffering off;
+      fastcgi_pass 127.0.0.1:${o.fcgiwrap};
     }` : ""}
     ${o.proxy ? `location /http/ {
       proxy_http_version 1.1; proxy_set_header Connection "";
@@ -515,7 +525,7 @@ export function appWrapper(dir: string, name: string, mode: string[], o: { cgi?:
   return path;
 }
 
-/** Apache httpd config: mod_proxy_fcgi at /gapp/ (prefix → SCRIPT_NAME/PATH_INFO, reuse on), mod_cgid at /cgi-bin/app.cgi. */
+/** Apache httpd config: mod_proxy_fcgi at /gapp/ (prefix → SCRIPT_NAME/PATH_INFO, reuse on), mod_cgid at /cgi-bin/app.cgi (and stream.cgi, the same script). */
 export function apacheConf(dir: string, o: { port: number; app?: number; cgiScript?: string }): string {
   const mods = "/usr/lib/apache2/modules";
   const load = (name: string, file: string) => (existsSync(`${mods}/${file}`) ? `LoadModule ${name} ${mods}/${file}` : "");
@@ -548,6 +558,7 @@ ${o.app ? `<Location "/gapp/">
   ProxyFCGISetEnvIf "true" SCRIPT_NAME "/gapp"
 </Location>` : ""}
 ${o.cgiScript ? `ScriptAlias /cgi-bin/app.cgi "${o.cgiScript}"
+ScriptAlias /cgi-bin/stream.cgi "${o.cgiScript}"
 <Directory "${dir}">
   Require all granted
 </Directory>` : ""}
@@ -583,8 +594,9 @@ server.max-request-size = 65536
 server.upload-dirs = ( "${dir}" )
 ${fcgi.length ? `fastcgi.server = ( ${fcgi.join(",\n")} )` : ""}
 $HTTP["url"] =~ "^/sapp/" { server.stream-request-body = 2 }
-${o.cgiScript ? `alias.url = ( "/cgi-bin/app.cgi" => "${o.cgiScript}" )
-$HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ( "" => "" ) }` : ""}
+${o.cgiScript ? `alias.url = ( "/cgi-bin/app.cgi" => "${o.cgiScript}", "/cgi-bin/stream.cgi" => "${o.cgiScript}" )
+$HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ( "" => "" ) }
+$HTTP["url"] =~ "^/cgi-bin/stream.cgi" { server.stream-request-body = 2 }` : ""}
 `;
   writeFileSync(join(dir, "lighttpd.conf"), conf);
   return join(dir, "lighttpd.conf");
