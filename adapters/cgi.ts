@@ -36,7 +36,7 @@
 import type { Adapter, ServeOptions, Server } from "./adapter.ts";
 
 export type { Adapter, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
-import { answer, GatewayRequest, headerBlock } from "./gateway.ts";
+import { answer, type GatewayAnswer, GatewayRequest, simpleAnswer } from "./gateway.ts";
 import { envAll, exit, runtime, writeStderr } from "../shims/runtime.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -63,9 +63,13 @@ interface Stdin {
   close(): void;
 }
 
+// On Bun, `process.stdin` and `process.stdout` cost ~10 ms each to set up (the node
+// stream layer), as much as Bun's whole start: Bun.stdin / Bun.write are used instead.
+
 function openStdin(): Stdin {
-  if (runtime === "deno") {
-    const reader = g.Deno.stdin.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+  if (runtime === "deno" || runtime === "bun") {
+    const readable = runtime === "deno" ? g.Deno.stdin.readable : g.Bun.stdin.stream();
+    const reader = readable.getReader() as ReadableStreamDefaultReader<Uint8Array>;
     return {
       read: async () => {
         const { done, value } = await reader.read();
@@ -74,7 +78,7 @@ function openStdin(): Stdin {
       close: () => void reader.cancel().catch(() => {}),
     };
   }
-  // Node and Bun: process.stdin in paused mode, one chunk per read.
+  // Node: process.stdin in paused mode, one chunk per read.
   const stdin = g.process.stdin;
   let ended = false;
   stdin.on("end", () => (ended = true));
@@ -124,6 +128,12 @@ function openStdout(): { write(bytes: Uint8Array): Promise<void>; close(): Promi
       },
     };
   }
+  if (runtime === "bun") {
+    return {
+      write: async (bytes) => void await g.Bun.write(g.Bun.stdout, bytes),
+      close: () => Promise.resolve(),
+    };
+  }
   const stdout = g.process.stdout;
   return {
     write: (bytes) =>
@@ -138,6 +148,8 @@ function openStdout(): { write(bytes: Uint8Array): Promise<void>; close(): Promi
 function stdinIsTerminal(): boolean {
   try {
     if (runtime === "deno") return g.Deno.stdin.isTerminal();
+    const tty = g.process?.getBuiltinModule?.("node:tty");
+    if (tty) return tty.isatty(0);
     return g.process?.stdin?.isTTY === true;
   } catch {
     return false;
@@ -166,7 +178,7 @@ export async function serveCgi(
     request = new GatewayRequest(params);
   } catch (error) {
     log(`CGI: ${(error as Error).message}`);
-    await writeSimple(stdout, 400, "Bad Request\n").catch(() => {});
+    await writeAnswer(stdout, simpleAnswer(400, "Bad Request\n")).catch(() => {});
     await stdout.close();
     return 1;
   }
@@ -220,42 +232,30 @@ export async function serveCgi(
       } catch { /* stdin already gone */ }
       stdin.close();
     })();
-  const out = await answer(app, request, (error) => log(`CGI: ${errorText(error)}`));
+  let out: GatewayAnswer;
+  let code = 0;
+  try {
+    out = await answer(app, request, (error) => log(`CGI: ${errorText(error)}`));
+  } catch (error) {
+    // Our bug, or an answer we cannot write (a fetch app returning garbage): a 500 rather than no header at all.
+    log(`CGI: internal error: ${errorText(error)}`);
+    out = simpleAnswer(500, "Internal Server Error\n");
+    code = 1;
+  }
   // Drain *while* writing the answer when the app is done with the body (it never
   // touched it, or its answer is complete bytes): Apache's mod_cgid writes the whole
   // request body before it reads our output, so with both pipes full, draining only
   // after a large answer would deadlock until Apache's timeout.
-  if (body && (!body.locked || !(out.body instanceof ReadableStream))) {
+  const streamed = out.body !== null && !(out.body instanceof Uint8Array);
+  if (body && (!body.locked || !streamed)) {
     if (!body.locked) body.cancel().catch(() => {});
     drain();
   }
-  let code = 0;
-  let headSent = false;
   try {
-    const head = encoder.encode(headerBlock(out.status, out.headers));
-    if (out.body instanceof ReadableStream) {
-      headSent = true;
-      await stdout.write(head);
-      const reader = out.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (value.length) await stdout.write(value);
-      }
-    } else {
-      const all = out.body && out.body.length ? concat(head, out.body) : head;
-      headSent = true;
-      await stdout.write(all);
-    }
+    await writeAnswer(stdout, out);
   } catch (error) {
+    log(`CGI: error while sending the response: ${errorText(error)}`);
     code = 1;
-    if (!headSent) {
-      // Our bug, or an answer we cannot write (a fetch app returning garbage): a 500 rather than no header at all.
-      log(`CGI: internal error: ${errorText(error)}`);
-      await writeSimple(stdout, 500, "Internal Server Error\n").catch(() => {});
-    } else {
-      log(`CGI: error while sending the response: ${errorText(error)}`);
-    }
   }
   await stdout.close();
   await drain();
@@ -264,18 +264,23 @@ export async function serveCgi(
 
 const encoder = new TextEncoder();
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const all = new Uint8Array(a.length + b.length);
-  all.set(a, 0);
-  all.set(b, a.length);
-  return all;
-}
-
-/** A whole short answer, through the shared header writer. */
-function writeSimple(stdout: { write(bytes: Uint8Array): Promise<void> }, status: number, text: string): Promise<void> {
-  const body = encoder.encode(text);
-  const headers = new Headers({ "content-type": "text/plain; charset=UTF-8", "content-length": String(body.length) });
-  return stdout.write(concat(encoder.encode(headerBlock(status, headers)), body));
+/** Writes the header block and the body (in one write when it is bytes). */
+async function writeAnswer(stdout: { write(bytes: Uint8Array): Promise<void> }, out: GatewayAnswer): Promise<void> {
+  const head = encoder.encode(out.head);
+  if (out.body === null || out.body instanceof Uint8Array) {
+    if (!out.body || out.body.length === 0) return stdout.write(head);
+    const all = new Uint8Array(head.length + out.body.length);
+    all.set(head, 0);
+    all.set(out.body, head.length);
+    return stdout.write(all);
+  }
+  await stdout.write(head);
+  const reader = out.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (value.length) await stdout.write(value);
+  }
 }
 
 function errorText(error: unknown): string {

@@ -69,7 +69,7 @@ import { type ListenTarget, listenStream, type StreamHandlers, type StreamSocket
 
 export type { Adapter, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
 export type { StreamHandlers, StreamSocket } from "../shims/socket.ts";
-import { addParam, answer, type GatewayParams, GatewayRequest, headerBlock } from "./gateway.ts";
+import { addParam, answer, type GatewayParams, GatewayRequest, simpleAnswer } from "./gateway.ts";
 
 // ---------------------------------------------------------------------------
 // Protocol constants (FastCGI specification 1.0, §8)
@@ -878,11 +878,15 @@ class Connection implements StreamHandlers {
 
   /** A whole answer from a status and a short text: header block, body, end of STDOUT, END_REQUEST. */
   #simpleAnswer(req: Req, status: number, text: string, appStatus: number): void {
-    const body = encoder.encode(text);
-    const headers = new Headers({ "content-type": "text/plain; charset=UTF-8", "content-length": String(body.length) });
-    const head = encoder.encode(headerBlock(status, headers));
-    const tail = concat([encodeRecord(FCGI.STDOUT, req.id), endRequestRecord(req.id, appStatus, FCGI.REQUEST_COMPLETE)]);
+    const { head, body } = simpleAnswer(status, text);
     req.headSent = true;
+    this.#completeWith(req, head, body, appStatus);
+  }
+
+  /** Header block and body bytes in STDOUT records, the empty STDOUT and END_REQUEST: one write. */
+  #completeWith(req: Req, headText: string, body: Uint8Array, appStatus: number): void {
+    const head = encoder.encode(headText);
+    const tail = concat([encodeRecord(FCGI.STDOUT, req.id), endRequestRecord(req.id, appStatus, FCGI.REQUEST_COMPLETE)]);
     this.#complete(req, frame(FCGI.STDOUT, req.id, [head, body], head.length + body.length, tail));
   }
 
@@ -919,18 +923,15 @@ class Connection implements StreamHandlers {
       if (out.body instanceof ReadableStream) out.body.cancel().catch(() => {});
       return;
     }
-    const head = encoder.encode(headerBlock(out.status, out.headers));
     req.headSent = true;
-    if (!(out.body instanceof ReadableStream)) {
+    if (out.body === null || out.body instanceof Uint8Array) {
       // The common case: header block, body and end markers in one write.
-      const bodyBytes = out.body ?? EMPTY;
-      const tail = concat([encodeRecord(FCGI.STDOUT, req.id), endRequestRecord(req.id, 0, FCGI.REQUEST_COMPLETE)]);
-      this.#complete(req, frame(FCGI.STDOUT, req.id, [head, bodyBytes], head.length + bodyBytes.length, tail));
+      this.#completeWith(req, out.head, out.body ?? EMPTY, 0);
       return;
     }
     // Streamed body: header block first, then each chunk as it comes, waiting for the
     // output to drain so a slow web server slows the producer down.
-    if (!this.#send(encodeRecord(FCGI.STDOUT, req.id, head))) await this.#drained();
+    if (!this.#send(encodeRecord(FCGI.STDOUT, req.id, encoder.encode(out.head)))) await this.#drained();
     const reader = out.body.getReader();
     let appStatus = 0;
     try {
