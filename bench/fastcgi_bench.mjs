@@ -4,14 +4,14 @@
 // per-request latency of the CGI adapter against the runtime's bare start-up.
 //
 //   node bench/fastcgi_bench.mjs [--runtimes=deno,bun,node] [--rounds=3] [--duration=4]
-//                                [--connections=50] [--cgi-runs=20] [--no-cgi]
+//                                [--connections=50] [--cgi-runs=20] [--no-cgi] [--cgi-only]
 //
 // Every path runs the same Carafe app (GET /hello → "Hello, World!"). Rounds are
 // interleaved (the order of the paths rotates each round) and the table reports the
 // median requests/s of each path and the FastCGI/HTTP ratio. wrk, nginx and the app
 // share the machine's cores, so read ratios, not capacities.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -28,6 +28,7 @@ const duration = Number(arg("duration", 4));
 const connections = Number(arg("connections", 50));
 const cgiRuns = Number(arg("cgi-runs", 20));
 const doCgi = !process.argv.includes("--no-cgi");
+const doFcgi = !process.argv.includes("--cgi-only");
 
 const which = (name) => {
   for (const dir of (process.env.PATH ?? "").split(":").concat(["/usr/sbin", "/sbin"])) {
@@ -156,11 +157,35 @@ http {
   return waitPort(port).then(() => child);
 }
 
-function runWrk(url, seconds) {
+/** CPU seconds (user + system) used so far by process `pid` (Linux /proc; 0 elsewhere). */
+function cpuOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in USER_HZ
+  } catch {
+    return 0;
+  }
+}
+
+/** nginx's CPU: the master and its worker(s). */
+function nginxCpu(pid) {
+  let total = cpuOf(pid);
+  try {
+    for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean)) total += cpuOf(c);
+  } catch { /* no /proc */ }
+  return total;
+}
+
+/** Runs wrk; with `app` and `web` pids, also the CPU µs each spent per request meanwhile. */
+function runWrk(url, seconds, app, web) {
+  const a0 = app ? cpuOf(app) : 0, w0 = web ? nginxCpu(web) : 0;
   const out = execFileSync(wrk, ["-t1", `-c${connections}`, `-d${seconds}s`, url], { encoding: "utf8" });
+  const a1 = app ? cpuOf(app) : 0, w1 = web ? nginxCpu(web) : 0;
   const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0);
+  const count = Number(out.match(/(\d+) requests in/)?.[1] ?? 0);
   const errors = out.match(/Non-2xx or 3xx responses: (\d+)|Socket errors: .*/g);
-  return { rps, errors: errors ? errors.join("; ") : "" };
+  return { rps, appUs: count ? ((a1 - a0) * 1e6) / count : 0, webUs: count ? ((w1 - w0) * 1e6) / count : 0, errors: errors ? errors.join("; ") : "" };
 }
 
 const median = (xs) => {
@@ -175,7 +200,7 @@ const paths = [
 ];
 const results = [];
 
-for (const runtime of runtimes) {
+for (const runtime of doFcgi ? runtimes : []) {
   const script = appScript(runtime);
   const dir = join(work, `nginx_${runtime}`);
   mkdirSync(dir, { recursive: true });
@@ -193,30 +218,41 @@ for (const runtime of runtimes) {
     runWrk(`http://127.0.0.1:${port}${p.loc}`, 1); // warm-up (JIT, keepalive pools)
   }
   const samples = paths.map(() => []);
+  const appCpu = paths.map(() => []), webCpu = paths.map(() => []);
   const notes = [];
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < paths.length; k++) {
       const i = (k + r) % paths.length; // rotate the order each round
-      const { rps, errors } = runWrk(`http://127.0.0.1:${port}${paths[i].loc}`, duration);
+      const { rps, appUs, webUs, errors } = runWrk(`http://127.0.0.1:${port}${paths[i].loc}`, duration, apps[i].pid, web.pid);
       samples[i].push(rps);
+      appCpu[i].push(appUs);
+      webCpu[i].push(webUs);
       if (errors) notes.push(`${paths[i].name}: ${errors}`);
     }
   }
   const med = samples.map(median);
-  results.push({ runtime, med, samples, notes });
+  results.push({ runtime, med, samples, notes, appUs: appCpu.map(median), webUs: webCpu.map(median) });
   web.kill("SIGTERM");
   for (const a of apps) a.kill("SIGTERM");
   await new Promise((r) => setTimeout(r, 300));
 }
 
-console.log(`\nnginx (1 worker) in front of Carafe; wrk -t1 -c${connections} -d${duration}s; ${rounds} interleaved rounds; median req/s\n`);
-console.log(`| runtime | ${paths.map((p) => p.name).join(" | ")} | FastCGI tcp / HTTP | FastCGI unix / HTTP |`);
-console.log(`|---|${paths.map(() => "---:").join("|")}|---:|---:|`);
-for (const { runtime, med } of results) {
-  console.log(`| ${runtime} | ${med.map((m) => Math.round(m).toLocaleString("en")).join(" | ")} | ${(med[0] / med[2]).toFixed(2)}× | ${(med[1] / med[2]).toFixed(2)}× |`);
-}
-for (const { runtime, samples, notes } of results) {
-  console.log(`  ${runtime} samples: ${samples.map((s, i) => `${paths[i].loc.split("/")[1]} [${s.map(Math.round).join(", ")}]`).join("  ")}${notes.length ? "  NOTES: " + notes.join("; ") : ""}`);
+if (doFcgi) {
+  console.log(`\nnginx (1 worker) in front of Carafe; wrk -t1 -c${connections} -d${duration}s; ${rounds} interleaved rounds; median req/s\n`);
+  console.log(`| runtime | ${paths.map((p) => p.name).join(" | ")} | FastCGI tcp / HTTP | FastCGI unix / HTTP |`);
+  console.log(`|---|${paths.map(() => "---:").join("|")}|---:|---:|`);
+  for (const { runtime, med } of results) {
+    console.log(`| ${runtime} | ${med.map((m) => Math.round(m).toLocaleString("en")).join(" | ")} | ${(med[0] / med[2]).toFixed(2)}× | ${(med[1] / med[2]).toFixed(2)}× |`);
+  }
+  console.log(`\nCPU µs per request (medians): the app process / nginx (master + worker). Robust on a shared machine.\n`);
+  console.log(`| runtime | ${paths.map((p) => p.name).join(" | ")} | app CPU: FastCGI tcp / HTTP |`);
+  console.log(`|---|${paths.map(() => "---:").join("|")}|---:|`);
+  for (const { runtime, appUs, webUs } of results) {
+    console.log(`| ${runtime} | ${appUs.map((a, i) => `${a.toFixed(1)} / ${webUs[i].toFixed(1)}`).join(" | ")} | ${(appUs[0] / appUs[2]).toFixed(2)}× |`);
+  }
+  for (const { runtime, samples, notes } of results) {
+    console.log(`  ${runtime} samples: ${samples.map((s, i) => `${paths[i].loc.split("/")[1]} [${s.map(Math.round).join(", ")}]`).join("  ")}${notes.length ? "  NOTES: " + notes.join("; ") : ""}`);
+  }
 }
 
 // ------------------------------------------------------------------ CGI latency
