@@ -69,7 +69,7 @@ import { type ListenTarget, listenStream, type StreamHandlers, type StreamSocket
 
 export type { Adapter, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
 export type { StreamHandlers, StreamSocket } from "../shims/socket.ts";
-import { addParam, answer, type GatewayParams, GatewayRequest, simpleAnswer } from "./gateway.ts";
+import { answer, type GatewayParams, GatewayRequest, joinRepeated, simpleAnswer } from "./gateway.ts";
 
 // ---------------------------------------------------------------------------
 // Protocol constants (FastCGI specification 1.0, §8)
@@ -355,10 +355,165 @@ export function decodeParams(bytes: Uint8Array, each: (name: string, value: stri
 }
 
 function endRequestRecord(id: number, appStatus: number, protocolStatus: number): Uint8Array {
-  const body = new Uint8Array(8);
-  new DataView(body.buffer).setUint32(0, appStatus >>> 0);
-  body[4] = protocolStatus;
-  return encodeRecord(FCGI.END_REQUEST, id, body);
+  const out = new Uint8Array(16);
+  writeEndRequest(out, 0, id, appStatus, protocolStatus);
+  return out;
+}
+
+/** END_REQUEST (16 bytes) at `o`. */
+function writeEndRequest(out: Uint8Array, o: number, id: number, appStatus: number, protocolStatus: number): void {
+  out[o] = 1;
+  out[o + 1] = FCGI.END_REQUEST;
+  out[o + 2] = id >> 8;
+  out[o + 3] = id & 255;
+  out[o + 5] = 8;
+  out[o + 8] = appStatus >>> 24;
+  out[o + 9] = (appStatus >>> 16) & 255;
+  out[o + 10] = (appStatus >>> 8) & 255;
+  out[o + 11] = appStatus & 255;
+  out[o + 12] = protocolStatus;
+}
+
+// ---------------------------------------------------------------------------
+// Params, decoded lazily
+
+/**
+ * Text for byte ranges that come again and again (param names; values like `GET`,
+ * `/app`, `127.0.0.1`): a direct-mapped cache keyed by a hash of the bytes and checked
+ * byte by byte, so a repeated text costs a hash and a compare instead of a new string.
+ * Bounded (4096 slots; a colliding text replaces the old one). Cached strings are
+ * internalised, so comparing one with a string literal is a pointer comparison.
+ * Longer or non-ASCII text is decoded each time.
+ */
+const TEXT_SLOTS = 4096;
+const textCache: (string | undefined)[] = new Array(TEXT_SLOTS);
+
+function textOf(bytes: Uint8Array, start: number, end: number): string {
+  const len = end - start;
+  if (len === 0) return "";
+  if (len > 48) return utf8(bytes, start, end);
+  let h = 0x811c9dc5 ^ len;
+  for (let i = start; i < end; i++) {
+    const b = bytes[i];
+    if (b > 127) return decoder.decode(bytes.subarray(start, end));
+    h = Math.imul(h ^ b, 16777619);
+  }
+  const slot = (h ^ (h >>> 15)) & (TEXT_SLOTS - 1);
+  const cached = textCache[slot];
+  if (cached !== undefined && cached.length === len) {
+    let i = 0;
+    while (i < len && cached.charCodeAt(i) === bytes[start + i]) i++;
+    if (i === len) return cached;
+  }
+  // An object key is internalised: later `===` against literals is a pointer check.
+  const text = Object.keys({ [String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[])]: 0 })[0];
+  textCache[slot] = text;
+  return text;
+}
+
+/**
+ * The PARAMS of one request, decoded only as far as they are read: a lookup compares
+ * the name's characters with the bytes of the pairs of the same length (no string per
+ * name), and a value becomes a string when it is asked for. A repeated `HTTP_*` name
+ * is merged the way `addParam` in gateway.ts does (cookies with `"; "`, others with
+ * `", "`); for any other name the last one wins.
+ */
+class ParamBlock implements GatewayParams {
+  readonly #bytes: Uint8Array;
+  /** Four offsets per pair: name start, name end (= value start), value end… */
+  readonly #at: number[];
+
+  private constructor(bytes: Uint8Array, at: number[]) {
+    this.#bytes = bytes;
+    this.#at = at;
+  }
+
+  /** Indexes the name-value pairs of a whole PARAMS stream; `null` when malformed. */
+  static parse(bytes: Uint8Array): ParamBlock | null {
+    const at: number[] = [];
+    const n = bytes.length;
+    let pos = 0;
+    while (pos < n) {
+      let nameLen = bytes[pos];
+      if (nameLen < 128) pos += 1;
+      else {
+        if (pos + 4 > n) return null;
+        nameLen = ((nameLen & 127) * 0x1000000) + (bytes[pos + 1] << 16) + (bytes[pos + 2] << 8) + bytes[pos + 3];
+        pos += 4;
+      }
+      if (pos >= n) return null;
+      let valueLen = bytes[pos];
+      if (valueLen < 128) pos += 1;
+      else {
+        if (pos + 4 > n) return null;
+        valueLen = ((valueLen & 127) * 0x1000000) + (bytes[pos + 1] << 16) + (bytes[pos + 2] << 8) + bytes[pos + 3];
+        pos += 4;
+      }
+      if (pos + nameLen + valueLen > n) return null;
+      at.push(pos, pos + nameLen, pos + nameLen + valueLen);
+      pos += nameLen + valueLen;
+    }
+    return new ParamBlock(bytes, at);
+  }
+
+  get(name: string): string | undefined {
+    let i = this.#find(name, this.#at.length - 3);
+    if (i < 0) return undefined;
+    const value = this.#value(i);
+    if (!name.startsWith("HTTP_")) return value;
+    // Earlier pairs of the same header (nginx and HAProxy repeat the param) come first.
+    let merged: string | undefined;
+    for (i = this.#find(name, i - 3); i >= 0; i = this.#find(name, i - 3)) {
+      merged = merged === undefined ? this.#value(i) : joinRepeated(name, this.#value(i), merged);
+    }
+    return merged === undefined ? value : joinRepeated(name, merged, value);
+  }
+
+  *[Symbol.iterator](): Iterator<[string, string]> {
+    const at = this.#at;
+    for (let i = 0; i < at.length; i += 3) {
+      const name = textOf(this.#bytes, at[i], at[i + 1]);
+      if (this.#find(name, at.length - 3) !== i) continue; // given again later: yielded there, merged
+      yield [name, this.get(name)!];
+    }
+  }
+
+  /** The offset index (a multiple of 3) of the last pair named `name` at or before `from`, or -1. */
+  #find(name: string, from: number): number {
+    const at = this.#at, bytes = this.#bytes, len = name.length;
+    for (let i = from; i >= 0; i -= 3) {
+      const start = at[i];
+      if (at[i + 1] - start !== len) continue;
+      let k = 0;
+      while (k < len && bytes[start + k] === name.charCodeAt(k)) k++;
+      if (k === len) return i;
+    }
+    return -1;
+  }
+
+  #value(i: number): string {
+    return textOf(this.#bytes, this.#at[i + 1], this.#at[i + 2]);
+  }
+}
+
+/**
+ * Copies small byte ranges into shared 64 KiB slabs (as Node's Buffer pool does): one
+ * allocation per many PARAMS streams instead of one each. A slab lives as long as
+ * a request that points into it.
+ */
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+function keep(bytes: Uint8Array): Uint8Array {
+  const n = bytes.length;
+  if (n > 8192) return bytes.slice();
+  if (slabUsed + n > slab.length) {
+    slab = new Uint8Array(65536);
+    slabUsed = 0;
+  }
+  const copy = slab.subarray(slabUsed, slabUsed + n);
+  copy.set(bytes);
+  slabUsed += (n + 7) & ~7;
+  return copy;
 }
 
 // ---------------------------------------------------------------------------
@@ -428,7 +583,7 @@ interface Req {
   id: number;
   role: number;
   keepConn: boolean;
-  params: GatewayParams;
+  params: GatewayParams | null;
   paramChunks: Uint8Array[];
   paramSize: number;
   /** "params" until the empty PARAMS record, then "stdin" until the empty STDIN record, then "done". */
@@ -656,7 +811,7 @@ class Connection implements StreamHandlers {
       id,
       role,
       keepConn,
-      params: new Map(),
+      params: null,
       paramChunks: [],
       paramSize: 0,
       phase: "params",
@@ -684,16 +839,16 @@ class Connection implements StreamHandlers {
       if (this.#paramBytes > this.#ctx.limits.maxParamsSize) {
         throw new FastCgiProtocolError(`PARAMS over ${this.#ctx.limits.maxParamsSize} bytes on one connection`);
       }
-      req.paramChunks.push(content.slice()); // the parser's buffer is reused: copy
+      req.paramChunks.push(keep(content)); // the parser's buffer is reused: copy
       return;
     }
     // Empty PARAMS: the stream is complete (pairs may straddle records, so decode only now).
     const bytes = req.paramChunks.length === 1 ? req.paramChunks[0] : concat(req.paramChunks, req.paramSize);
     this.#paramBytes -= req.paramSize;
     req.paramChunks = [];
-    if (!decodeParams(bytes, (name, value) => addParam(req.params, name, value))) {
-      throw new FastCgiProtocolError("malformed PARAMS name-value pairs");
-    }
+    const params = ParamBlock.parse(bytes);
+    if (!params) throw new FastCgiProtocolError("malformed PARAMS name-value pairs");
+    req.params = params;
     req.phase = "stdin";
     this.#respond(req).catch((error) => this.#internalError(req, error));
   }
@@ -885,9 +1040,33 @@ class Connection implements StreamHandlers {
 
   /** Header block and body bytes in STDOUT records, the empty STDOUT and END_REQUEST: one write. */
   #completeWith(req: Req, headText: string, body: Uint8Array, appStatus: number): void {
+    const id = req.id;
+    if (headText.length * 3 + body.length <= MAX_CONTENT) {
+      // One STDOUT record (nearly every answer): encode the head straight into place.
+      const out = new Uint8Array(HEADER_LEN + headText.length * 3 + body.length + 7 + HEADER_LEN + 16);
+      const headLen = encoder.encodeInto(headText, out.subarray(HEADER_LEN)).written;
+      const n = headLen + body.length, pad = (8 - (n & 7)) & 7;
+      out.set(body, HEADER_LEN + headLen);
+      out[0] = 1;
+      out[1] = FCGI.STDOUT;
+      out[2] = id >> 8;
+      out[3] = id & 255;
+      out[4] = n >> 8;
+      out[5] = n & 255;
+      out[6] = pad;
+      let o = HEADER_LEN + n + pad;
+      out[o] = 1; // the empty STDOUT
+      out[o + 1] = FCGI.STDOUT;
+      out[o + 2] = id >> 8;
+      out[o + 3] = id & 255;
+      o += HEADER_LEN;
+      writeEndRequest(out, o, id, appStatus, FCGI.REQUEST_COMPLETE);
+      this.#complete(req, out.subarray(0, o + 16));
+      return;
+    }
     const head = encoder.encode(headText);
-    const tail = concat([encodeRecord(FCGI.STDOUT, req.id), endRequestRecord(req.id, appStatus, FCGI.REQUEST_COMPLETE)]);
-    this.#complete(req, frame(FCGI.STDOUT, req.id, [head, body], head.length + body.length, tail));
+    const tail = concat([encodeRecord(FCGI.STDOUT, id), endRequestRecord(id, appStatus, FCGI.REQUEST_COMPLETE)]);
+    this.#complete(req, frame(FCGI.STDOUT, id, [head, body], head.length + body.length, tail));
   }
 
   /** A bug of ours (or an app answer we could not write): log it; answer 500 if nothing was sent yet. */
@@ -905,7 +1084,7 @@ class Connection implements StreamHandlers {
     this.#inApp++;
     let request: GatewayRequest;
     try {
-      request = new GatewayRequest(req.params);
+      request = new GatewayRequest(req.params!);
     } catch (error) {
       this.#ctx.log(`FastCGI: bad request: ${(error as Error).message}`);
       this.#simpleAnswer(req, 400, "Bad Request\n", 1);

@@ -39,8 +39,17 @@ import type { FetchApp, ServeInfo } from "./adapter.ts";
 export type { FetchApp, ServeInfo };
 import { type Reply, TypedReply } from "../core/reply.ts";
 
-/** CGI meta-variables by name (FastCGI params, or the process environment for CGI). */
-export type GatewayParams = Map<string, string>;
+/**
+ * CGI meta-variables by name (FastCGI params, or the process environment for CGI): a
+ * `Map<string, string>` will do. Iteration yields each name once (repeated names
+ * already merged, see {@linkcode addParam}).
+ */
+export interface GatewayParams {
+  /** The value of a meta-variable, or `undefined`. */
+  get(name: string): string | undefined;
+  /** Every `[name, value]` pair. */
+  [Symbol.iterator](): Iterator<[string, string]>;
+}
 
 /**
  * Adds one FastCGI param to `params`, merging a repeated name the way a CGI server
@@ -56,10 +65,15 @@ export type GatewayParams = Map<string, string>;
  * p.get("HTTP_COOKIE"); // "a=1; b=2"
  * ```
  */
-export function addParam(params: GatewayParams, name: string, value: string): void {
+export function addParam(params: Map<string, string>, name: string, value: string): void {
   const old = params.get(name);
   if (old === undefined || !name.startsWith("HTTP_")) params.set(name, value);
-  else params.set(name, old + (name === "HTTP_COOKIE" ? "; " : ", ") + value);
+  else params.set(name, joinRepeated(name, old, value));
+}
+
+/** `old` and `value` of a repeated `HTTP_*` meta-variable as one (cookies with `"; "`). */
+export function joinRepeated(name: string, old: string, value: string): string {
+  return old + (name === "HTTP_COOKIE" ? "; " : ", ") + value;
 }
 
 // Request headers a gateway must not forward: the body framing is already undone by
@@ -225,9 +239,12 @@ export class GatewayRequest {
   }
 }
 
+/** The last Host header that passed the check (the same one comes again and again). */
+let goodHost = "";
+
 function hostOf(params: GatewayParams, scheme: string): string {
   const header = params.get("HTTP_HOST");
-  if (header && /^[A-Za-z0-9.\-_:[\]]+$/.test(header)) return header;
+  if (header && (header === goodHost || /^[A-Za-z0-9.\-_:[\]]+$/.test(header))) return (goodHost = header);
   let name = params.get("SERVER_NAME") || "localhost";
   if (!/^[A-Za-z0-9.\-_:[\]]+$/.test(name)) name = "localhost";
   if (name.includes(":") && !name.startsWith("[") && !/^[^:]+:\d+$/.test(name)) name = `[${name}]`;
@@ -242,6 +259,7 @@ function encodePath(path: string): string {
 }
 
 function safeDecode(text: string): string | undefined {
+  if (!text.includes("%")) return text;
   try {
     return decodeURIComponent(text);
   } catch {
@@ -257,9 +275,11 @@ function safeDecode(text: string): string | undefined {
  */
 function splitPath(params: GatewayParams): { scriptName: string; rawPath: string } {
   const uri = params.get("REQUEST_URI");
-  const uriPath = uri ? uri.split("?", 1)[0] : undefined;
+  const q = uri ? uri.indexOf("?") : -1;
+  const uriPath = uri ? (q < 0 ? uri : uri.slice(0, q)) : undefined;
   const pathInfo = params.get("PATH_INFO");
-  const script = (params.get("SCRIPT_NAME") ?? "").replace(/\/+$/, "");
+  let script = params.get("SCRIPT_NAME") ?? "";
+  if (script.endsWith("/")) script = script.replace(/\/+$/, "");
   if (pathInfo === undefined) {
     const raw = uriPath && uriPath.startsWith("/") ? uriPath : encodePath(params.get("SCRIPT_NAME") || "/");
     return { scriptName: "", rawPath: raw || "/" };

@@ -112,6 +112,36 @@ describe("FastCGI responder over TCP", () => {
     c.close();
   });
 
+  test("param values stay exact: thousands of distinct short values (the adapter caches repeated texts), UTF-8, repeats", async () => {
+    const c = await FcgiClient.connect(port);
+    let seed = 7;
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const values: string[] = [];
+    for (let i = 0; i < 1500; i++) {
+      // Short values of the same length and alphabet, so they collide in a small cache.
+      values.push(Array.from({ length: 1 + Math.floor(rand() * 40) }, () => "abcXYZ019-_./"[Math.floor(rand() * 13)]).join(""));
+    }
+    values.push("x".repeat(49), "y".repeat(48), "");
+    for (let i = 0; i < values.length; i += 50) {
+      const batch = values.slice(i, i + 50);
+      c.send(cat(...batch.map((v, k) => request(k + 1, get("/info", [["HTTP_X_V", v], ["HTTP_X_W", v], ["HTTP_X_W", "2"]]), undefined, true))));
+      for (let k = 0; k < batch.length; k++) {
+        await c.ended(k + 1);
+        const info = JSON.parse(c.response(k + 1).text);
+        assert.equal(info.headers["x-v"], batch[k]);
+        assert.equal(info.headers["x-w"], `${batch[k]}, 2`);
+      }
+      c.records.length = 0;
+    }
+    // UTF-8 (decoded, never cached) between ASCII texts of the same length.
+    for (const [id, name] of [[1, "é/ü—✓"], [2, "abcdefghij"], [3, "ÿ".repeat(5)], [4, "é/ü—✓"]] as [number, string][]) {
+      c.send(request(id, get(`/hello/${name}`), undefined, true));
+      await c.ended(id);
+      assert.equal(c.response(id).text, `Hello ${name}!`);
+    }
+    c.close();
+  });
+
   test("no PATH_INFO: whole REQUEST_URI path is routed, raw form kept", async () => {
     const c = await FcgiClient.connect(port);
     c.send(request(1, [["REQUEST_METHOD", "GET"], ["SCRIPT_NAME", "/hello/a b"], ["REQUEST_URI", "/hello/a%20b?q=1"], ["QUERY_STRING", "q=1"], ["HTTP_HOST", "example.org:8080"]]));
