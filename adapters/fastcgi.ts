@@ -378,12 +378,11 @@ function writeEndRequest(out: Uint8Array, o: number, id: number, appStatus: numb
 // Params, decoded lazily
 
 /**
- * Text for byte ranges that come again and again (param names; values like `GET`,
- * `/app`, `127.0.0.1`): a direct-mapped cache keyed by a hash of the bytes and checked
+ * Text for byte ranges that come again and again (values like `GET`, `/app`,
+ * `127.0.0.1`): a direct-mapped cache keyed by a hash of the bytes and checked
  * byte by byte, so a repeated text costs a hash and a compare instead of a new string.
- * Bounded (4096 slots; a colliding text replaces the old one). Cached strings are
- * internalised, so comparing one with a string literal is a pointer comparison.
- * Longer or non-ASCII text is decoded each time.
+ * Bounded (4096 slots; a colliding text replaces the old one). Longer or non-ASCII
+ * text is decoded each time.
  */
 const TEXT_SLOTS = 4096;
 const textCache: (string | undefined)[] = new Array(TEXT_SLOTS);
@@ -405,8 +404,7 @@ function textOf(bytes: Uint8Array, start: number, end: number): string {
     while (i < len && cached.charCodeAt(i) === bytes[start + i]) i++;
     if (i === len) return cached;
   }
-  // An object key is internalised: later `===` against literals is a pointer check.
-  const text = Object.keys({ [String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[])]: 0 })[0];
+  const text = String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
   textCache[slot] = text;
   return text;
 }
