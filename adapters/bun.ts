@@ -80,12 +80,15 @@ function drainUnread(req: Request): void {
 
 /**
  * For a Carafe app (one with `handle()`): answers like `app.respond()`, but sees the
- * reply before it becomes a `Response`, to lift Bun's idle timer for the app's turn
- * (when `lift`): while an asynchronous GET/HEAD handler works (a long poll) and while a
- * stream is sent (quiet SSE). Bun keeps a per-request timeout for the connection, so it
- * is put back to `idle` for a plain answer. With `logged`, also writes the access line
- * (body bytes from the reply). Synchronous plain answers (the common case) cost nothing
- * extra.
+ * reply before it becomes a `Response`, to:
+ * - drain a request body the app did not read (see {@linkcode drainUnread});
+ * - lift Bun's idle timer for the app's turn (when `lift`): while an asynchronous
+ *   GET/HEAD handler works (a long poll) and while a stream is sent (quiet SSE). Bun
+ *   keeps a per-request timeout for the connection, so it is put back to `idle` for a
+ *   plain answer;
+ * - with `logged`, write the access line (body bytes from the reply).
+ * A synchronous GET (the common case) costs nothing extra, and an asynchronous answer
+ * one `then`.
  */
 function carafeAnswer(
   handle: HandleFn,
@@ -94,28 +97,30 @@ function carafeAnswer(
   log: (line: string) => void,
   logged: boolean,
 ): (req: Request, info: ServeInfo, server: Any, start: number) => Response | Promise<Response> {
-  // No closure per request unless an access line or Bun's timer needs one.
+  // No closure per request unless an access line, a body or Bun's timer needs one.
   const toResponse = (reply: Reply) => responseOf(reply, log);
   const finish = (req: Request, info: ServeInfo, start: number, reply: Reply): Response => {
     if (logged) log(replyLogLine(req, reply, info.remoteAddr, start, req.signal.aborted));
     return responseOf(reply, log);
   };
+  // A request with a body: drain it if unread, lift the timer for a streamed answer only
+  // (while a handler reads an upload, Bun's timer is what cuts a client that stops sending it).
+  const finishWithBody = (req: Request, info: ServeInfo, server: Any, start: number, reply: Reply): Response => {
+    if (!req.bodyUsed) drainUnread(req);
+    if (lift && reply.body instanceof ReadableStream) server.timeout(req, BUN_MAX_IDLE);
+    return finish(req, info, start, reply);
+  };
   return (req, info, server, start) => {
     const reply = handle(req, info);
+    const method = req.method;
+    const hasBody = method !== "GET" && method !== "HEAD";
     if (!(reply instanceof Promise)) {
+      if (hasBody) return finishWithBody(req, info, server, start, reply);
       if (lift && reply.body instanceof ReadableStream) server.timeout(req, BUN_MAX_IDLE);
       return finish(req, info, start, reply);
     }
+    if (hasBody) return reply.then((r) => finishWithBody(req, info, server, start, r));
     if (!lift) return logged ? reply.then((r) => finish(req, info, start, r)) : reply.then(toResponse);
-    // Only a request without a body: while a handler reads an upload, Bun's timer is
-    // what cuts a client that stops sending it.
-    const method = req.method;
-    if (method !== "GET" && method !== "HEAD") {
-      return reply.then((r) => {
-        if (r.body instanceof ReadableStream) server.timeout(req, BUN_MAX_IDLE);
-        return finish(req, info, start, r);
-      });
-    }
     server.timeout(req, BUN_MAX_IDLE);
     return reply.then((r) => {
       if (!(r.body instanceof ReadableStream)) server.timeout(req, idle);
@@ -166,10 +171,10 @@ export const bunAdapter: Adapter = {
     const idle = idleMs ? Math.min(BUN_MAX_IDLE, Math.max(1, Math.ceil(idleMs / 1000))) : 0;
     const lift = idle > 0 && idle < BUN_MAX_IDLE;
     const handle = handleOf(app);
-    const answer = handle && lift ? carafeAnswer(handle, idle, true, log, false) : undefined;
+    const answer = handle ? carafeAnswer(handle, idle, lift, log, false) : undefined;
     const answerLogged = handle ? carafeAnswer(handle, idle, lift, log, true) : undefined;
     const plain = responder(app);
-    // Bun closes the connection on an unread body: drain it once the answer is ready.
+    // Any other fetch app: drain an unread body once its answer is ready.
     const drained = (req: Request, res: Response | Promise<Response>) => {
       if (req.method === "GET" || req.method === "HEAD") return res;
       return Promise.resolve(res).then((r) => {
@@ -179,13 +184,13 @@ export const bunAdapter: Adapter = {
     };
     const fetch = o.quiet
       ? answer
-        ? (req: Request, server: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : drained(req, answer(req, new LazyInfo(server, req), server, 0))
+        ? (req: Request, server: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : answer(req, new LazyInfo(server, req), server, 0)
         : (req: Request, server: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : drained(req, plain(req, new LazyInfo(server, req)))
       : (req: Request, server: Any) => {
         // Stamped with the arrival time, written when the answer is handed to Bun.
         const start = Date.now();
         const remoteAddr = server.requestIP(req)?.address;
-        if (req.url.length <= MAX_URL_LENGTH && answerLogged) return drained(req, answerLogged(req, { remoteAddr }, server, start));
+        if (req.url.length <= MAX_URL_LENGTH && answerLogged) return answerLogged(req, { remoteAddr }, server, start);
         const logged = (res: Response) => {
           log(responseLogLine(req, res, remoteAddr, start, req.signal.aborted));
           return res;
