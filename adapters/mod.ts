@@ -191,7 +191,7 @@ export async function autoServerName(): Promise<string> {
     const cgi = await import("./cgi.ts").catch(() => undefined);
     if (!cgi || cgi.isCgiEnvironment()) return "cgi";
   }
-  if (stdinMaybeSocket()) {
+  if (await stdinMaybeSocket()) {
     const fcgi = await import("./fastcgi.ts").catch(() => undefined);
     if (fcgi?.isFastCgiListener()) return "fastcgi";
   }

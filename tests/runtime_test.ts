@@ -27,10 +27,10 @@ test("runtime: onSignal returns a remover", () => {
   off();
 });
 
-test("runtime: mainScript, platform and stdinMaybeSocket describe this process", () => {
+test("runtime: mainScript, platform and stdinMaybeSocket describe this process", async () => {
   assert.equal(mainScript(), process.argv[1]);
   assert.equal(platform(), process.platform === "win32" ? "windows" : process.platform);
   // (Whether fd 0 is a socket depends on the test runner: node --test may hand its files a
   // socket. run_test's "auto picks cgi…, native otherwise" checks it in a fresh process.)
-  assert.equal(typeof stdinMaybeSocket(), "boolean");
+  assert.equal(typeof await stdinMaybeSocket(), "boolean");
 });
