@@ -43,6 +43,9 @@ import { writeStderr } from "../shims/runtime.ts";
 const DRAIN_LIMIT = 256 * 1024;
 
 const utf8 = new TextDecoder();
+const asIs = (body: Uint8Array) => body;
+const decodeUtf8 = (body: Uint8Array) => utf8.decode(body);
+const parseUtf8Json = (body: Uint8Array): unknown => JSON.parse(utf8.decode(body));
 
 const NO_BODY = new Set(["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"]);
 
@@ -226,44 +229,59 @@ export class NodeRequest {
    * was touched. Does not check a size limit: callers check the declared length first.
    */
   bytes(): Promise<Uint8Array> {
+    return this.#collect(asIs);
+  }
+
+  /**
+   * Reads the whole body from the socket and hands it to `finish` in the same tick as
+   * its last chunk, so that `text()` and `json()` cost one promise, not one per layer.
+   */
+  #collect<T>(finish: (body: Uint8Array) => T): Promise<T> {
     if (this.#consumed) return Promise.reject(new TypeError("The request body has already been read."));
-    if (this.#body !== undefined || this.#request) return this.toRequest().arrayBuffer().then((b) => new Uint8Array(b));
+    if (this.#body !== undefined || this.#request) return this.toRequest().arrayBuffer().then((b) => finish(new Uint8Array(b)));
     if (!this.hasBody) {
       this.#body = null;
-      return Promise.resolve(new Uint8Array(0));
+      return new Promise((resolve) => resolve(finish(new Uint8Array(0))));
     }
     this.#body = null; // the stream is no longer available
     this.#consumed = true;
     const im = this.#im;
     return new Promise((resolve, reject) => {
       const chunks: Uint8Array[] = [];
+      // `on`, not `once`: each listener runs at most once anyway, and once() wraps it.
       im.on("data", (c: Uint8Array) => {
         this.received += c.byteLength;
         chunks.push(c);
       });
-      im.once("end", () => {
-        if (chunks.length === 1) return resolve(chunks[0]);
-        const out = new Uint8Array(this.received);
-        let at = 0;
-        for (const c of chunks) {
-          out.set(c, at);
-          at += c.byteLength;
+      im.on("end", () => {
+        let body = chunks[0] ?? new Uint8Array(0);
+        if (chunks.length > 1) {
+          body = new Uint8Array(this.received);
+          let at = 0;
+          for (const c of chunks) {
+            body.set(c, at);
+            at += c.byteLength;
+          }
         }
-        resolve(out);
+        try {
+          resolve(finish(body));
+        } catch (err) {
+          reject(err);
+        }
       });
-      im.once("error", reject);
-      im.once("close", () => {
+      im.on("error", reject);
+      im.on("close", () => {
         if (!im.complete) reject(new Error("The client closed the connection before sending the whole body."));
       });
     });
   }
   /** The body as text. */
-  async text(): Promise<string> {
-    return utf8.decode(await this.bytes());
+  text(): Promise<string> {
+    return this.#collect(decodeUtf8);
   }
   /** The body parsed as JSON. */
-  async json(): Promise<unknown> {
-    return JSON.parse(await this.text());
+  json(): Promise<unknown> {
+    return this.#collect(parseUtf8Json);
   }
   /** The body as an `ArrayBuffer`. */
   async arrayBuffer(): Promise<ArrayBuffer> {
