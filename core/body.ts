@@ -146,12 +146,7 @@ const utf8 = new TextDecoder();
  * ```
  */
 export function readTextLimited(source: BodySource, limit: number): Promise<string> {
-  let declared: number;
-  try {
-    declared = declaredLength(source);
-  } catch (err) {
-    return Promise.reject(err);
-  }
+  const declared = declaredLength(source);
   if (declared > limit) return Promise.reject(tooLarge(limit));
   if (declared < 0 || !source.text) return readLimited(source, limit).then((bytes) => utf8.decode(bytes));
   return source.text().then((text) => {
@@ -203,12 +198,7 @@ function invalidJson(err: unknown): HTTPError {
  * ```
  */
 export function readJsonLimited(source: BodySource, limit: number): Promise<unknown> {
-  let declared: number;
-  try {
-    declared = declaredLength(source);
-  } catch (err) {
-    return Promise.reject(err);
-  }
+  const declared = declaredLength(source);
   if (declared > limit) return Promise.reject(tooLarge(limit));
   if (declared === 0) return Promise.resolve(undefined);
   if (declared < 0 || !source.json) return readTextLimited(source, limit).then(parseJsonBody);
