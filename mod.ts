@@ -35,6 +35,7 @@ export {
   url,
 } from "./core/app.ts";
 export type {
+  AnyHandler,
   CarafeOptions,
   ErrorHandler,
   FetchHandler,

@@ -16,7 +16,7 @@ const bare = (req: Request) => {
   return new Response("x");
 };
 const reqs = { "/": new Request("http://localhost/"), "/user": new Request("http://localhost/user/42?name=x"), "/json": new Request("http://localhost/json") };
-async function bench(name: string, fn: (r: Request) => Response | Promise<Response>, r: Request) {
+async function bench(fn: (r: Request) => Response | Promise<Response>, r: Request) {
   const N = 200_000;
   for (let i = 0; i < 20000; i++) await fn(r);
   const t = performance.now();
@@ -26,9 +26,9 @@ async function bench(name: string, fn: (r: Request) => Response | Promise<Respon
 for (let round = 0; round < 3; round++) {
   const row: string[] = [];
   for (const [k, r] of Object.entries(reqs)) {
-    const c = await bench("carafe", (x) => app.respond(x), r);
-    const h = await bench("hono", (x) => hono.fetch(x), r);
-    const b = k === "/" ? await bench("bare", bare, r) : 0;
+    const c = await bench((x) => app.respond(x), r);
+    const h = await bench((x) => hono.fetch(x), r);
+    const b = k === "/" ? await bench(bare, r) : 0;
     row.push(`${k}: carafe ${c.toFixed(0)}ns hono ${h.toFixed(0)}ns${b ? ` bare ${b.toFixed(0)}ns` : ""}`);
   }
   console.log(row.join(" | "));

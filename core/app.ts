@@ -59,6 +59,13 @@ export type Handler<P = Record<string, unknown>> = (
   res: CarafeResponse,
 ) => unknown;
 
+/**
+ * A handler of any route: what plugins and the route table hold. Its parameters are
+ * `any` on purpose: a handler typed for `<id:int>` must fit where any handler goes.
+ */
+// deno-lint-ignore no-explicit-any
+export type AnyHandler = Handler<any>;
+
 /** Renders an error: gets the `HTTPError` (its `cause` is the exception for a 500). */
 export type ErrorHandler = (err: HTTPError, req: CarafeRequest, res: CarafeResponse) => unknown;
 
@@ -77,7 +84,7 @@ export interface RouteInfo {
   /** Its name, if given. */
   name?: string;
   /** The original handler. */
-  handler: Handler<any>;
+  handler: AnyHandler;
   /** Every option passed when the route was added (plugins read their own keys here). */
   options: RouteOptions;
   /** The app the route was defined on. */
@@ -94,7 +101,7 @@ export interface Plugin {
   /** Called once by `install`. */
   setup?(app: Carafe): void;
   /** Returns the handler to use for `route` (the same one to leave it alone). */
-  apply(handler: Handler<any>, route: RouteInfo): Handler<any>;
+  apply(handler: AnyHandler, route: RouteInfo): AnyHandler;
   /** Called by `uninstall`. */
   close?(): void;
 }
@@ -114,7 +121,7 @@ export interface RouteOptions {
 /** A registered route, as the router stores it. */
 export interface Route extends RouteInfo {
   /** The handler wrapped by the plugins that apply (built on first use). */
-  prepared?: Handler<any>;
+  prepared?: AnyHandler;
   /** The plugin-list version `prepared` was built for. */
   preparedFor?: number;
 }
@@ -283,18 +290,18 @@ export class Carafe {
   ): this;
   route(
     path: string,
-    methodOrHandler: string | string[] | Handler<any>,
-    handlerOrOptions?: Handler<any> | RouteOptions,
+    methodOrHandler: string | string[] | AnyHandler,
+    handlerOrOptions?: AnyHandler | RouteOptions,
     maybeOptions?: RouteOptions,
   ): this {
-    let methods: string[], handler: Handler<any>, options: RouteOptions;
+    let methods: string[], handler: AnyHandler, options: RouteOptions;
     if (typeof methodOrHandler === "function") {
       methods = ["GET"];
       handler = methodOrHandler;
       options = (handlerOrOptions as RouteOptions | undefined) ?? {};
     } else {
       methods = Array.isArray(methodOrHandler) ? methodOrHandler : [methodOrHandler];
-      handler = handlerOrOptions as Handler<any>;
+      handler = handlerOrOptions as AnyHandler;
       options = maybeOptions ?? {};
     }
     if (typeof handler !== "function") {
@@ -304,7 +311,7 @@ export class Carafe {
     return this;
   }
 
-  #addRoute(method: string, path: string, handler: Handler<any>, options: RouteOptions, app: Carafe): void {
+  #addRoute(method: string, path: string, handler: AnyHandler, options: RouteOptions, app: Carafe): void {
     const route: Route = { method, path, name: options.name, handler, options, app };
     this.router.add(path, method, route, options.name);
   }
@@ -792,7 +799,7 @@ export class Carafe {
     }
   }
 
-  #prepare(route: Route): Handler<any> {
+  #prepare(route: Route): AnyHandler {
     const skip = route.options.skip;
     const plugins = [...this.#plugins, ...(route.options.apply ?? []).map((p) => typeof p === "function" ? { apply: p } : p)]
       .filter((p) => skip !== true && !(skip ?? []).some((s) => s === p || (typeof s === "string" && s === p.name)));

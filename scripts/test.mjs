@@ -53,6 +53,7 @@ function run(cmd, args, opts = {}) {
 }
 
 // Strip ANSI colours before parsing summaries.
+// deno-lint-ignore no-control-regex
 const plain = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
 /** Each runtime prints its summary its own way; these read the counts back. */

@@ -3,7 +3,7 @@
 const port = Number(globalThis.process?.env?.PORT ?? globalThis.Deno?.env.get("PORT") ?? 3000);
 const hello = "Hello, World!";
 
-function route(method, url, body) {
+function route(method, url) {
   // url: path + query
   const q = url.indexOf("?");
   const path = q < 0 ? url : url.slice(0, q);
