@@ -6,8 +6,10 @@
  * One small interface, three transports:
  * - Bun: `Bun.listen` (native sockets; node:net on Bun is a compatibility layer over
  *   them and costs more per read and write);
- * - Node and Deno: `node:net` (on Deno its node:net was as fast as a `Deno.listen`
- *   read loop, so there is one code path less);
+ * - Node and Deno: `node:net`. On Deno a `Deno.listen` transport (read loop plus
+ *   write queue) was tried: the FastCGI adapter behind nginx used the same CPU per
+ *   request either way (bench/fastcgi_bench.mjs, three interleaved A/B runs), so there
+ *   is one code path less;
  * - an inherited listening fd (`{ fd: 0 }`): `node:net` on every runtime, the only API
  *   that can adopt a listening descriptor.
  *
