@@ -931,18 +931,20 @@ function toReply(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Set
   }
   const status = res.status;
   const headers = res.hasHeaders ? res.headers : undefined;
-  if (out instanceof Response) {
-    return finalize(out.status, mergeInto(new Headers(out.headers), headers), out.body, undefined, req);
-  }
+  // Strings and plain objects first: they touch no web class (on Node 20 the first use
+  // of the Response global loads undici, about 20 ms of a CGI request).
   if (typeof out === "string") return finalize(status, headers, out === "" ? null : out, HTML, req);
   if (out === null || out === undefined) return finalize(status, headers, null, undefined, req);
   if (typeof out !== "object") throw new TypeError(`A handler returned a ${typeof out}, which cannot be sent; return a string, an object, bytes or a stream.`);
+  if (isPlainObject(out)) return finalize(status, headers, JSON.stringify(out), JSON_TYPE, req);
+  if (out instanceof Response) {
+    return finalize(out.status, mergeInto(new Headers(out.headers), headers), out.body, undefined, req);
+  }
   if (out instanceof Uint8Array) return finalize(status, headers, out, OCTET, req);
   if (out instanceof ArrayBuffer) return finalize(status, headers, new Uint8Array(out), OCTET, req);
   if (ArrayBuffer.isView(out)) return finalize(status, headers, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), OCTET, req);
   if (out instanceof Blob) return finalize(status, headers, out, out.type || OCTET, req);
   if (out instanceof ReadableStream) return finalize(status, headers, out, OCTET, req);
-  if (isPlainObject(out)) return finalize(status, headers, JSON.stringify(out), JSON_TYPE, req);
   if (Symbol.asyncIterator in out || (Symbol.iterator in out && typeof (out as unknown as Iterator<unknown>).next === "function")) {
     return iterableReply(out as AsyncIterable<unknown> | Iterable<unknown>, req, res, ctx);
   }
