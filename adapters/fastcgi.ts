@@ -63,9 +63,10 @@
  * @module
  */
 
-import { chmodSync, fstatSync, lstatSync, readFileSync, readlinkSync, unlinkSync } from "node:fs";
+import { fstatSync, readFileSync, readlinkSync } from "node:fs";
 import type { Adapter, FetchApp, ServeOptions, Server } from "./adapter.ts";
 import { type ListenTarget, listenStream, type StreamHandlers, type StreamSocket } from "../shims/socket.ts";
+import { chmodSocket, removeStaleSocket, unlinkQuietly } from "./common.ts";
 
 export type { Adapter, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
 export type { StreamHandlers, StreamSocket } from "../shims/socket.ts";
@@ -1340,7 +1341,8 @@ export async function serveFastCgi(options: FastCgiServeOptions): Promise<Server
   if (options.idleTimeout !== undefined && limits.idleTimeout === undefined) limits.idleTimeout = options.idleTimeout;
   const engine = createFastCgiEngine({ app: options.app, log: options.log, limits });
   const target: ListenTarget = options.socket ? { path: options.socket } : options.fd0 ? { fd: 0 } : { host: options.host, port: options.port };
-  if (options.socket) removeStaleSocket(options.socket);
+  // A path a live server listens on is refused, a stale socket file replaced (as the HTTP adapters do).
+  if (options.socket) await removeStaleSocket(options.socket);
   let listener;
   try {
     listener = await listenStream(target, engine.accept, {
@@ -1354,7 +1356,7 @@ export async function serveFastCgi(options: FastCgiServeOptions): Promise<Server
   let url: string;
   if (options.socket) {
     try {
-      chmodSync(options.socket, options.socketMode ?? 0o660);
+      await chmodSocket(options.socket, options.socketMode);
     } catch (error) {
       options.log(`FastCGI: cannot chmod ${options.socket}: ${(error as Error).message}`);
     }
@@ -1373,20 +1375,10 @@ export async function serveFastCgi(options: FastCgiServeOptions): Promise<Server
       const stopped = listener.close(); // stops accepting now; resolves once every connection is gone
       await engine.close(options.shutdownTimeout);
       await stopped;
-      if (options.socket) {
-        try {
-          unlinkSync(options.socket);
-        } catch { /* already gone */ }
-      }
+      if (options.socket) await unlinkQuietly(options.socket);
       resolveFinished();
     })();
   return { url, close, finished };
-}
-
-function removeStaleSocket(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch { /* does not exist */ }
 }
 
 function friendlyListenError(error: Error & { code?: string }, options: ServeOptions): Error {

@@ -357,7 +357,7 @@ describe("FastCGI responder over TCP", () => {
 });
 
 describe("FastCGI listeners", () => {
-  test("Unix socket with the requested mode; removed on close", async () => {
+  test("Unix socket with the requested mode, not taken over by a second server; removed on close", async () => {
     const dir = tempDir();
     const path = `${dir.path}/app.sock`;
     const s = await fastcgiAdapter.serve({
@@ -372,6 +372,19 @@ describe("FastCGI listeners", () => {
       c.send(request(1, get("/hello/unix")));
       await c.ended(1);
       assert.equal(c.response(1).text, "Hello unix!");
+      // A second server on the same path is refused instead of taking the live socket.
+      await assert.rejects(
+        async () => await fastcgiAdapter.serve({
+          app, host: "127.0.0.1", port: 0, socket: path, quiet: true, debug: false,
+          trustProxy: false, maxBodySize: Infinity, shutdownTimeout: 1000, log: () => {},
+        }),
+        /already listening/,
+      );
+      const again = await FcgiClient.connect(path);
+      again.send(request(1, get("/hello/still")));
+      await again.ended(1);
+      assert.equal(again.response(1).text, "Hello still!");
+      again.close();
       await s.close();
       assert.equal(existsSync(path), false);
     } finally {
