@@ -7,7 +7,7 @@
  */
 import net from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { runtimeCommand, here, stop, waitForOutput, spawnScript } from "./_helpers.ts";
@@ -390,6 +390,28 @@ export { stop };
 // Config writers
 
 /**
+ * A FastCGI recipe from examples/deploy/ (the files the README shows), with the app's
+ * port 9000 replaced by `app`. The tests start exactly these lines inside their own
+ * configurations, so the README's configurations are the tested ones.
+ */
+export function deployRecipe(name: "fastcgi-nginx.conf" | "fastcgi-apache.conf" | "fastcgi-lighttpd.conf", app: number): string {
+  const dir = here("examples/deploy/nginx.conf").replace(/npm\/esm\/examples/, "examples").replace(/nginx\.conf$/, "");
+  const text = readFileSync(join(dir, name), "utf8");
+  if (!text.includes("127.0.0.1:9000") && !text.includes('"port" => 9000')) {
+    throw new Error(`examples/deploy/${name} no longer names port 9000: update deployRecipe()`);
+  }
+  return text.replaceAll("127.0.0.1:9000", `127.0.0.1:${app}`).replaceAll('"port" => 9000', `"port" => ${app}`);
+}
+
+/** The nginx recipe split where it says where its lines go: `{ http, server }`. */
+function nginxRecipe(app: number): { http: string; server: string } {
+  const text = deployRecipe("fastcgi-nginx.conf", app).replace("include fastcgi_params;", "include /etc/nginx/fastcgi_params;");
+  const at = text.indexOf("# In server { }");
+  if (at < 0) throw new Error("examples/deploy/fastcgi-nginx.conf: the '# In server { }' part is missing");
+  return { http: text.slice(0, at), server: text.slice(at) };
+}
+
+/**
  * nginx config: /app/ (prefix split, TCP keepalive), /stream/ (unbuffered), /noka/ (no
  * keepalive, no PATH_INFO), /unix/ and /ustream/ (Unix socket, buffered and not), /ka/
  * (through a {@linkcode RecordSpy} on port `spy`), /tls/ (HTTPS=on and a server name
@@ -397,6 +419,7 @@ export { stop };
  */
 export function nginxConf(dir: string, o: { port: number; app: number; socket?: string; spy?: number; fcgiwrap?: number; cgiScript?: string; proxy?: number }): string {
   for (const d of ["tmp/body", "tmp/fastcgi", "tmp/proxy", "tmp/scgi", "tmp/uwsgi"]) mkdirSync(join(dir, d), { recursive: true });
+  const recipe = nginxRecipe(o.app);
   const conf = `
 worker_processes 1;
 pid nginx.pid;
@@ -406,7 +429,7 @@ http {
   access_log off;
   client_body_temp_path tmp/body; fastcgi_temp_path tmp/fastcgi; proxy_temp_path tmp/proxy;
   scgi_temp_path tmp/scgi; uwsgi_temp_path tmp/uwsgi;
-  upstream app { server 127.0.0.1:${o.app}; keepalive 16; }
+  ${recipe.http}
   ${o.socket ? `upstream appunix { server unix:${o.socket}; keepalive 16; }` : ""}
   ${o.proxy ? `upstream http_app { server 127.0.0.1:${o.proxy}; keepalive 16; }` : ""}
   ${o.spy ? `upstream appspy { server 127.0.0.1:${o.spy}; keepalive 16; }` : ""}
@@ -414,14 +437,7 @@ http {
     listen 127.0.0.1:${o.port};
     server_name localhost;
     client_max_body_size 64m;
-    location /app/ {
-      include /etc/nginx/fastcgi_params;
-      fastcgi_split_path_info ^(/app)(/.*)$;
-      fastcgi_param SCRIPT_NAME $fastcgi_script_name;
-      fastcgi_param PATH_INFO $fastcgi_path_info;
-      fastcgi_keep_conn on;
-      fastcgi_pass app;
-    }
+    ${recipe.server}
     location /stream/ {
       include /etc/nginx/fastcgi_params;
       fastcgi_split_path_info ^(/stream)(/.*)$;
@@ -551,12 +567,7 @@ User nobody
 Group nogroup
 DocumentRoot "${dir}"
 ScriptSock ${dir}/run/cgid.sock
-${o.app ? `<Location "/gapp/">
-  ProxyPass "fcgi://127.0.0.1:${o.app}/" enablereuse=on
-  ProxyFCGIBackendType GENERIC
-  ProxyFCGISetEnvIf "reqenv('REQUEST_URI') =~ m#^/gapp(/[^?]*)#" PATH_INFO "$1"
-  ProxyFCGISetEnvIf "true" SCRIPT_NAME "/gapp"
-</Location>` : ""}
+${o.app ? deployRecipe("fastcgi-apache.conf", o.app) : ""}
 ${o.cgiScript ? `ScriptAlias /cgi-bin/app.cgi "${o.cgiScript}"
 ScriptAlias /cgi-bin/stream.cgi "${o.cgiScript}"
 <Directory "${dir}">
@@ -580,7 +591,6 @@ export function startApache(httpd: string, dir: string, port: number): Promise<C
  */
 export function lighttpdConf(dir: string, o: { port: number; app?: number; spawnWrapper?: string; cgiScript?: string }): string {
   const fcgi: string[] = [];
-  if (o.app) fcgi.push(`"/app" => (( "host" => "127.0.0.1", "port" => ${o.app}, "check-local" => "disable" ))`);
   if (o.app) fcgi.push(`"/sapp" => (( "host" => "127.0.0.1", "port" => ${o.app}, "check-local" => "disable" ))`);
   if (o.spawnWrapper) fcgi.push(`"/spawn" => (( "bin-path" => "${o.spawnWrapper}", "socket" => "${dir}/spawn.sock", "max-procs" => 1, "check-local" => "disable" ))`);
   const conf = `
@@ -592,7 +602,8 @@ server.pid-file = "${dir}/lighttpd.pid"
 server.modules = ( "mod_fastcgi", "mod_cgi", "mod_alias" )
 server.max-request-size = 65536
 server.upload-dirs = ( "${dir}" )
-${fcgi.length ? `fastcgi.server = ( ${fcgi.join(",\n")} )` : ""}
+fastcgi.server = ( ${fcgi.join(",\n")} )
+${o.app ? deployRecipe("fastcgi-lighttpd.conf", o.app) : ""}
 $HTTP["url"] =~ "^/sapp/" { server.stream-request-body = 2 }
 ${o.cgiScript ? `alias.url = ( "/cgi-bin/app.cgi" => "${o.cgiScript}", "/cgi-bin/stream.cgi" => "${o.cgiScript}" )
 $HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ( "" => "" ) }

@@ -7,10 +7,11 @@ import http from "node:http";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { peer, tempDir, stop } from "./_helpers.ts";
+import { here, peer, tempDir, stop } from "./_helpers.ts";
 import {
   appWrapper,
   apacheConf,
+  deployRecipe,
   freePort,
   haproxyConf,
   lighttpdConf,
@@ -207,6 +208,16 @@ function readLog(path: string): string {
 }
 
 const nginxPeer = peer("nginx");
+test("the README shows the FastCGI recipes exactly as examples/deploy/ has them (the files these tests start)", () => {
+  const readme = readFileSync(here("README.md").replace(/npm\/esm\/README\.md$/, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("### FastCGI behind"), readme.indexOf("### CGI on plain hosting"));
+  const blocks = [...section.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map((m) => m[2]);
+  for (const name of ["fastcgi-nginx.conf", "fastcgi-apache.conf", "fastcgi-lighttpd.conf"] as const) {
+    const file = deployRecipe(name, 9000);
+    assert.ok(blocks.includes(file), `README: a block must be examples/deploy/${name} verbatim`);
+  }
+});
+
 describe("nginx fastcgi_pass (TCP and Unix socket, keepalive)", { skip: nginxPeer.skip }, () => {
   const dir = tempDir("carafe-nginx-");
   let web: ChildProcess & { output(): string }, tcpApp: ChildProcess, unixApp: ChildProcess, port = 0, spy: RecordSpy;
