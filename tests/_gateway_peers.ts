@@ -7,10 +7,10 @@
  */
 import net from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, relative } from "node:path";
 import process from "node:process";
-import { runtimeCommand, here, stop, waitForOutput, spawnScript } from "./_helpers.ts";
+import { compiled, runtimeCommand, here, stop, waitForOutput, spawnScript } from "./_helpers.ts";
 
 // ---------------------------------------------------------------------------
 // A minimal FastCGI client
@@ -529,8 +529,14 @@ export function startNginx(nginx: string, dir: string, port: number): Promise<Ch
  * spawn it). It records its PID in `<name>.pid` and stderr in `<name>.log`, except with
  * `cgi` (the script then runs as the web server's user, who cannot write there).
  */
-export function appWrapper(dir: string, name: string, mode: string[], o: { cgi?: boolean; env?: Record<string, string> } = {}): string {
-  const [cmd, args] = runtimeCommand(here("tests/fixtures/gateway_app.ts"), mode);
+export function appWrapper(
+  dir: string,
+  name: string,
+  mode: string[],
+  o: { cgi?: boolean; env?: Record<string, string>; asNobody?: boolean } = {},
+): string {
+  let [cmd, args] = runtimeCommand(here("tests/fixtures/gateway_app.ts"), mode);
+  if (o.asNobody) [cmd, args] = reachableByOthers(dir, cmd, args, mode);
   const path = join(dir, name);
   const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
   const extra = Object.entries(o.env ?? {}).map(([k, v]) => ` ${k}=${q(v)}`).join("");
@@ -539,6 +545,48 @@ export function appWrapper(dir: string, name: string, mode: string[], o: { cgi?:
   writeFileSync(path, o.cgi ? `#!/bin/sh\n${env}\n${run}\n` : `#!/bin/sh\n${env}\necho $$ > ${q(path + ".pid")}\n${run} 2>>${q(join(dir, name + ".log"))}\n`);
   chmodSync(path, 0o755);
   return path;
+}
+
+/** Whether users other than the owner can reach `path`: every directory above it searchable, the file readable (and executable when `exec`). */
+function othersCanReach(path: string, exec: boolean): boolean {
+  let p = realpathSync(path);
+  if ((statSync(p).mode & (exec ? 0o005 : 0o004)) !== (exec ? 0o005 : 0o004)) return false;
+  while (p !== "/") {
+    p = dirname(p);
+    if ((statSync(p).mode & 0o001) === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Apache runs CGI programs as `nobody`, who must reach the runtime and the app's
+ * sources. A checkout in a directory others cannot enter (a home directory with mode
+ * 700) is out of its reach: then the wrapper runs a copy in `dir` (the runtime hard-
+ * linked, or copied across file systems; the sources copied), else the checkout itself.
+ */
+function reachableByOthers(dir: string, cmd: string, args: string[], mode: string[]): [string, string[]] {
+  const script = here("tests/fixtures/gateway_app.ts");
+  if (othersCanReach(cmd, true) && othersCanReach(script, false)) return [cmd, args];
+  // The sources' root: the repository (Deno, Bun) or npm/esm (Node runs the build).
+  const root = dirname(dirname(dirname(script)));
+  const stage = join(dir, "app");
+  for (const part of ["mod", "core", "adapters", "shims", "tests/fixtures"]) {
+    const from = existsSync(join(root, part)) ? join(root, part) : join(root, part + (compiled ? ".js" : ".ts"));
+    cpSync(from, join(stage, part === "mod" ? basename(from) : part), { recursive: true });
+  }
+  writeFileSync(join(stage, "package.json"), '{ "type": "module" }\n');
+  let runtime = cmd;
+  if (!othersCanReach(cmd, true)) {
+    runtime = join(stage, basename(cmd));
+    try {
+      linkSync(realpathSync(cmd), runtime);
+    } catch {
+      copyFileSync(realpathSync(cmd), runtime);
+      chmodSync(runtime, 0o755);
+    }
+  }
+  for (let d = stage; d !== dirname(dir); d = dirname(d)) chmodSync(d, 0o755);
+  return runtimeCommand(join(stage, relative(root, script)), mode, runtime);
 }
 
 /** Apache httpd config: mod_proxy_fcgi at /gapp/ (prefix → SCRIPT_NAME/PATH_INFO, reuse on), mod_cgid at /cgi-bin/app.cgi (and stream.cgi, the same script). */

@@ -27,11 +27,11 @@ export function here(relative: string): string {
   return fileURLToPath(new URL(`../${path}`, import.meta.url));
 }
 
-/** The command line that runs a script under the runtime running the tests. */
-export function runtimeCommand(script: string, args: string[] = []): [string, string[]] {
-  if (runtime === "deno") return [process.execPath, ["run", "-A", "--no-lock", script, ...args]];
-  if (runtime === "bun") return [process.execPath, ["run", script, ...args]];
-  return [process.execPath, [script, ...args]];
+/** The command line that runs a script under the runtime running the tests (or a copy of its binary at `executable`). */
+export function runtimeCommand(script: string, args: string[] = [], executable: string = process.execPath): [string, string[]] {
+  if (runtime === "deno") return [executable, ["run", "-A", "--no-lock", script, ...args]];
+  if (runtime === "bun") return [executable, ["run", script, ...args]];
+  return [executable, [script, ...args]];
 }
 
 /** Starts `script` under the current runtime. */

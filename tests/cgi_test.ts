@@ -405,7 +405,8 @@ describe("Apache httpd mod_cgid", { skip: apachePeer.skip }, () => {
   let web: ChildProcess, port = 0;
   before(async () => {
     port = await freePort();
-    apacheConf(dir.path, { port, cgiScript: appWrapper(dir.path, "app.cgi", ["cgi"], { cgi: true, env: { FIXTURE_ABORT_LOG: abortLogIn(dir.path) } }) });
+    // Apache runs CGI programs as nobody: asNobody makes sure nobody can reach them.
+    apacheConf(dir.path, { port, cgiScript: appWrapper(dir.path, "app.cgi", ["cgi"], { cgi: true, asNobody: true, env: { FIXTURE_ABORT_LOG: abortLogIn(dir.path) } }) });
     web = await startApache(apachePeer.path!, dir.path, port);
   });
   after(async () => {
