@@ -14,6 +14,9 @@
 
 import type { FetchApp, ServeInfo } from "./adapter.ts";
 import { type Reply, replyToResponse, TypedReply } from "../core/reply.ts";
+import { isBodyless } from "../core/status.ts";
+
+export { isBodyless };
 
 // node:fs is imported only when a Unix socket is used, so that this module (and
 // adapters/mod.ts, which reads its constants) loads on hosts without node:fs (edge).
@@ -230,10 +233,6 @@ export function responseOf(reply: Reply, log: (line: string) => void): Response 
   }
 }
 
-/** 1xx, 204 and 304 answers carry no body. */
-export function isBodyless(status: number): boolean {
-  return status === 204 || status === 304 || (status >= 100 && status < 200);
-}
 
 /**
  * The path part (with query) of an absolute URL string, cheaply: for access lines.

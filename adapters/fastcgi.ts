@@ -608,6 +608,8 @@ interface Req {
   headSent: boolean;
   /** END_REQUEST was sent (or the connection died): nothing more is written for this id. */
   ended: boolean;
+  /** The streamed answer being sent: cancelled at once when the request is aborted. */
+  output: ReadableStreamDefaultReader<Uint8Array> | null;
 }
 
 /**
@@ -827,6 +829,7 @@ class Connection implements StreamHandlers {
       inApp: false,
       headSent: false,
       ended: false,
+      output: null,
     });
   }
 
@@ -964,6 +967,9 @@ class Connection implements StreamHandlers {
     const error = new DOMException(`request aborted (${why})`, "AbortError");
     this.#failBody(req, error);
     req.request?.abort(error);
+    // A stream waiting for its next chunk (server-sent events) would hold on until then.
+    req.output?.cancel(error).catch(() => {});
+    req.output = null;
   }
 
   /** The rest of the body will never come: a reader gets `error` (never a silently short body). */
@@ -1111,6 +1117,7 @@ class Connection implements StreamHandlers {
     // output to drain so a slow web server slows the producer down.
     if (!this.#send(encodeRecord(FCGI.STDOUT, req.id, encoder.encode(out.head)))) await this.#drained();
     const reader = out.body.getReader();
+    req.output = reader;
     let appStatus = 0;
     try {
       while (!req.ended) {
@@ -1122,6 +1129,7 @@ class Connection implements StreamHandlers {
       appStatus = 1;
       this.#appError(req, error);
     } finally {
+      req.output = null;
       if (req.ended) reader.cancel().catch(() => {});
       else reader.releaseLock();
     }

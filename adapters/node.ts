@@ -43,11 +43,11 @@ import { writeStderr } from "../shims/runtime.ts";
 const DRAIN_LIMIT = 256 * 1024;
 
 const utf8 = new TextDecoder();
+const CLIENT_LEFT = "The client closed the connection before sending the whole body.";
 const asIs = (body: Uint8Array) => body;
 const decodeUtf8 = (body: Uint8Array) => utf8.decode(body);
 const parseUtf8Json = (body: Uint8Array): unknown => JSON.parse(utf8.decode(body));
 
-const NO_BODY = new Set(["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"]);
 
 /**
  * The `Request`-compatible object the node adapter hands to the app: `method`, `url`,
@@ -151,13 +151,15 @@ export class NodeRequest {
   /** The body as a byte stream that reads from the socket only as fast as it is consumed. */
   get body(): ReadableStream<Uint8Array> | null {
     if (this.#body !== undefined) return this.#body;
-    if (!this.hasBody && NO_BODY.has(this.method)) return (this.#body = null);
     if (!this.hasBody) return (this.#body = null);
     const im = this.#im;
     // deno-lint-ignore no-this-alias
     const self = this;
+    const gone = this.#gone();
     return (this.#body = new ReadableStream<Uint8Array>({
       start(c) {
+        // The socket closed before anyone read: its events have fired already.
+        if (gone) return c.error(new Error(CLIENT_LEFT));
         im.on("data", (chunk: Uint8Array) => {
           self.received += chunk.byteLength;
           try {
@@ -178,7 +180,7 @@ export class NodeRequest {
         im.once("close", () => {
           if (!im.complete) {
             try {
-              c.error(new Error("The client closed the connection before sending the whole body."));
+              c.error(new Error(CLIENT_LEFT));
             } catch { /* closed already */ }
           }
         });
@@ -204,6 +206,17 @@ export class NodeRequest {
       });
     }
     return ac.signal;
+  }
+
+  /**
+   * `"half"`: what `new Request(url, thisRequest)` needs to take the body stream along
+   * (a mounted fetch app gets its request that way).
+   */
+  readonly duplex = "half";
+
+  /** The client left before the body was complete: a read started now would wait forever. */
+  #gone(): boolean {
+    return this.#im.destroyed && !this.#im.complete;
   }
 
   /** Whether the body stream was created (someone started reading it). */
@@ -239,6 +252,7 @@ export class NodeRequest {
   #collect<T>(finish: (body: Uint8Array) => T): Promise<T> {
     if (this.#consumed) return Promise.reject(new TypeError("The request body has already been read."));
     if (this.#body !== undefined || this.#request) return this.toRequest().arrayBuffer().then((b) => finish(new Uint8Array(b)));
+    if (this.hasBody && this.#gone()) return Promise.reject(new Error(CLIENT_LEFT));
     if (!this.hasBody) {
       this.#body = null;
       return new Promise((resolve) => resolve(finish(new Uint8Array(0))));
@@ -271,7 +285,7 @@ export class NodeRequest {
       });
       im.on("error", reject);
       im.on("close", () => {
-        if (!im.complete) reject(new Error("The client closed the connection before sending the whole body."));
+        if (!im.complete) reject(new Error(CLIENT_LEFT));
       });
     });
   }
@@ -428,7 +442,13 @@ function nodeHandlers(app: FetchApp, options: NodeHandlerOptions): {
       cancelBody(reply);
       return;
     }
-    writeReply(im, res, req, reply, closing?.() ?? false, fail, rec);
+    try {
+      writeReply(im, res, req, reply, closing?.() ?? false, fail, rec);
+    } catch (err) {
+      // A header node:http refuses (it is stricter than Headers): never an uncaught exception.
+      cancelBody(reply);
+      fail(res, err);
+    }
   }
 
   function tooLarge(im: IncomingMessage, res: ServerResponse, limit: number): void {

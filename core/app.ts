@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { HTTPError, HTTPResponse } from "./errors.ts";
+import { assertHeaderSafe, HTTPError, HTTPResponse } from "./errors.ts";
 import { compileTrust, type TrustProxy } from "./proxy.ts";
 import { replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
 import { CarafeRequest, type RequestContext } from "./request.ts";
@@ -148,6 +148,7 @@ interface MountPoint {
 type Config = Required<Omit<CarafeOptions, "logger">> & { logger: (message: string) => void };
 
 const DEFAULT_MAX_BODY = 100 * 1024 * 1024;
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
 const HTML = "text/html; charset=UTF-8";
 const JSON_TYPE = "application/json";
 const OCTET = "application/octet-stream";
@@ -609,7 +610,7 @@ export class Carafe {
       ? s.trust
       : parent !== undefined && trustProxy === parent.trustSource
       ? parent.trust
-      : compileTrust(trustProxy);
+      : compileTrustSafely(trustProxy, logger);
     return (this.#ctx = makeSettings(maxBodySize, trustProxy, trust, debug, logger, parent));
   }
 
@@ -639,6 +640,11 @@ export class Carafe {
       } catch {
         badPath = new HTTPError(400, "The request path has invalid percent-encoding.");
       }
+    }
+    // Clients remove "." and ".." segments before sending; one that arrives (literally, or
+    // as %2E and %2F) could walk past a prefix check or a mount into a sibling path.
+    if (badPath === undefined && path.includes("/.") && DOT_SEGMENT.test(path)) {
+      badPath = new HTTPError(400, "The request path has a '.' or '..' segment.");
     }
     const req = new CarafeRequest(raw, rawPath, path, search, scriptName, info, ctx, rawBase);
     const res = new CarafeResponse();
@@ -756,6 +762,7 @@ export class Carafe {
       try {
         await this.#after[i](req, res);
       } catch (err) {
+        discard(left); // a stream (a file, a generator) that will not be sent now
         left = this.#settle(err, true, req, res, ctx);
       }
     }
@@ -793,7 +800,9 @@ export class Carafe {
   #reply(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Settings): Reply | Promise<Reply> {
     try {
       const reply = toReply(out, req, res, ctx);
-      return reply instanceof Promise ? reply.catch((err) => this.#finishError(err, req, res, ctx)) : reply;
+      return reply instanceof Promise
+        ? reply.then(sendable).catch((err) => this.#finishError(err, req, res, ctx))
+        : sendable(reply);
     } catch (err) {
       return this.#finishError(err, req, res, ctx);
     }
@@ -818,13 +827,13 @@ export class Carafe {
   async #finishError(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Settings, applied = false): Promise<Reply> {
     try {
       const error = out instanceof HTTPError ? out : this.#internalError(out, req, ctx);
-      return await toReply(await this.#renderError(error, req, res, ctx, applied), req, res, ctx);
+      return sendable(await toReply(await this.#renderError(error, req, res, ctx, applied), req, res, ctx));
     } catch (err) {
       // A value we cannot send (unsupported type, circular JSON) or an error handler that failed.
       try {
         const error = err instanceof HTTPError ? err : this.#internalError(err, req, ctx);
         const fresh = new CarafeResponse();
-        return await toReply(await this.#renderError(error, req, fresh, ctx, false), req, fresh, ctx);
+        return sendable(await toReply(await this.#renderError(error, req, fresh, ctx, false), req, fresh, ctx));
       } catch (fatal) {
         ctx.log(`${req.method} ${req.fullpath}: error handler failed: ${describe(fatal)}`);
         return {
@@ -848,6 +857,22 @@ export class Carafe {
     if (err.body !== undefined && typeof err.body !== "string") return err.body;
     res.setHeader("content-type", HTML);
     return errorPage(err, req, ctx.debug);
+  }
+}
+
+/**
+ * `compileTrust` for a `trustProxy` assigned after the app was made (the constructor
+ * compiles, and throws, at once): an invalid value is logged and no proxy is trusted,
+ * so that requests still get answers and `fetch()` keeps its promise never to throw.
+ */
+function compileTrustSafely(trustProxy: TrustProxy, logger: (message: string) => void): RequestContext["trust"] {
+  try {
+    return compileTrust(trustProxy);
+  } catch (err) {
+    try {
+      logger(`config.trustProxy is invalid, so no proxy is trusted: ${describe(err)}`);
+    } catch { /* a broken logger must not break the answer */ }
+    return () => false;
   }
 }
 
@@ -969,6 +994,18 @@ function applyResponse(res: CarafeResponse, out: HTTPResponse, req: CarafeReques
   if (location !== undefined && !/^[a-z][a-z0-9+.-]*:/i.test(location)) res.headers.set("location", new URL(location, req.url).href);
 }
 
+/**
+ * The reply, once its headers are known to be sendable: a control character in a value
+ * (set through `res.headers` directly, or on a returned `Response`) throws here, to
+ * become a 500, instead of reaching the server — `Deno.serve` (2.9) panics on one and
+ * takes the whole process down. A reply with only its content type has nothing to check.
+ */
+function sendable(reply: Reply): Reply {
+  if (reply instanceof TypedReply && !reply.headersMaterialised) return reply;
+  for (const [name, value] of reply.headers) assertHeaderSafe(name, value);
+  return reply;
+}
+
 /** Copies `from` into `into` (Set-Cookie lines appended; other headers only when absent). */
 function mergeInto(into: Headers, from: Headers | undefined): Headers {
   if (!from || from === into) return into;
@@ -1078,6 +1115,15 @@ function iterableToStream(
       await iterator.return?.();
     },
   }, { highWaterMark: 0 });
+}
+
+/** Releases what an outcome holds when it will not be sent: a stream body is cancelled, a generator closed. */
+function discard(out: unknown): void {
+  const body = out instanceof Settled ? out.body : out instanceof HTTPResponse ? out.body : out;
+  if (body instanceof ReadableStream) body.cancel().catch(() => {});
+  else if (body !== null && typeof body === "object" && typeof (body as AsyncIterator<unknown>).return === "function") {
+    closeIterator(body as AsyncIterator<unknown>);
+  }
 }
 
 /** Lets a generator that will not be read any further run its finally blocks. */

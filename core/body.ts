@@ -1,9 +1,13 @@
 /**
  * Reading request bodies within `maxBodySize`.
  *
- * The declared `Content-Length` is checked before a byte is read, and the bytes that
- * actually arrive are counted too (chunked bodies and gateways without a length), so
- * neither a lying header nor an endless stream can exhaust memory.
+ * The declared `Content-Length` is checked before a byte is read; without one (a
+ * chunked body) the bytes are counted as they arrive, so an endless stream cannot
+ * exhaust memory. With one, the whole body is read by the runtime at once: every
+ * Carafe adapter frames a body by its declared length, so it cannot be longer. Only a
+ * `Request` built in code and handed to `app.fetch()` can lie; `bytes()` and `text()`
+ * then still refuse a body over the limit once it is read, `json()` (the runtime's
+ * parser) does not see the size.
  *
  * @example
  * ```ts

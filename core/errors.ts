@@ -20,11 +20,17 @@
  */
 import { checkStatus } from "./status.ts";
 
-/** Header names and values that may not be sent: CR, LF or NUL would split or truncate the header block. */
-const FORBIDDEN_HEADER_CHARS = /[\r\n\0]/;
+/**
+ * Characters a header may not carry: CR, LF or NUL would split or truncate the header
+ * block, and the servers refuse the other control characters (tab aside) too, so they
+ * are refused where they are set rather than when the answer is written.
+ */
+// deno-lint-ignore no-control-regex
+const FORBIDDEN_HEADER_CHARS = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /**
- * Throws a `TypeError` when a header name or value contains CR, LF or NUL.
+ * Throws a `TypeError` when a header name or value contains CR, LF, NUL or another
+ * control character (tab is allowed).
  *
  * @example
  * ```ts
@@ -35,8 +41,8 @@ const FORBIDDEN_HEADER_CHARS = /[\r\n\0]/;
 export function assertHeaderSafe(name: string, value: string): void {
   if (FORBIDDEN_HEADER_CHARS.test(name) || FORBIDDEN_HEADER_CHARS.test(value)) {
     throw new TypeError(
-      `Header ${JSON.stringify(name)} contains CR, LF or NUL, which would allow header injection; ` +
-        "remove line breaks from header names and values.",
+      `Header ${JSON.stringify(name)} contains a line break or another control character, which would allow ` +
+        "header injection or be refused by the server; remove them from header names and values.",
     );
   }
 }

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { checkDeclaredLength, declaredLength, limitStream, parseJsonBody, readJsonLimited, readLimited, readTextLimited } from "./body.ts";
+import { checkDeclaredLength, limitStream, parseJsonBody, readJsonLimited, readLimited, readTextLimited } from "./body.ts";
 import { parseCookies, verifyCookieValue, type CookieSecret } from "./cookies.ts";
 import { HTTPError } from "./errors.ts";
 import { lastForwarded, resolveClient, type ClientAddress, type TrustFn } from "./proxy.ts";
@@ -211,9 +211,11 @@ export class CarafeRequest<P = Record<string, unknown>> {
     return (semi < 0 ? ct : ct.slice(0, semi)).trim().toLowerCase();
   }
 
-  /** The declared body length, or `-1` when not declared. */
+  /** The declared body length (`Content-Length`), or `-1` when not declared. */
   get contentLength(): number {
-    return declaredLength(this.raw);
+    const cl = this.headers.get("content-length");
+    const n = cl === null ? NaN : Number(cl);
+    return Number.isInteger(n) && n >= 0 ? n : -1;
   }
 
   /**

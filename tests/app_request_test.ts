@@ -136,6 +136,16 @@ describe("trustProxy", () => {
     assert.equal(direct.url, "http://localhost/ip");
   });
 
+  test("an invalid trustProxy assigned after construction: logged, no proxy trusted, requests still answered", async () => {
+    const logged: string[] = [];
+    const app = new Carafe({ logger: (m) => logged.push(m) });
+    app.get("/ip", (req) => req.remoteAddr ?? "-");
+    (app.config as { trustProxy: unknown }).trustProxy = "bogus";
+    const res = await app.fetch(new Request("http://localhost/ip", { headers: { "x-forwarded-for": "6.6.6.6" } }), { remoteAddr: "127.0.0.1" });
+    assert.equal(await res.text(), "127.0.0.1");
+    assert.match(logged.join("\n"), /trustProxy is invalid/);
+  });
+
   test("a list with CIDR ranges", async () => {
     const [, body] = await json(make(["127.0.0.1", "10.0.0.0/8"]), "/ip", { headers }, { remoteAddr: "127.0.0.1" });
     assert.equal(body.addr, "203.0.113.5");

@@ -403,6 +403,42 @@ describe("header injection", () => {
       assert.equal((await call(app, `${path}?v=/fine`)).status, 200, path);
     }
   });
+
+  test("other control characters (which the servers refuse to send) are refused where they are set; tab is fine", async () => {
+    const app = quiet();
+    app.get("/h", (req, res) => {
+      res.setHeader("x-v", req.query.get("v")!);
+      return "x";
+    });
+    assert.equal((await call(app, "/h?v=a%01b")).status, 500);
+    assert.equal((await call(app, "/h?v=a%7Fb")).status, 500);
+    const tab = await call(app, "/h?v=a%09b");
+    assert.equal(tab.status, 200);
+    assert.equal(tab.headers.get("x-v"), "a\tb");
+  });
+});
+
+describe("after_request hook failures", () => {
+  test("a stream that will not be sent because a hook threw is cancelled (its generator's finally runs)", async () => {
+    let closed = false;
+    const app = quiet();
+    app.hook("after_request", () => {
+      throw new Error("hook failed");
+    });
+    app.get("/s", () =>
+      new ReadableStream({
+        pull(c) {
+          c.enqueue(new TextEncoder().encode("x"));
+        },
+        cancel() {
+          closed = true;
+        },
+      }));
+    const res = await call(app, "/s");
+    assert.equal(res.status, 500);
+    await res.text();
+    assert.equal(closed, true);
+  });
 });
 
 describe("default error page", () => {
