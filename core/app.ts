@@ -642,9 +642,10 @@ export class Carafe {
       }
     }
     // Clients remove "." and ".." segments before sending; one that arrives (literally, or
-    // as %2E and %2F) could walk past a prefix check or a mount into a sibling path.
+    // as %2E and %2F) could walk past a prefix check or a mount into a sibling path. It
+    // is refused as staticFile refuses a traversal (403), before any hook or mount runs.
     if (badPath === undefined && path.includes("/.") && DOT_SEGMENT.test(path)) {
-      badPath = new HTTPError(400, "The request path has a '.' or '..' segment.");
+      badPath = new HTTPError(403, "Access denied: the request path has a '.' or '..' segment.");
     }
     const req = new CarafeRequest(raw, rawPath, path, search, scriptName, info, ctx, rawBase);
     const res = new CarafeResponse();

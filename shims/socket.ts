@@ -95,6 +95,7 @@ export interface ListenError extends Error {
   code?: string;
 }
 
+const NODE_NET_HWM = 16 * 1024;
 const DEFAULT_HWM = 64 * 1024;
 
 /**
@@ -115,7 +116,9 @@ export function listenStream(
   accept: (socket: StreamSocket) => StreamHandlers,
   options: ListenStreamOptions = {},
 ): Promise<StreamListener> {
-  const hwm = options.highWaterMark ?? DEFAULT_HWM;
+  // Never below node:net's own 16 KiB mark: its 'drain' (our signal to go on) only
+  // follows a write it refused itself, so a lower mark of ours would wait forever.
+  const hwm = Math.max(options.highWaterMark ?? DEFAULT_HWM, NODE_NET_HWM);
   if (runtime === "bun" && !("fd" in target) && !options.forceNodeNet) return listenBun(target, accept, hwm);
   return listenNodeNet(target, accept, hwm);
 }
