@@ -20,7 +20,7 @@
 import { assertHeaderSafe, HTTPError, HTTPResponse } from "./errors.ts";
 import { compileTrust, type TrustProxy } from "./proxy.ts";
 import { replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
-import { CarafeRequest, type RequestContext } from "./request.ts";
+import { CarafeRequest, ERROR_SINK, type RequestContext } from "./request.ts";
 import { CarafeResponse } from "./response.ts";
 import { Router, type PathParams } from "./router.ts";
 import { StaticFile } from "./static.ts";
@@ -48,6 +48,11 @@ export interface ServeInfo {
   remoteAddr?: string;
   /** A prefix the gateway already stripped from the path (CGI/FastCGI `SCRIPT_NAME`). */
   scriptName?: string;
+  /**
+   * Also receives the error lines the app logs for this request (an exception in a
+   * handler, a failing stream): FastCGI sends them to the web server as STDERR records.
+   */
+  log?: (message: string) => void;
 }
 
 /**
@@ -826,17 +831,23 @@ export class Carafe {
    * `applied`: the error's status and headers are on `res` already (after_request hooks ran).
    */
   async #finishError(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Settings, applied = false): Promise<Reply> {
+    let failed = 0;
     try {
       const error = out instanceof HTTPError ? out : this.#internalError(out, req, ctx);
+      failed = error.status;
       return sendable(await toReply(await this.#renderError(error, req, res, ctx, applied), req, res, ctx));
     } catch (err) {
-      // A value we cannot send (unsupported type, circular JSON) or an error handler that failed.
+      // A value we cannot send (unsupported type, circular JSON) or an error handler that
+      // failed: the page for the new error, on a fresh res (the old one may hold what
+      // failed). The handler of the status that just failed is not asked again, so no
+      // handler runs twice for one request.
       try {
         const error = err instanceof HTTPError ? err : this.#internalError(err, req, ctx);
         const fresh = new CarafeResponse();
-        return sendable(await toReply(await this.#renderError(error, req, fresh, ctx, false), req, fresh, ctx));
+        const page = await this.#renderError(error, req, fresh, ctx, false, error.status !== failed);
+        return sendable(await toReply(page, req, fresh, ctx));
       } catch (fatal) {
-        ctx.log(`${req.method} ${req.fullpath}: error handler failed: ${describe(fatal)}`);
+        logFor(req, ctx, `${req.method} ${req.fullpath}: error handler failed: ${describe(fatal)}`);
         return {
           status: 500,
           headers: new Headers({ "content-type": "text/plain; charset=UTF-8" }),
@@ -847,18 +858,35 @@ export class Carafe {
   }
 
   #internalError(err: unknown, req: CarafeRequest, ctx: Settings): HTTPError {
-    ctx.log(`${req.method} ${req.fullpath}: ${describe(err)}`);
+    logFor(req, ctx, `${req.method} ${req.fullpath}: ${describe(err)}`);
     return new HTTPError(500, "Internal Server Error", { cause: err });
   }
 
-  async #renderError(err: HTTPError, req: CarafeRequest, res: CarafeResponse, ctx: Settings, applied: boolean): Promise<unknown> {
+  async #renderError(
+    err: HTTPError,
+    req: CarafeRequest,
+    res: CarafeResponse,
+    ctx: Settings,
+    applied: boolean,
+    handlers = true,
+  ): Promise<unknown> {
     if (!applied) applyResponse(res, err, req);
-    const handler = this.#errorHandlers.get(err.status);
+    const handler = handlers ? this.#errorHandlers.get(err.status) : undefined;
     if (handler) return await handler(err, req, res);
     if (err.body !== undefined && typeof err.body !== "string") return err.body;
     res.setHeader("content-type", HTML);
     return errorPage(err, req, ctx.debug);
   }
+}
+
+/** Logs a request's error line to the app's logger and to the adapter's channel for that request. */
+function logFor(req: CarafeRequest, ctx: Settings, message: string): void {
+  ctx.log(message);
+  const sink = req[ERROR_SINK];
+  if (sink === undefined) return;
+  try {
+    sink(message);
+  } catch { /* the channel is gone (the connection closed) */ }
 }
 
 /**
@@ -1104,7 +1132,7 @@ function iterableToStream(
       } catch (err) {
         // The status is sent: too late for an error page. Log, and abort the stream so
         // that the client sees a failed response rather than a short one that looks whole.
-        ctx.log(`${req.method} ${req.fullpath}: error while streaming the response: ${describe(err)}`);
+        logFor(req, ctx, `${req.method} ${req.fullpath}: error while streaming the response: ${describe(err)}`);
         controller.error(err);
         closeIterator(iterator);
         return;

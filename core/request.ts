@@ -24,6 +24,9 @@ import { HTTPError } from "./errors.ts";
 import { lastForwarded, resolveClient, type ClientAddress, type TrustFn } from "./proxy.ts";
 
 /** What the app hands each request: settings that shape how it is read. */
+/** The key of {@linkcode CarafeRequest}'s per-request error channel (for core/app.ts). */
+export const ERROR_SINK: unique symbol = Symbol("carafe.errorSink");
+
 export interface RequestContext {
   /** Largest body in bytes. */
   maxBodySize: number;
@@ -53,7 +56,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
   /** Route parameters, converted by their filters. */
   params: P;
   #ctx: RequestContext;
-  #info: { readonly remoteAddr?: string } | undefined;
+  #info: { readonly remoteAddr?: string; readonly log?: (message: string) => void } | undefined;
   #search: string;
   #rawPath: string;
   #rawBase: string | undefined;
@@ -86,7 +89,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
     path: string,
     search: string,
     scriptName: string,
-    info: { readonly remoteAddr?: string } | undefined,
+    info: { readonly remoteAddr?: string; readonly log?: (message: string) => void } | undefined,
     ctx: RequestContext,
     rawBase?: string,
   ) {
@@ -99,6 +102,14 @@ export class CarafeRequest<P = Record<string, unknown>> {
     this.#info = info;
     this.#ctx = ctx;
     this.params = {} as P;
+  }
+
+  /**
+   * Where this request's error lines go besides the app's logger: the adapter's own
+   * channel for them (FastCGI sends them to the web server as STDERR records).
+   */
+  get [ERROR_SINK](): ((message: string) => void) | undefined {
+    return this.#info?.log;
   }
 
   /** The method, upper-case (`GET`). */

@@ -240,6 +240,26 @@ describe("error pages", () => {
     assert.equal(await res.text(), "Internal Server Error");
   });
 
+  test("a throwing error handler runs once per request; the default page answers for it", async () => {
+    const logged: string[] = [];
+    const app = new Carafe({ logger: (m) => logged.push(m) });
+    let calls = 0;
+    app.get("/boom", () => {
+      throw new Error("kaboom");
+    });
+    app.error(500, () => {
+      calls++;
+      throw new Error("handler broke");
+    });
+    const res = await call(app, "/boom");
+    assert.equal(res.status, 500);
+    assert.match(await res.text(), /<h1>Error: 500 Internal Server Error<\/h1>/);
+    assert.equal(calls, 1);
+    assert.equal(logged.length, 2, logged.join("\n"));
+    assert.match(logged[0], /kaboom/);
+    assert.match(logged[1], /handler broke/);
+  });
+
   test("setting a header with CR/LF throws; the request gets a 500", async () => {
     const app = quiet();
     app.get("/inject", (req, res) => {
