@@ -107,7 +107,7 @@ function carafeAnswer(
   // (while a handler reads an upload, Bun's timer is what cuts a client that stops sending it).
   const finishWithBody = (req: Request, info: ServeInfo, server: Any, start: number, reply: Reply): Response => {
     if (!req.bodyUsed) drainUnread(req);
-    if (lift && reply.body instanceof ReadableStream) server.timeout(req, BUN_MAX_IDLE);
+    if (lift && mayStream(reply)) server.timeout(req, BUN_MAX_IDLE);
     return finish(req, info, start, reply);
   };
   return (req, info, server, start) => {
@@ -116,17 +116,26 @@ function carafeAnswer(
     const hasBody = method !== "GET" && method !== "HEAD";
     if (!(reply instanceof Promise)) {
       if (hasBody) return finishWithBody(req, info, server, start, reply);
-      if (lift && reply.body instanceof ReadableStream) server.timeout(req, BUN_MAX_IDLE);
+      if (lift && mayStream(reply)) server.timeout(req, BUN_MAX_IDLE);
       return finish(req, info, start, reply);
     }
     if (hasBody) return reply.then((r) => finishWithBody(req, info, server, start, r));
     if (!lift) return logged ? reply.then((r) => finish(req, info, start, r)) : reply.then(toResponse);
     server.timeout(req, BUN_MAX_IDLE);
     return reply.then((r) => {
-      if (!(r.body instanceof ReadableStream)) server.timeout(req, idle);
+      if (!mayStream(r)) server.timeout(req, idle);
       return finish(req, info, start, r);
     });
   };
+}
+
+/**
+ * Whether the reply's body may be a stream. A handler's own Response counts as one: its
+ * body is not looked at, since reading `body` on Bun turns a string Response's default
+ * type into application/octet-stream.
+ */
+function mayStream(reply: Reply): boolean {
+  return reply.response !== undefined || reply.body instanceof ReadableStream;
 }
 
 /** Bun's largest idle timeout, in seconds. */

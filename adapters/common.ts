@@ -159,7 +159,8 @@ export function responseLogLine(req: Request, res: Response, remote: string | un
 export function replyLogLine(req: Request, reply: Reply, remote: string | undefined, start: number, aborted: boolean): string {
   const status = aborted ? CLIENT_CLOSED : reply.status;
   let bytes: number | undefined;
-  const body = reply.body;
+  // A handler's own Response: its body is not touched (on Bun that changes the Response).
+  const body = reply.response === undefined ? reply.body : undefined;
   if (!aborted && req.method !== "HEAD" && !isBodyless(reply.status) && body !== null) {
     if (typeof body === "string") bytes = utf8Length(body);
     else if (body instanceof Uint8Array) bytes = body.byteLength;

@@ -212,7 +212,48 @@ class MountedReply {
  * after_request hooks. `complete` bodies come from a mounted app and are not finalized again.
  */
 class Settled {
-  constructor(readonly body: ReplyBody, readonly complete: boolean) {}
+  constructor(readonly body: ReplyBody, readonly complete: boolean, readonly response?: Response) {}
+}
+
+/**
+ * A handler's `Response` sent as it is, with `res`'s headers merged into its own (when
+ * they can be changed): a rebuilt Response would lose the length the runtime knows for
+ * a string or bytes body (it would go out chunked), and on Bun even its default type.
+ * `body` is read only when an adapter asks, since reading it changes the Response on Bun.
+ */
+class ResponseReply implements Reply {
+  constructor(readonly response: Response) {}
+  get status(): number {
+    return this.response.status;
+  }
+  get headers(): Headers {
+    return this.response.headers;
+  }
+  get body(): ReplyBody {
+    return this.response.body;
+  }
+}
+
+/**
+ * Sends `response` as it is when it can be: a body to send (not HEAD, not a bodyless
+ * status), and headers that take `headers` (those of a `fetch()` answer cannot be
+ * changed). `replace`: `headers` is the whole final list (after_request hooks saw and
+ * may have changed it), not an addition.
+ */
+function passThrough(response: Response, headers: Headers | undefined, replace: boolean, req: CarafeRequest): Reply | undefined {
+  if (req.method === "HEAD" || isBodyless(response.status) || response.bodyUsed) return undefined;
+  try {
+    if (replace && headers !== undefined) {
+      const own = response.headers;
+      for (const name of [...own.keys()]) own.delete(name);
+      for (const [name, value] of headers) own.append(name, value);
+    } else {
+      mergeInto(response.headers, headers);
+    }
+  } catch {
+    return undefined; // immutable headers: the Response is rebuilt
+  }
+  return new ResponseReply(response);
 }
 
 /** An error whose status and headers are on `res` already; it is rendered after the after_request hooks. */
@@ -791,7 +832,7 @@ export class Carafe {
           if (name === "set-cookie") res.headers.append(name, value);
           else res.headers.set(name, value);
         }
-        return new Settled(from.body, out instanceof MountedReply);
+        return out instanceof MountedReply ? new Settled(from.body, true) : new Settled(null, false, out);
       }
       return out;
     } catch (err) {
@@ -955,11 +996,14 @@ function errorPage(err: HTTPError, req: CarafeRequest, debug: boolean): string {
 `;
 }
 
-// Headers that describe an entity: a 204 or 304 answer must not carry them.
-const ENTITY_HEADERS = [
+// Headers a bodyless answer must not carry (Bottle's lists): a 304 stands for the
+// cached entity, so it drops all that describe one; a 204 (and 205) only the body's
+// framing, so that an OPTIONS answer keeps its Allow.
+const NOT_MODIFIED_STRIPPED = [
   "content-type", "content-length", "content-encoding", "content-language", "content-range", "content-md5",
   "last-modified", "allow", "transfer-encoding",
 ];
+const NO_CONTENT_STRIPPED = ["content-type", "content-length", "transfer-encoding"];
 
 function isPlainObject(value: object): boolean {
   const proto = Object.getPrototypeOf(value);
@@ -977,7 +1021,13 @@ function toReply(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Set
   if (out instanceof Settled) {
     const headers = res.hasHeaders ? res.headers : undefined;
     if (out.complete && !isBodyless(res.status)) return { status: res.status, headers: headers ?? new Headers(), body: out.body };
-    return finalize(res.status, headers, out.body, undefined, req);
+    const response = out.response;
+    if (response === undefined) return finalize(res.status, headers, out.body, undefined, req);
+    if (res.status === response.status) {
+      const reply = passThrough(response, headers ?? new Headers(), true, req);
+      if (reply !== undefined) return reply;
+    }
+    return finalize(res.status, headers, response.body, undefined, req);
   }
   if (out instanceof HTTPResponse) {
     applyResponse(res, out, req);
@@ -992,7 +1042,8 @@ function toReply(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Set
   if (typeof out !== "object") throw new TypeError(`A handler returned a ${typeof out}, which cannot be sent; return a string, an object, bytes or a stream.`);
   if (isPlainObject(out)) return finalize(status, headers, JSON.stringify(out), JSON_TYPE, req);
   if (out instanceof Response) {
-    return finalize(out.status, mergeInto(new Headers(out.headers), headers), out.body, undefined, req);
+    return passThrough(out, headers, false, req) ??
+      finalize(out.status, mergeInto(new Headers(out.headers), headers), out.body, undefined, req);
   }
   if (out instanceof Uint8Array) return finalize(status, headers, out, OCTET, req);
   if (out instanceof ArrayBuffer) return finalize(status, headers, new Uint8Array(out), OCTET, req);
@@ -1061,7 +1112,7 @@ function finalize(
   headers ??= new Headers();
   if (isBodyless(status)) {
     if (body instanceof ReadableStream) body.cancel().catch(() => {});
-    for (const name of ENTITY_HEADERS) headers.delete(name);
+    for (const name of status === 304 ? NOT_MODIFIED_STRIPPED : NO_CONTENT_STRIPPED) headers.delete(name);
     return { status, headers, body: null };
   }
   const head = req.method === "HEAD";
@@ -1148,7 +1199,7 @@ function iterableToStream(
 
 /** Releases what an outcome holds when it will not be sent: a stream body is cancelled, a generator closed. */
 function discard(out: unknown): void {
-  const body = out instanceof Settled ? out.body : out instanceof HTTPResponse ? out.body : out;
+  const body = out instanceof Settled ? out.response?.body ?? out.body : out instanceof HTTPResponse ? out.body : out;
   if (body instanceof ReadableStream) body.cancel().catch(() => {});
   else if (body !== null && typeof body === "object" && typeof (body as AsyncIterator<unknown>).return === "function") {
     closeIterator(body as AsyncIterator<unknown>);

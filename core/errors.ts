@@ -157,5 +157,28 @@ export function abort(status = 500, text?: string): never {
  */
 export function redirect(url: string, status = 303): never {
   assertHeaderSafe("Location", url);
-  throw new HTTPResponse("", status, { location: url });
+  throw new HTTPResponse("", status, { location: asciiLocation(url) });
+}
+
+/**
+ * A header holds bytes, not text: non-ASCII in a redirect target (`/瓶`, `?q=ü`) is
+ * percent-encoded as UTF-8, and an absolute URL is normalised by the URL parser (an
+ * international host becomes punycode).
+ */
+function asciiLocation(url: string): string {
+  // deno-lint-ignore no-control-regex
+  if (!/[^\x00-\x7f]/.test(url)) return url;
+  let ascii: string;
+  try {
+    // deno-lint-ignore no-control-regex
+    ascii = url.replace(/[^\x00-\x7f]+/g, encodeURIComponent);
+  } catch {
+    throw new TypeError(`redirect(): the URL ${JSON.stringify(url)} is not valid Unicode (a lone surrogate).`);
+  }
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(ascii)) return ascii;
+  try {
+    return new URL(ascii).href;
+  } catch {
+    return ascii;
+  }
 }

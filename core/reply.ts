@@ -27,6 +27,11 @@ export interface Reply {
   headers: Headers;
   /** The entity body. */
   body: ReplyBody;
+  /**
+   * The handler's own `Response`, to be sent as it is (the runtime then frames its body
+   * with the `Content-Length` it knows); `headers` is that Response's own header list.
+   */
+  response?: Response;
 }
 
 /**
@@ -103,6 +108,7 @@ function typedInit(status: number, contentType: string): ResponseInit {
  * ```
  */
 export function replyToResponse(reply: Reply): Response {
+  if (reply.response !== undefined) return reply.response;
   if (reply instanceof TypedReply && !reply.headersMaterialised) {
     return new Response(reply.body as BodyInit | null, typedInit(reply.status, reply.contentType));
   }

@@ -85,6 +85,28 @@ describe("return values", () => {
     assert.equal(await res.text(), "raw");
   });
 
+  test("a returned Response is sent as it is (the runtime keeps its length), after_request hooks included", async () => {
+    const app = new Carafe();
+    const own = new Response("hello", { headers: { "x-own": "1", "x-drop": "1" } });
+    app.get("/own", () => own);
+    app.hook("after_request", (_req, res) => {
+      res.setHeader("x-hook", "1");
+      res.headers.delete("x-drop");
+    });
+    const res = await call(app, "/own");
+    assert.equal(res, own, "the handler's own Response object");
+    assert.deepEqual([res.headers.get("x-own"), res.headers.get("x-hook"), res.headers.get("x-drop")], ["1", "1", null]);
+    assert.equal(await res.text(), "hello");
+    // A Response whose headers cannot change (Response.redirect, a fetch() answer) is rebuilt with them merged.
+    const plain = new Carafe();
+    plain.get("/moved", (_req, res) => {
+      res.setHeader("x-res", "1");
+      return Response.redirect("http://localhost/new", 302);
+    });
+    const moved = await call(plain, "/moved");
+    assert.deepEqual([moved.status, moved.headers.get("location"), moved.headers.get("x-res")], [302, "http://localhost/new", "1"]);
+  });
+
   test("204 and 304 carry no entity headers or body; HEAD drops the body", async () => {
     const app = new Carafe();
     app.get("/204", (_req, res) => {
@@ -92,7 +114,11 @@ describe("return values", () => {
       res.setHeader("etag", '"x"');
       return "ignored";
     });
-    app.get("/304", () => new HTTPResponse("ignored", 304, { "content-type": "text/plain", etag: '"y"' }));
+    app.get("/304", () => new HTTPResponse("ignored", 304, { "content-type": "text/plain", etag: '"y"', allow: "GET", "last-modified": "Wed, 01 Jan 2025 00:00:00 GMT" }));
+    app.options("/thing", (_req, res) => {
+      res.status = 204;
+      res.setHeader("allow", "GET, OPTIONS");
+    });
     const r204 = await call(app, "/204");
     assert.equal(r204.status, 204);
     assert.equal(r204.headers.get("content-type"), null);
@@ -103,6 +129,12 @@ describe("return values", () => {
     assert.equal(r304.status, 304);
     assert.equal(r304.headers.get("content-type"), null);
     assert.equal(r304.headers.get("etag"), '"y"');
+    assert.equal(r304.headers.get("allow"), null);
+    assert.equal(r304.headers.get("last-modified"), null);
+    // A 204 drops only its body's framing: an OPTIONS answer keeps its Allow (as in Bottle).
+    const options = await call(app, "/thing", { method: "OPTIONS" });
+    assert.equal(options.status, 204);
+    assert.equal(options.headers.get("allow"), "GET, OPTIONS");
   });
 });
 
@@ -167,6 +199,19 @@ describe("HTTPResponse, HTTPError, abort, redirect", () => {
     assert.equal(perm.status, 301);
     assert.equal(perm.headers.get("location"), "http://localhost/elsewhere");
     assert.throws(() => redirect("/x\r\nSet-Cookie: evil=1"), TypeError);
+  });
+
+  test("redirect to a non-ASCII URL: percent-encoded UTF-8, an international host in punycode", async () => {
+    const app = new Carafe();
+    app.get("/rel", () => redirect("/瓶?q=ü"));
+    app.get("/abs", () => redirect("https://exämple.com/瓶"));
+    app.get("/plain", () => redirect("/a%20b?x=1"));
+    const rel = await call(app, "/rel");
+    assert.equal(rel.status, 303);
+    assert.equal(rel.headers.get("location"), "http://localhost/%E7%93%B6?q=%C3%BC");
+    assert.equal((await call(app, "/abs")).headers.get("location"), "https://xn--exmple-cua.com/%E7%93%B6");
+    assert.equal((await call(app, "/plain")).headers.get("location"), "http://localhost/a%20b?x=1");
+    assert.throws(() => redirect("/\ud800"), /not valid Unicode/);
   });
 
   test("HTTPResponse rejects an invalid status", () => {

@@ -105,6 +105,14 @@ for (const server of servers) {
       assert.deepEqual([r.status, r.body.toString()], [200, "/echo hello"]);
     });
 
+    test("a returned Response keeps the length and type its runtime gives it, with res headers merged", async () => {
+      const r = await request(s.url, { path: "/own-response" });
+      assert.deepEqual([r.status, r.body.toString(), r.headers["x-res"]], [200, "hello, own", "1"]);
+      // Deno.serve and Bun.serve frame a string Response with its length; node:http writes a stream chunked.
+      if (server !== "node") assert.equal(r.headers["content-length"], "10");
+      if (server !== "node") assert.match(String(r.headers["content-type"]), /^text\/plain;charset=utf-8$/i);
+    });
+
     test("a header value with a control character on a returned Response → 500 and the server goes on (Deno.serve would panic on it)", async () => {
       const r = await request(s.url, { path: "/bad-header" });
       assert.equal(r.status, 500);
