@@ -21,12 +21,13 @@
 import { checkDeclaredLength, limitStream, parseJsonBody, readJsonLimited, readLimited, readTextLimited } from "./body.ts";
 import { parseCookies, verifyCookieValue, type CookieSecret } from "./cookies.ts";
 import { HTTPError } from "./errors.ts";
+import { parseMultipart } from "./multipart.ts";
 import { lastForwarded, resolveClient, type ClientAddress, type TrustFn } from "./proxy.ts";
 
-/** What the app hands each request: settings that shape how it is read. */
 /** The key of {@linkcode CarafeRequest}'s per-request error channel (for core/app.ts). */
 export const ERROR_SINK: unique symbol = Symbol("carafe.errorSink");
 
+/** What the app hands each request: settings that shape how it is read. */
 export interface RequestContext {
   /** Largest body in bytes. */
   maxBodySize: number;
@@ -292,14 +293,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
       );
     }
     const bytes = await this.bytes();
-    if (type === "multipart/form-data") {
-      try {
-        return await new Response(bytes as BodyInit, { headers: { "content-type": this.headers.get("content-type")! } })
-          .formData();
-      } catch (err) {
-        throw new HTTPError(400, "Malformed multipart/form-data body.", { cause: err });
-      }
-    }
+    if (type === "multipart/form-data") return parseMultipart(bytes, this.headers.get("content-type")!);
     const form = new FormData();
     let text: string;
     try {
