@@ -98,7 +98,10 @@ export interface RunOptions {
   reloader?: boolean;
   /**
    * Install SIGINT/SIGTERM handlers that shut the server down gracefully and exit the
-   * process with 0 (a second signal exits at once). Default `true`.
+   * process with 0 (a second signal exits at once). Default `true`. A single-process
+   * server (`deno`, `bun`, `node`, or `fastcgi` on its own socket) also survives SIGHUP
+   * (`systemctl reload`): it logs that it has nothing to restart in place (the
+   * `cluster` server restarts its workers one at a time on SIGHUP) and keeps serving.
    */
   handleSignals?: boolean;
   /** Where the banner, access log and errors go. Default: standard error. */
@@ -231,6 +234,40 @@ function installSignals(log: (line: string) => void): void {
   onSignal("SIGTERM", onStop);
 }
 
+/**
+ * What a single-process server says when it gets SIGHUP (`systemctl reload`, `kill -HUP`):
+ * it has no workers to restart one at a time, so it keeps serving instead of dying
+ * (SIGHUP's default action), which would take the instance down for good under
+ * `Restart=on-failure`.
+ */
+const SIGHUP_SINGLE_PROCESS =
+  "SIGHUP: a single process has nothing to restart in place, so it keeps serving; for rolling restarts " +
+  "run with --workers N (the cluster server restarts its workers one at a time on SIGHUP); restart it to load new code";
+
+/** The adapters whose `run()` turns SIGHUP into that log line (CGI and the cluster are not among them). */
+const SINGLE_PROCESS_SERVERS = new Set(["deno", "bun", "node", "fastcgi"]);
+/** Single-process servers running now, each with its log; SIGHUP is handled while there is one. */
+const hupHolders = new Map<Running, (line: string) => void>();
+let offHup: (() => void) | undefined;
+
+/**
+ * While `entry` runs, SIGHUP is logged (once, on the log of the oldest server still
+ * running) rather than fatal. When the last such server has finished, the listener is
+ * removed again, so the process gets SIGHUP's default behaviour back.
+ */
+function holdSighup(entry: Running, log: (line: string) => void): void {
+  hupHolders.set(entry, log);
+  offHup ??= onSignal("SIGHUP", () => hupHolders.values().next().value?.(SIGHUP_SINGLE_PROCESS));
+  const release = () => {
+    hupHolders.delete(entry);
+    if (hupHolders.size === 0) {
+      offHup?.();
+      offHup = undefined;
+    }
+  };
+  entry.server.finished.then(release, release);
+}
+
 /** A time or size option must be a number ≥ 0 (> 0 unless `zeroOk`); else a clear error. */
 function checkLimit(name: string, value: unknown, zeroOk: boolean, expected: string): void {
   if (value === undefined) return;
@@ -325,6 +362,14 @@ export async function run(options: RunOptions = {}): Promise<Server> {
   // The cluster primary and CGI manage their own lifetime; signal handling of a
   // worker process is the cluster's job too.
   if (options.handleSignals !== false && adapter.name !== "cgi") installSignals(log);
+  // A single process has no workers to restart on SIGHUP; it must not die of it either
+  // (systemd's ExecReload sends it). The cluster handles SIGHUP itself (a rolling
+  // restart in the primary, ignored in workers); a FastCGI app on an inherited fd 0
+  // belongs to the web server that spawned it, and CGI lives for one request.
+  if (
+    options.handleSignals !== false && SINGLE_PROCESS_SERVERS.has(adapter.name) && server.url !== "fcgi://fd0" &&
+    !isClusterWorker()
+  ) holdSighup(entry, log);
   return server;
 }
 

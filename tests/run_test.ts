@@ -11,6 +11,9 @@ import { autoServerName, getAdapter, registerAdapter, run, type ServeOptions, se
 import { displayUrl } from "../adapters/common.ts";
 import { toNodeHandler } from "../adapters/node.ts";
 import { collect, here, runtime, spawnScript, stop, tempDir, waitForOutput } from "./_helpers.ts";
+import { startFixture, type Started } from "./_native_helpers.ts";
+import { get as httpGet } from "./_cluster_helpers.ts";
+import { FcgiClient, get as fcgiParams, request as fcgiRequest } from "./_gateway_peers.ts";
 
 const native = runtime === "deno" ? "deno" : runtime === "bun" ? "bun" : "node";
 
@@ -143,6 +146,54 @@ describe("run()", () => {
       popDefaultApp();
     }
   });
+});
+
+describe("SIGHUP on a single-process server (systemctl reload sends it)", () => {
+  /** GET / over HTTP, or over FastCGI for the fastcgi server; the body. */
+  async function hello(server: string, url: string): Promise<string> {
+    if (server !== "fastcgi") return (await httpGet(url)).body;
+    const client = await FcgiClient.connect(Number(new URL(url).port));
+    try {
+      client.send(fcgiRequest(1, fcgiParams("/")));
+      await client.ended(1);
+      return client.response(1).text;
+    } finally {
+      client.close();
+    }
+  }
+  /** Waits until the server's stderr matches `pattern` `count` times; fails at once if it exited. */
+  async function logged(s: Started, pattern: RegExp, count: number): Promise<void> {
+    let gone: unknown;
+    s.exited.then((e) => (gone = e));
+    const end = Date.now() + 10_000;
+    while ((s.stderr().match(pattern) ?? []).length < count) {
+      if (gone) assert.fail(`the server exited (${JSON.stringify(gone)}) instead of logging ${pattern}:\n${s.stderr()}`);
+      if (Date.now() > end) assert.fail(`no ${pattern} (x${count}) in:\n${s.stderr()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  // The native server of this runtime, node:http where the runtime also has it, and
+  // FastCGI on its own port (not on fd 0: that one belongs to the web server).
+  for (const server of [native, ...(runtime === "node" ? [] : ["node"]), "fastcgi"]) {
+    test(`${server}: SIGHUP is logged, the server keeps serving; SIGTERM then exits 0`, async () => {
+      const s = await startFixture(server);
+      try {
+        assert.equal(await hello(server, s.url), "Hello, World!");
+        const line = /^SIGHUP: a single process has nothing to restart in place, so it keeps serving; for rolling restarts run with --workers N \(the cluster server.*$/gm;
+        for (let n = 1; n <= 2; n++) {
+          process.kill(s.child.pid!, "SIGHUP"); // a server we started, by PID
+          await logged(s, line, n);
+          assert.equal(await hello(server, s.url), "Hello, World!", `after SIGHUP #${n}`);
+        }
+        process.kill(s.child.pid!, "SIGTERM");
+        assert.deepEqual(await s.exited, { code: 0, signal: null }, s.stderr());
+        assert.equal(s.stderr().match(line)?.length, 2, "one line per SIGHUP");
+      } finally {
+        await stop(s.child);
+      }
+    });
+  }
 });
 
 describe("run({ reloader: true })", () => {
