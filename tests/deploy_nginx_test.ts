@@ -6,7 +6,10 @@
  * of a bounded load, once with SIGKILL (a crash) and once with SIGTERM (a graceful
  * stop, as `systemctl stop` or a deploy does); the client must see no failed response
  * either way, because nginx retries the other instance. Also: the README shows these
- * files verbatim, and the systemd unit passes `systemd-analyze verify`.
+ * files verbatim, and the systemd unit passes `systemd-analyze verify`; the unit's
+ * `ExecReload` (SIGHUP) leaves a single-process instance serving. And the README's edge
+ * recipe: examples/deploy/app.ts (`export default app`) served by `deno serve` or
+ * `bun run`, without Carafe's run().
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,7 +18,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { here, peer, runtime, spawnScript, stop, tempDir, waitForOutput, which } from "./_helpers.ts";
+import { collect, here, peer, runtime, spawnScript, stop, tempDir, waitForOutput, which } from "./_helpers.ts";
 import { get, load, waitUntil } from "./_cluster_helpers.ts";
 
 // The configs live next to the sources, also when the tests run from the npm build.
@@ -135,6 +138,32 @@ describe(`deploy: instances behind nginx (${runtime})`, { concurrency: false }, 
     assert.ok(blocks.some((b) => b.lang === "ini" && b.text === readDeploy("carafe@.service")), "README: the unit block must be examples/deploy/carafe@.service");
   });
 
+  test("systemctl reload (the unit's ExecReload) leaves a single-process instance serving; its KillSignal then exits 0", async () => {
+    const unit = readDeploy("carafe@.service");
+    const reload = unit.match(/^ExecReload=\/bin\/kill -(\w+) \$MAINPID$/m);
+    assert.ok(reload, "ExecReload changed shape");
+    const kill = unit.match(/^KillSignal=(\w+)$/m)![1];
+    const port = await freePort();
+    const instance = spawnScript(here("cli.ts"), unitArgs(port));
+    instance.stdout?.resume();
+    const done = collect(instance);
+    try {
+      await waitForOutput(instance, /Listening on /, 20_000);
+      const url = `http://127.0.0.1:${port}/`;
+      assert.equal((await get(url)).body, "Hello from Carafe!\n");
+      process.kill(instance.pid!, `SIG${reload[1]}` as NodeJS.Signals); // an instance we started, by PID
+      await waitForOutput(instance, /SIGHUP: a single process has nothing to restart in place.*--workers/, 5_000);
+      assert.equal((await get(url)).body, "Hello from Carafe!\n");
+      process.kill(instance.pid!, kill as NodeJS.Signals);
+      const end = await done;
+      // Deno's node:child_process may report the signal it delivered instead of the exit code.
+      if (runtime !== "deno") assert.deepEqual([end.code, end.signal], [0, null], end.stderr);
+      else assert.ok(end.code === 0 || end.signal === kill, `${end.code} ${end.signal}: ${end.stderr}`);
+    } finally {
+      await stop(instance);
+    }
+  });
+
   test("the systemd unit passes systemd-analyze verify, with nothing to report", (t) => {
     const tool = peer("systemd-analyze");
     if (tool.skip) return t.skip(tool.skip);
@@ -155,4 +184,39 @@ describe(`deploy: instances behind nginx (${runtime})`, { concurrency: false }, 
       dir.remove();
     }
   });
+});
+
+describe(`deploy: edge, \`export default app\` (${runtime})`, () => {
+  // README "Edge and serverless": `export default app;` served by the platform, here
+  // `deno serve` and `bun run app.ts` (the app module of the recipes, which never calls run()).
+  const app = join(deployDir, "app.ts");
+  const recipes = [
+    { name: "deno serve", on: "deno", argv: (port: number) => ["serve", "--host", "127.0.0.1", "--port", String(port), app], env: {} },
+    { name: "bun run", on: "bun", argv: () => ["run", app], env: (port: number) => ({ PORT: String(port) }) },
+  ] as const;
+  for (const r of recipes) {
+    test(`${r.name} app.ts: the default export answers`, { skip: runtime !== r.on && `the ${r.name} recipe runs under ${r.on}` }, async () => {
+      const port = await freePort();
+      const env = typeof r.env === "function" ? r.env(port) : r.env;
+      const child = spawn(process.execPath, r.argv(port), { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+      let output = "";
+      child.stdout?.on("data", (d) => (output += d));
+      child.stderr?.on("data", (d) => (output += d));
+      try {
+        const url = `http://127.0.0.1:${port}`;
+        await waitUntil(async () => {
+          if (child.exitCode !== null) assert.fail(`${r.name} exited (${child.exitCode}): ${output}`);
+          return await get(`${url}/`).then(() => true, () => false);
+        }, 20_000, `${r.name} to listen (output: ${output})`);
+        const hello = await get(`${url}/`);
+        assert.deepEqual([hello.status, hello.body], [200, "Hello from Carafe!\n"], output);
+        const who = await get(`${url}/whoami`);
+        assert.equal(who.status, 200, output);
+        assert.equal(JSON.parse(who.body).pid, child.pid, "served by the process the recipe started");
+        assert.equal((await get(`${url}/nowhere`)).status, 404);
+      } finally {
+        await stop(child);
+      }
+    });
+  }
 });
