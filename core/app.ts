@@ -857,11 +857,32 @@ export class Carafe {
 
   #prepare(route: Route): AnyHandler {
     const skip = route.options.skip;
-    const plugins = [...this.#plugins, ...(route.options.apply ?? []).map((p) => typeof p === "function" ? { apply: p } : p)]
-      .filter((p) => skip !== true && !(skip ?? []).some((s) => s === p || (typeof s === "string" && s === p.name)));
+    if (skip === true) return route.handler;
+    const all = [...this.#plugins, ...(route.options.apply ?? []).map((p) => typeof p === "function" ? { apply: p } : p)];
+    // As in Bottle: of plugins with the same name only the last (a route's own over an
+    // installed one) applies, so a route can replace an app-wide plugin.
+    const seen = new Set<string>();
+    const plugins: Plugin[] = [];
+    for (let i = all.length - 1; i >= 0; i--) {
+      const p = all[i];
+      if ((skip ?? []).some((s) => s === p || (typeof s === "string" && s === p.name))) continue;
+      if (p.name !== undefined) {
+        if (seen.has(p.name)) continue;
+        seen.add(p.name);
+      }
+      plugins.unshift(p);
+    }
     let handler = route.handler;
     // The first plugin installed ends up outermost, as in Bottle.
-    for (let i = plugins.length - 1; i >= 0; i--) handler = plugins[i].apply(handler, route);
+    for (let i = plugins.length - 1; i >= 0; i--) {
+      const wrapped: unknown = plugins[i].apply(handler, route);
+      if (typeof wrapped !== "function") {
+        throw new TypeError(
+          `Plugin ${plugins[i].name ?? "(unnamed)"} returned a ${wrapped === null ? "null" : typeof wrapped} from apply() for route ${route.method} ${route.path}; apply must return a handler function (the one it was given to leave the route alone).`,
+        );
+      }
+      handler = wrapped as AnyHandler;
+    }
     return handler;
   }
 

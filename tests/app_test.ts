@@ -154,6 +154,33 @@ describe("plugins", () => {
     assert.deepEqual(await text(app, "/"), [200, "x"]);
   });
 
+  test("of plugins with one name only the last applies: a route's own replaces the installed one", async () => {
+    const app = new Carafe();
+    const tag = (name: string, label: string): Plugin => ({
+      name,
+      apply: (handler) => async (req, res) => `${label}(${await handler(req, res)})`,
+    });
+    app.install(tag("json", "old"));
+    app.install(tag("json", "new"));
+    app.install(tag("other", "o"));
+    app.get("/", () => "x");
+    app.get("/own", () => "x", { apply: [tag("json", "route")] });
+    app.get("/skipped", () => "x", { skip: ["json"], apply: [tag("extra", "e")] });
+    assert.deepEqual(await text(app, "/"), [200, "new(o(x))"]);
+    assert.deepEqual(await text(app, "/own"), [200, "o(route(x))"]);
+    assert.deepEqual(await text(app, "/skipped"), [200, "o(e(x))"]);
+  });
+
+  test("a plugin whose apply() returns no function → a 500 whose log names the plugin and the route", async () => {
+    const logged: string[] = [];
+    const app = new Carafe({ logger: (m) => logged.push(m) });
+    app.install({ name: "broken", apply: () => undefined as never });
+    app.get("/x", () => "x");
+    const res = await call(app, "/x");
+    assert.equal(res.status, 500);
+    assert.match(logged.join("\n"), /Plugin broken returned a undefined from apply\(\) for route GET \/x/);
+  });
+
   test("setup and close are called; the route's options reach apply", async () => {
     const app = new Carafe();
     const seen: string[] = [];
