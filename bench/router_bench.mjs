@@ -1,6 +1,6 @@
 // Runs bench/router_bench.ts on Node 20 (which cannot run TypeScript): compiles it and
-// what it imports with tsc into .tmp/bench-build/ (inside the repo, so `hono` resolves
-// from node_modules), then runs the result with the same arguments.
+// what it imports with tsc into bench/.build/ (inside bench/, so `hono` resolves from
+// bench/node_modules), then runs the result with the same arguments.
 //
 //   node bench/router_bench.mjs [--rounds=7] [--ms=300]
 import { spawnSync } from "node:child_process";
@@ -9,7 +9,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const out = join(root, ".tmp", "bench-build");
+const out = join(root, "bench", ".build");
 const tsc = spawnSync(
   process.execPath,
   [
