@@ -248,6 +248,17 @@ describe("bodies", () => {
     assert.equal(await (await call(app, "/up", streamed(50_000))).text(), "50000");
   });
 
+  test("maxBodySize: text(), json() and form() count a streamed body too → 413", async () => {
+    const app = new Carafe({ maxBodySize: 100_000 });
+    app.post("/text", async (req) => String((await req.text()).length));
+    app.post("/json", async (req) => String(await req.json()));
+    app.post("/form", async (req) => String([...(await req.form()).keys()].length));
+    for (const path of ["/text", "/json", "/form"]) {
+      assert.equal((await call(app, path, streamed(200_000))).status, 413, path);
+    }
+    assert.equal(await (await call(app, "/text", streamed(50_000))).text(), "50000");
+  });
+
   test("req.signal aborts while the handler is still running", async () => {
     const app = new Carafe();
     let started!: () => void;

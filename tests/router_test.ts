@@ -1,6 +1,7 @@
 // The router on its own: Bottle's rule syntax, matching order, 404/405/400, URL building.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Carafe } from "../mod.ts";
 import { type PathParams, RouteBuildError, type RouteMatch, Router, RouteSyntaxError } from "../core/router.ts";
 
 /** Asserts a match was found and returns it (narrowed). */
@@ -364,6 +365,31 @@ describe("typed params", () => {
     type Escaped = PathParams<"/lit/\\<x>/<y>">;
     const e: Escaped = { y: "y" };
     assert.deepEqual([id, rest, x, name, wrong, s, e.y], [1, "a/b", 1.5, "n", 1, {}, "y"]);
+  });
+
+  test("app.get/route/post hand the handler req.params typed from the path (compile-time checks)", async () => {
+    const app = new Carafe();
+    app.get("/item/<id:int>/<slug>", (req) => {
+      const id: number = req.params.id;
+      const slug: string = req.params.slug;
+      // @ts-expect-error: an int param is not a string
+      const wrong: string = req.params.id;
+      // @ts-expect-error: no such param in the path
+      req.params.other;
+      return { id, slug, wrong };
+    });
+    app.route("/r/<n:float>", ["GET", "PUT"], (req) => {
+      const n: number = req.params.n;
+      return { n };
+    });
+    app.post("/p/<rest:path>", (req) => {
+      // @ts-expect-error: a path param is a string
+      const n: number = req.params.rest;
+      return { n };
+    });
+    const res = await app.fetch(new Request("http://localhost/item/7/seven"));
+    assert.deepEqual(await res.json(), { id: 7, slug: "seven", wrong: 7 });
+    assert.deepEqual(await (await app.fetch(new Request("http://localhost/r/1.5", { method: "PUT" }))).json(), { n: 1.5 });
   });
 });
 
