@@ -22,6 +22,7 @@ import { checkDeclaredLength, limitStream, parseJsonBody, readJsonLimited, readL
 import { parseCookies, verifyCookieValue, type CookieSecret } from "./cookies.ts";
 import { HTTPError } from "./errors.ts";
 import { parseMultipart } from "./multipart.ts";
+import { LazySearchParams } from "./query.ts";
 import { lastForwarded, resolveClient, type ClientAddress, type TrustFn } from "./proxy.ts";
 
 /** The key of {@linkcode CarafeRequest}'s per-request error channel (for core/app.ts). */
@@ -164,7 +165,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
 
   /** Query parameters (`?a=1&a=2` → `getAll("a")` is `["1", "2"]`). */
   get query(): URLSearchParams {
-    return (this.#query ??= new URLSearchParams(this.#search));
+    return (this.#query ??= new LazySearchParams(this.#search));
   }
 
   /** Cookies sent by the client; malformed pairs are skipped. */
