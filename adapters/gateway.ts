@@ -10,7 +10,8 @@
  *   joined with `"; "`, other `HTTP_*` with `", "`, anything else keeps the last value
  *   (nginx even sends `SCRIPT_NAME` twice when a config overrides it);
  * - `PATH_INFO` is percent-decoded by every server while `REQUEST_URI` is raw, so the
- *   raw path is recovered from `REQUEST_URI` when the two agree;
+ *   raw path is recovered from `REQUEST_URI` when the two agree (a PATH_INFO still
+ *   encoded, as an Apache recipe that copies it from `REQUEST_URI` sends, agrees too);
  * - with no `PATH_INFO` (nginx and Apache defaults) `SCRIPT_NAME` is the whole path,
  *   so there is no prefix and the app routes the full path.
  *
@@ -267,11 +268,19 @@ function safeDecode(text: string): string | undefined {
   }
 }
 
+/** `text` decoded but for encoded slashes (`%2F` stays as it is, as lighttpd and Apache's `unescape()` leave it). */
+function keptSlashes(text: string): string | undefined {
+  return /%2f/i.test(text) ? safeDecode(text.replace(/%2f/gi, (m) => "%25" + m.slice(1))) : undefined;
+}
+
 /**
  * Splits the request path into the mount prefix and the raw path inside it.
- * PATH_INFO present → prefix is SCRIPT_NAME; the raw form of PATH_INFO is taken from
- * REQUEST_URI when it decodes to the same text. No PATH_INFO → no prefix, the whole
- * REQUEST_URI path (or SCRIPT_NAME) is routed.
+ * PATH_INFO present → prefix is SCRIPT_NAME; the raw form of PATH_INFO is the rest of
+ * REQUEST_URI when PATH_INFO is that text decoded (what RFC 3875 asks, and nginx,
+ * lighttpd and HAProxy send), decoded but for `%2F`, or that text as it is (a
+ * PATH_INFO copied from the raw REQUEST_URI, as an Apache `ProxyFCGISetEnvIf` recipe
+ * does): never encoded a second time. No PATH_INFO → no prefix, the whole REQUEST_URI
+ * path (or SCRIPT_NAME) is routed.
  */
 function splitPath(params: GatewayParams): { scriptName: string; rawPath: string } {
   const uri = params.get("REQUEST_URI");
@@ -292,7 +301,7 @@ function splitPath(params: GatewayParams): { scriptName: string; rawPath: string
     else if (safeDecode(uriPath.slice(0, encodePath(script).length)) === script) end = encodePath(script).length;
     if (end >= 0) {
       const rawInner = uriPath.slice(end) || "/";
-      if (safeDecode(rawInner) === inner || (pathInfo === "" && rawInner === "/")) {
+      if (rawInner === inner || safeDecode(rawInner) === inner || (pathInfo === "" && rawInner === "/") || keptSlashes(rawInner) === inner) {
         return { scriptName: script, rawPath: rawInner.startsWith("/") ? rawInner : "/" + rawInner };
       }
     }

@@ -137,6 +137,23 @@ function commonChecks(get: () => { port: number; prefix: string }, o: CheckOptio
     assert.deepEqual(cookies.headers["set-cookie"], ["a=1; Path=/", "b=2; Path=/; HttpOnly"]);
   });
 
+  test("percent-encoded paths reach the app the same way: a space, a non-ASCII segment, an encoded slash", async () => {
+    const { port, prefix } = get();
+    const cases: [string, string[]][] = [
+      ["/p/a%20b", ["p", "a b"]],
+      ["/uni/%E7%93%B6", ["uni", "瓶"]],
+      ["/p/x%2Fy", ["p", "x/y"]],
+      ["/p/a%2Fb%20c%25d/%C3%A9", ["p", "a/b c%d", "é"]],
+    ];
+    for (const [path, segments] of cases) {
+      const r = await httpReq(port, prefix + path);
+      assert.equal(r.status, 200, `${prefix}${path}: ${r.status} ${r.text}`);
+      const out = JSON.parse(r.text);
+      assert.equal(out.path, path, `${prefix}${path} arrived as ${out.path}`);
+      assert.deepEqual(out.segments, segments);
+    }
+  });
+
   test("redirects keep their status (303, 307, 308) and Location; 404 and 500 pass through; app errors reach the error log", async () => {
     const { port, prefix } = get();
     for (const code of [303, 307, 308]) {

@@ -150,6 +150,30 @@ describe("FastCGI responder over TCP", () => {
     c.close();
   });
 
+  test("percent-encoded paths are never encoded twice: PATH_INFO decoded (nginx), decoded but %2F (lighttpd), or raw (the Apache recipe)", async () => {
+    const c = await FcgiClient.connect(port);
+    const cases: [string, string, string][] = [
+      // [PATH_INFO as the server sends it, REQUEST_URI, the path the app must see]
+      ["/p/a b", "/gapp/p/a%20b", "/p/a%20b"],
+      ["/p/a%20b", "/gapp/p/a%20b", "/p/a%20b"],
+      ["/uni/%E7%93%B6", "/gapp/uni/%E7%93%B6", "/uni/%E7%93%B6"],
+      ["/uni/瓶", "/gapp/uni/%E7%93%B6", "/uni/%E7%93%B6"],
+      ["/p/x/y", "/gapp/p/x%2Fy", "/p/x%2Fy"],
+      ["/p/x%2Fy", "/gapp/p/x%2Fy", "/p/x%2Fy"],
+      ["/p/a%2fb c", "/gapp/p/a%2fb%20c", "/p/a%2fb%20c"],
+      ["/p/a b", "/elsewhere", "/p/a%20b"], // REQUEST_URI that does not match: PATH_INFO encoded once
+    ];
+    let id = 0;
+    for (const [pathInfo, uri, expected] of cases) {
+      id++;
+      c.send(request(id, [["REQUEST_METHOD", "GET"], ["SCRIPT_NAME", "/gapp"], ["PATH_INFO", pathInfo], ["REQUEST_URI", uri], ["SERVER_NAME", "localhost"]], undefined, true));
+      await c.ended(id);
+      const out = JSON.parse(c.response(id).text);
+      assert.equal(out.path, expected, `PATH_INFO ${pathInfo} with REQUEST_URI ${uri}`);
+    }
+    c.close();
+  });
+
   test("multiplexing: interleaved ids, out-of-order completion, KEEP_CONN=1 keeps the connection", async () => {
     const c = await FcgiClient.connect(port);
     const slow = request(3, get("/slow?ms=300"), undefined, true);
