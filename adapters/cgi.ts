@@ -174,8 +174,12 @@ export async function serveCgi(
   const params = new Map(Object.entries(env));
   const stdout = openStdout();
   let request: GatewayRequest;
+  // The app's error lines for this request (ServeInfo.log) are not written again: its
+  // logger already writes them to stderr, which is the web server's error log here.
+  // They only tell that the app reported a failure itself (then ours would repeat it).
+  let appLogged = false;
   try {
-    request = new GatewayRequest(params);
+    request = new GatewayRequest(params, () => (appLogged = true));
   } catch (error) {
     log(`CGI: ${(error as Error).message}`);
     await writeAnswer(stdout, simpleAnswer(400, "Bad Request\n")).catch(() => {});
@@ -254,7 +258,8 @@ export async function serveCgi(
   try {
     await writeAnswer(stdout, out);
   } catch (error) {
-    log(`CGI: error while sending the response: ${errorText(error)}`);
+    // A Carafe app logs a failing stream before it fails it: one failure, one line.
+    if (!appLogged) log(`CGI: error while sending the response: ${errorText(error)}`);
     code = 1;
   }
   await stdout.close();

@@ -610,6 +610,10 @@ interface Req {
   ended: boolean;
   /** The streamed answer being sent: cancelled at once when the request is aborted. */
   output: ReadableStreamDefaultReader<Uint8Array> | null;
+  /** STDERR records went out: the stream is ended (empty STDERR) right before END_REQUEST. */
+  stderr: boolean;
+  /** The app reported an error line for this request itself (`ServeInfo.log`). */
+  appLogged: boolean;
 }
 
 /**
@@ -830,6 +834,8 @@ class Connection implements StreamHandlers {
       headSent: false,
       ended: false,
       output: null,
+      stderr: false,
+      appLogged: false,
     });
   }
 
@@ -1021,6 +1027,7 @@ class Connection implements StreamHandlers {
   /** Sends the last records of a request (ending with END_REQUEST), forgets it, closes if KEEP_CONN was 0. */
   #complete(req: Req, lastRecords: Uint8Array): void {
     if (req.ended) return;
+    if (req.stderr) this.#send(encodeRecord(FCGI.STDERR, req.id)); // the empty STDERR ends that stream
     this.#send(lastRecords);
     this.#forget(req);
     if (!req.keepConn) this.#endSoon();
@@ -1089,7 +1096,11 @@ class Connection implements StreamHandlers {
     this.#inApp++;
     let request: GatewayRequest;
     try {
-      request = new GatewayRequest(req.params!);
+      // The app's error lines for this request (ServeInfo.log) go to the web server as STDERR.
+      request = new GatewayRequest(req.params!, (message) => {
+        req.appLogged = true;
+        this.#stderr(req, message);
+      });
     } catch (error) {
       this.#ctx.log(`FastCGI: bad request: ${(error as Error).message}`);
       this.#simpleAnswer(req, 400, "Bad Request\n", 1);
@@ -1136,13 +1147,23 @@ class Connection implements StreamHandlers {
     this.#complete(req, concat([encodeRecord(FCGI.STDOUT, req.id), endRequestRecord(req.id, appStatus, FCGI.REQUEST_COMPLETE)]));
   }
 
-  /** An app error: to the log, and to the web server's error log through STDERR. */
+  /**
+   * An app error: to the log, and to the web server's error log through STDERR. Not
+   * when the app already reported an error for this request (a Carafe app logs a
+   * failing stream, then fails it): one failure, one line.
+   */
   #appError(req: Req, error: unknown): void {
+    if (req.appLogged) return;
     const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
     this.#ctx.log(`FastCGI: error answering request ${req.id}: ${text}`);
-    if (!req.ended) {
-      this.#send(concat([encodeRecord(FCGI.STDERR, req.id, encoder.encode(text + "\n")), encodeRecord(FCGI.STDERR, req.id)]));
-    }
+    this.#stderr(req, text);
+  }
+
+  /** One line (or several) as STDERR records of `req`, while it is not ended. */
+  #stderr(req: Req, text: string): void {
+    if (req.ended || !text) return;
+    req.stderr = true;
+    this.#send(encodeRecord(FCGI.STDERR, req.id, encoder.encode(text.endsWith("\n") ? text : text + "\n")));
   }
 }
 

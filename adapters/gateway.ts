@@ -136,8 +136,9 @@ export class GatewayRequest {
    * Derives method, URL, body length and mount prefix from the meta-variables.
    *
    * @param params the CGI meta-variables (FastCGI params or the CGI environment)
+   * @param log receives the error lines the app logs for this request ({@linkcode ServeInfo.log})
    */
-  constructor(params: GatewayParams) {
+  constructor(params: GatewayParams, log?: (message: string) => void) {
     this.#params = params;
     this.method = (params.get("REQUEST_METHOD") || "GET").toUpperCase();
     const lengthText = params.get("CONTENT_LENGTH");
@@ -152,7 +153,7 @@ export class GatewayRequest {
     const { scriptName, rawPath } = splitPath(params);
     const query = params.get("QUERY_STRING");
     this.url = `${scheme}://${hostOf(params, scheme)}${rawPath}${query ? "?" + query : ""}`;
-    this.info = { remoteAddr: params.get("REMOTE_ADDR") || undefined, scriptName };
+    this.info = { remoteAddr: params.get("REMOTE_ADDR") || undefined, scriptName, log };
   }
 
   /** The request body stream (set by the adapter), or `null`. */

@@ -21,7 +21,6 @@
 import { checkDeclaredLength, limitStream, parseJsonBody, readJsonLimited, readLimited, readTextLimited } from "./body.ts";
 import { parseCookies, verifyCookieValue, type CookieSecret } from "./cookies.ts";
 import { HTTPError } from "./errors.ts";
-import { parseMultipart } from "./multipart.ts";
 import { LazySearchParams } from "./query.ts";
 import { lastForwarded, resolveClient, type ClientAddress, type TrustFn } from "./proxy.ts";
 
@@ -294,7 +293,11 @@ export class CarafeRequest<P = Record<string, unknown>> {
       );
     }
     const bytes = await this.bytes();
-    if (type === "multipart/form-data") return parseMultipart(bytes, this.headers.get("content-type")!);
+    if (type === "multipart/form-data") {
+      // Loaded on first use: a module less at every start (a CGI request pays for each).
+      const { parseMultipart } = await import("./multipart.ts");
+      return parseMultipart(bytes, this.headers.get("content-type")!);
+    }
     const form = new FormData();
     let text: string;
     try {

@@ -310,14 +310,20 @@ export class RecordSpy {
     });
   }
 
-  /** Starts listening on a free loopback port. */
-  listen(): Promise<void> {
-    return new Promise((r) =>
+  /** Starts listening on a free loopback port, or on the Unix socket `path` (mode 0666: nginx's workers may run as nobody). */
+  listen(path?: string): Promise<void> {
+    return new Promise((r) => {
+      if (path) {
+        return this.server.listen({ path }, () => {
+          chmodSync(path, 0o666);
+          r();
+        });
+      }
       this.server.listen({ host: "127.0.0.1", port: 0 }, () => {
         this.port = (this.server.address() as net.AddressInfo).port;
         r();
-      })
-    );
+      });
+    });
   }
 
   /** Stops listening and drops the relayed connections. */
@@ -414,10 +420,14 @@ function nginxRecipe(app: number): { http: string; server: string } {
 /**
  * nginx config: /app/ (prefix split, TCP keepalive), /stream/ (unbuffered), /noka/ (no
  * keepalive, no PATH_INFO), /unix/ and /ustream/ (Unix socket, buffered and not), /ka/
- * (through a {@linkcode RecordSpy} on port `spy`), /tls/ (HTTPS=on and a server name
- * and port without HTTP_HOST), /cgi-bin/ (fcgiwrap).
+ * (through a {@linkcode RecordSpy} on port `spy`), /uka/ (the Unix socket through a
+ * spy listening on the Unix socket `unixSpy`), /capp/ (a Carafe app on port `carafe`),
+ * /tls/ (HTTPS=on and a server name and port without HTTP_HOST), /cgi-bin/ (fcgiwrap).
  */
-export function nginxConf(dir: string, o: { port: number; app: number; socket?: string; spy?: number; fcgiwrap?: number; cgiScript?: string; proxy?: number }): string {
+export function nginxConf(
+  dir: string,
+  o: { port: number; app: number; socket?: string; spy?: number; unixSpy?: string; carafe?: number; fcgiwrap?: number; cgiScript?: string; proxy?: number },
+): string {
   for (const d of ["tmp/body", "tmp/fastcgi", "tmp/proxy", "tmp/scgi", "tmp/uwsgi"]) mkdirSync(join(dir, d), { recursive: true });
   const recipe = nginxRecipe(o.app);
   const conf = `
@@ -433,6 +443,7 @@ http {
   ${o.socket ? `upstream appunix { server unix:${o.socket}; keepalive 16; }` : ""}
   ${o.proxy ? `upstream http_app { server 127.0.0.1:${o.proxy}; keepalive 16; }` : ""}
   ${o.spy ? `upstream appspy { server 127.0.0.1:${o.spy}; keepalive 16; }` : ""}
+  ${o.unixSpy ? `upstream appunixspy { server unix:${o.unixSpy}; keepalive 16; }` : ""}
   server {
     listen 127.0.0.1:${o.port};
     server_name localhost;
@@ -471,6 +482,21 @@ http {
       fastcgi_param PATH_INFO $fastcgi_path_info;
       fastcgi_keep_conn on;
       fastcgi_pass appspy;
+    }` : ""}
+    ${o.unixSpy ? `location /uka/ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_split_path_info ^(/uka)(/.*)$;
+      fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_keep_conn on;
+      fastcgi_pass appunixspy;
+    }` : ""}
+    ${o.carafe ? `location /capp/ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_split_path_info ^(/capp)(/.*)$;
+      fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_pass 127.0.0.1:${o.carafe};
     }` : ""}
     ${o.socket ? `location /unix/ {
       include /etc/nginx/fastcgi_params;

@@ -235,25 +235,46 @@ test("the README shows the FastCGI recipes exactly as examples/deploy/ has them 
   }
 });
 
+/** 30 sequential then 20 concurrent requests through `prefix` (relayed by `spy`): nginx must reuse its connections to the app. */
+async function checkKeepalive(port: number, prefix: string, spy: RecordSpy): Promise<void> {
+  const before = spy.connections;
+  const seen = spy.seen.length;
+  for (let i = 0; i < 30; i++) assert.equal((await httpReq(port, `${prefix}/hello/k${i}`)).text, `Hello k${i}!`);
+  const sequential = spy.connections - before;
+  await Promise.all(Array.from({ length: 20 }, (_, i) => httpReq(port, `${prefix}/hello/c${i}`)));
+  const begins = spy.seen.slice(seen).filter((r) => r.dir === "in" && r.type === T.BEGIN);
+  assert.equal(begins.length, 50);
+  assert.ok(begins.every((r) => r.flags === 1), "every BEGIN_REQUEST has FCGI_KEEP_CONN");
+  assert.ok(sequential <= 2, `${sequential} connections for 30 sequential requests`);
+  assert.ok(spy.connections - before <= 20, `${spy.connections - before} connections for 50 requests (upstream keepalive 16)`);
+}
+
 describe("nginx fastcgi_pass (TCP and Unix socket, keepalive)", { skip: nginxPeer.skip }, () => {
   const dir = tempDir("carafe-nginx-");
-  let web: ChildProcess & { output(): string }, tcpApp: ChildProcess, unixApp: ChildProcess, port = 0, spy: RecordSpy;
+  let web: ChildProcess & { output(): string }, tcpApp: ChildProcess, unixApp: ChildProcess, carafeApp: ChildProcess, port = 0;
+  let spy: RecordSpy, unixSpy: RecordSpy;
   before(async () => {
     const appPort = await freePort();
+    const carafePort = await freePort();
     port = await freePort();
     const socket = `${dir.path}/app.sock`;
-    [tcpApp, unixApp] = await Promise.all([
+    [tcpApp, unixApp, carafeApp] = await Promise.all([
       startFcgiApp({ port: appPort }).then((a) => a.child),
       startFcgiApp({ socket }).then((a) => a.child),
+      startFcgiApp({ port: carafePort }, { FIXTURE_APP: "carafe" }).then((a) => a.child),
     ]);
     spy = new RecordSpy(appPort);
     await spy.listen();
-    nginxConf(dir.path, { port, app: appPort, socket, spy: spy.port });
+    // nginx -> Unix socket (the spy's) -> Unix socket (the app's).
+    unixSpy = new RecordSpy(socket);
+    await unixSpy.listen(`${dir.path}/spy.sock`);
+    nginxConf(dir.path, { port, app: appPort, socket, spy: spy.port, unixSpy: `${dir.path}/spy.sock`, carafe: carafePort });
     web = await startNginx(nginxPeer.path!, dir.path, port);
   });
   after(async () => {
     spy?.close();
-    await Promise.all([web && stop(web), tcpApp && stop(tcpApp), unixApp && stop(unixApp)]);
+    unixSpy?.close();
+    await Promise.all([web && stop(web), tcpApp && stop(tcpApp), unixApp && stop(unixApp), carafeApp && stop(carafeApp)]);
     dir.remove();
   });
   describe("over TCP", () => {
@@ -263,16 +284,20 @@ describe("nginx fastcgi_pass (TCP and Unix socket, keepalive)", { skip: nginxPee
     commonChecks(() => ({ port, prefix: "/unix" }), { chunkedPrefix: "/ustream", abortPrefix: "/ustream" });
   });
 
-  test("keepalive: nginx reuses its connections to the app (KEEP_CONN=1, far fewer connections than requests)", async () => {
-    const before = spy.connections;
-    for (let i = 0; i < 30; i++) assert.equal((await httpReq(port, `/ka/hello/k${i}`)).text, `Hello k${i}!`);
-    const sequential = spy.connections - before;
-    await Promise.all(Array.from({ length: 20 }, (_, i) => httpReq(port, `/ka/hello/c${i}`)));
-    const begins = spy.seen.filter((r) => r.dir === "in" && r.type === T.BEGIN);
-    assert.equal(begins.length, 50);
-    assert.ok(begins.every((r) => r.flags === 1), "every BEGIN_REQUEST has FCGI_KEEP_CONN");
-    assert.ok(sequential <= 2, `${sequential} connections for 30 sequential requests`);
-    assert.ok(spy.connections - before <= 20, `${spy.connections - before} connections for 50 requests (upstream keepalive 16)`);
+  test("keepalive over TCP: nginx reuses its connections to the app (KEEP_CONN=1, far fewer connections than requests)", async () => {
+    await checkKeepalive(port, "/ka", spy);
+  });
+
+  test("keepalive over the Unix socket: the same reuse", async () => {
+    await checkKeepalive(port, "/uka", unixSpy);
+  });
+
+  test("a Carafe app's error lines go out as STDERR and show in nginx's error log", async () => {
+    assert.equal((await httpReq(port, "/capp/hello/nginx")).text, "Hello nginx from Carafe!");
+    const r = await httpReq(port, "/capp/fail");
+    assert.equal(r.status, 500);
+    const log = await eventuallyMatches(() => web.output(), /carafe deliberate failure/);
+    assert.match(log, /FastCGI sent in stderr: "[^"]*carafe deliberate failure/);
   });
 
   test("HTTPS, SERVER_NAME and SERVER_PORT make the URL when there is no Host header", async () => {

@@ -482,6 +482,55 @@ describe("FastCGI listeners", () => {
 });
 
 describe("FastCGI with a Carafe app (the app.handle() path, lazy request)", () => {
+  test("the app's error lines go out as STDERR records of their request, ended before END_REQUEST; once each", async () => {
+    const { Carafe } = await import("../mod.ts");
+    const appLog: string[] = [], adapterLog: string[] = [];
+    const carafe = new Carafe({ logger: (m) => appLog.push(m) })
+      .get("/fail", () => {
+        throw new Error("carafe deliberate failure");
+      })
+      .get("/streamfail", function* () {
+        yield "partial";
+        throw new Error("carafe stream broke");
+      })
+      .get("/fine", () => "fine");
+    const s = await serveFastCgi({
+      app: carafe, host: "127.0.0.1", port: 0, quiet: true, debug: false, trustProxy: false,
+      maxBodySize: 1 << 20, shutdownTimeout: 1000, log: (l) => adapterLog.push(l),
+    });
+    try {
+      const c = await FcgiClient.connect(Number(s.url.split(":").pop()));
+      // Two requests at once on one connection: only the failing one gets STDERR.
+      c.send(cat(request(1, get("/fail"), undefined, true), request(2, get("/fine"), undefined, true)));
+      await c.ended(1);
+      await c.ended(2);
+      assert.equal(c.response(1).status, 500);
+      assert.equal(c.response(2).text, "fine");
+      const stderrOf = (id: number) => c.records.filter((r) => r.type === T.STDERR && r.id === id);
+      const text = (id: number) => new TextDecoder().decode(cat(...stderrOf(id).map((r) => r.content)));
+      assert.match(text(1), /GET \/app\/fail: .*carafe deliberate failure/);
+      assert.equal(text(1).match(/carafe deliberate failure/g)?.length, 1);
+      assert.equal(stderrOf(2).length, 0, "no STDERR for the request that did not fail");
+      const idx = (pred: (r: (typeof c.records)[number]) => boolean) => c.records.findIndex(pred);
+      const lastErr = c.records.findLastIndex((r) => r.type === T.STDERR && r.id === 1);
+      assert.equal(c.records[lastErr].content.length, 0, "an empty STDERR record ends the stream");
+      assert.equal(stderrOf(1).filter((r) => r.content.length === 0).length, 1, "ended once");
+      assert.ok(lastErr < idx((r) => r.type === T.END && r.id === 1), "STDERR before END_REQUEST");
+      assert.ok(appLog.some((l) => /carafe deliberate failure/.test(l)), "the app's logger still gets the line");
+
+      // A stream that fails mid-body: Carafe logs it, then fails the stream; one line, not two.
+      c.send(request(3, get("/streamfail"), undefined, true));
+      await c.ended(3);
+      assert.equal(c.response(3).text, "partial");
+      assert.equal(c.end(3)![0], 1);
+      assert.equal(text(3).match(/carafe stream broke/g)?.length, 1, text(3));
+      assert.ok(!adapterLog.some((l) => /carafe stream broke/.test(l)), "the adapter does not repeat what the app logged");
+      c.close();
+    } finally {
+      await s.close();
+    }
+  });
+
   test("routes, params, query, cookies, JSON body, redirect, errors, mount, signal", async () => {
     const { Carafe, redirect, abort } = await import("../mod.ts");
     let aborted = false;
