@@ -17,6 +17,8 @@
  *   a 500 if the answer cannot be written at all.
  * - Errors go to stderr (the server's error log); outside a CGI environment (no
  *   `REQUEST_METHOD`) a short explanation and exit code 1 instead of a stack trace.
+ * - The process exits (0, or 1 when the answer could not be completed) as soon as the
+ *   answer is written, whatever the app still keeps alive: the server waits for it.
  *
  * @example
  * ```ts
@@ -324,9 +326,13 @@ export const cgiAdapter: Adapter = {
       exit(1);
     }
     const log = (line: string) => writeStderr(line + "\n");
+    // The answer is complete once serveCgi resolves (written, stdout handed over, stdin
+    // drained): the process exits then, even if the app keeps something alive (a
+    // module-level setInterval, an open connection), since the web server waits for the
+    // program to end. `finished` resolves first, so code awaiting it still runs (until
+    // it waits for something else).
     const finished = serveCgi(options.app, env, log).then((code) => {
-      if (code !== 0) (g.process ?? {}).exitCode = code;
-      if (runtime === "deno" && code !== 0) g.Deno.exitCode = code;
+      setTimeout(() => exit(code), 0);
     });
     return { url: "cgi:", close: () => finished, finished };
   },

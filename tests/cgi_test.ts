@@ -23,6 +23,7 @@ import {
 import { isCgiEnvironment } from "../adapters/cgi.ts";
 
 const script = here("tests/fixtures/gateway_app.ts");
+const intervalScript = here("tests/fixtures/cgi_interval_app.ts");
 
 interface CgiRun {
   code: number | null;
@@ -34,15 +35,19 @@ interface CgiRun {
   status: number;
   epipe: boolean;
   killed: boolean;
+  /** Milliseconds from spawn to exit. */
+  ms: number;
 }
 
 /**
  * Runs the fixture as a CGI program with exactly `env` (plus PATH/HOME) and `stdin`.
  * `likeModCgid`: write all of stdin before reading any output, as Apache's mod_cgid
- * does. A run that takes more than 30 s is killed (`killed`).
+ * does. A run that takes more than `timeout` ms (default 30 s) is killed (`killed`).
+ * `program`: another fixture than gateway_app.ts (started with no mode argument).
  */
-function cgi(env: Record<string, string>, stdin?: Uint8Array, o: { likeModCgid?: boolean } = {}): Promise<CgiRun> {
-  const [cmd, args] = runtimeCommand(script, env.__NO_MODE ? [] : ["cgi"]);
+function cgi(env: Record<string, string>, stdin?: Uint8Array, o: { likeModCgid?: boolean; program?: string; timeout?: number } = {}): Promise<CgiRun> {
+  const [cmd, args] = runtimeCommand(o.program ?? script, env.__NO_MODE || o.program ? [] : ["cgi"]);
+  const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(cmd, args, {
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", GATEWAY_INTERFACE: "CGI/1.1", ...env },
@@ -53,7 +58,7 @@ function cgi(env: Record<string, string>, stdin?: Uint8Array, o: { likeModCgid?:
     const timer = setTimeout(() => {
       killed = true;
       child.kill("SIGKILL"); // our own child, by PID
-    }, 30000);
+    }, o.timeout ?? 30000);
     if (o.likeModCgid) child.stdout.pause();
     child.stdout.on("data", (c: Uint8Array) => out.push(c));
     child.stderr.on("data", (c) => (err += c));
@@ -66,7 +71,7 @@ function cgi(env: Record<string, string>, stdin?: Uint8Array, o: { likeModCgid?:
       const headLen = split < 0 ? all.length : new TextEncoder().encode(text.slice(0, split + 4)).length;
       const head = text.slice(0, Math.max(0, split));
       const body = all.subarray(headLen);
-      resolve({ code, out: all, err, head, body, text: new TextDecoder().decode(body), status: Number(head.match(/(?:^|\r\n)Status: (\d+)/)?.[1] ?? 0), epipe, killed });
+      resolve({ code, out: all, err, head, body, text: new TextDecoder().decode(body), status: Number(head.match(/(?:^|\r\n)Status: (\d+)/)?.[1] ?? 0), epipe, killed, ms: Date.now() - started });
     });
     if (stdin) child.stdin.write(stdin);
     child.stdin.end(() => {
@@ -207,6 +212,37 @@ describe("CGI adapter, spawned directly", () => {
     const r = await cgi({ ...base, PATH_INFO: "/fail" });
     assert.equal(r.status, 500);
     assert.match(r.err, /deliberate failure/);
+  });
+
+  test("an app that keeps the event loop alive (a module-level setInterval): the program exits once the answer is written", async () => {
+    // Without the exit the program would run until killed: the web server's request would hang.
+    const program = intervalScript;
+    const hello = await cgi({ ...base, PATH_INFO: "/hello/interval" }, undefined, { program, timeout: 15000 });
+    assert.equal(hello.killed, false, `still running after 15 s: ${hello.err}`);
+    assert.equal(hello.code, 0, hello.err);
+    assert.equal(hello.text, "Hello interval!");
+    const body = new Uint8Array(1 << 20).fill(7);
+    const post = await cgi({ ...base, REQUEST_METHOD: "POST", PATH_INFO: "/upload", CONTENT_LENGTH: String(body.length) }, body, { program, timeout: 15000 });
+    assert.equal(post.killed, false);
+    assert.equal(post.code, 0, post.err);
+    assert.deepEqual(JSON.parse(post.text), { length: body.length });
+    // "Promptly": about the runtime's own start, nowhere near the 1 s interval times many.
+    for (const r of [hello, post]) assert.ok(r.ms < 8000, `took ${r.ms} ms`);
+  });
+
+  test("a Carafe app's error lines reach stderr exactly once (handler error: exit 0; failed stream: exit 1)", async () => {
+    const program = intervalScript;
+    const count = (text: string, re: RegExp) => text.match(re)?.length ?? 0;
+    const fail = await cgi({ ...base, PATH_INFO: "/fail" }, undefined, { program, timeout: 15000 });
+    assert.equal(fail.killed, false);
+    assert.equal(fail.status, 500);
+    assert.equal(fail.code, 0);
+    assert.equal(count(fail.err, /carafe deliberate failure/g), 1, fail.err);
+    const stream = await cgi({ ...base, PATH_INFO: "/streamfail" }, undefined, { program, timeout: 15000 });
+    assert.equal(stream.killed, false);
+    assert.equal(stream.text, "partial");
+    assert.equal(stream.code, 1, "the answer could not be completed");
+    assert.equal(count(stream.err, /carafe stream broke/g), 1, stream.err);
   });
 
   test("run outside a CGI environment: clear message, exit code 1, no stack trace", async () => {
