@@ -7,7 +7,7 @@
  */
 import net from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import process from "node:process";
 import { compiled, runtimeCommand, here, stop, waitForOutput, spawnScript } from "./_helpers.ts";
@@ -363,6 +363,50 @@ export async function waitListening(target: number | string, ms = 10000): Promis
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`nothing listening on ${target} after ${ms} ms`);
     await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The PIDs of the live children of `pid` (from /proc; empty where there is none). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync("/proc").filter((n) => /^\d+$/.test(n));
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    try {
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ")".
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(ppid) === pid && state !== "Z") out.push(Number(name));
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+/** Sends SIGTERM to processes we started (by PID), waits up to `ms` for them to go, then SIGKILL. */
+export async function stopPids(pids: number[], ms = 3000): Promise<void> {
+  const alive = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+    } catch {
+      return false;
+    }
+  };
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch { /* already gone */ }
+  }
+  const deadline = Date.now() + ms;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const pid of pids.filter(alive)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch { /* already gone */ }
   }
 }
 

@@ -18,6 +18,8 @@ import {
   startLighttpd,
   startNginx,
   startPeer,
+  childPids,
+  stopPids,
   waitListening,
 } from "./_gateway_peers.ts";
 import { isCgiEnvironment } from "../adapters/cgi.ts";
@@ -383,9 +385,9 @@ function peerChecks(get: () => number, o: { chunked: boolean; abortLog: () => st
     assert.equal(a.length, UPLOAD.length);
     assert.equal(a.sum, checksum(UPLOAD));
     if (o.chunked) {
-      const b = JSON.parse((await httpReq(port, "/cgi-bin/app.cgi/upload", { method: "POST", body: UPLOAD.subarray(0, 2_000_000), chunked: true })).text);
-      assert.equal(b.length, 2_000_000);
-      assert.equal(b.sum, checksum(UPLOAD.subarray(0, 2_000_000)));
+      const b = JSON.parse((await httpReq(port, "/cgi-bin/app.cgi/upload", { method: "POST", body: UPLOAD, chunked: true })).text);
+      assert.equal(b.length, UPLOAD.length);
+      assert.equal(b.sum, checksum(UPLOAD));
     }
     const big = await httpReq(port, "/cgi-bin/app.cgi/big?size=1100000");
     assert.equal(big.body.length, 1_100_000);
@@ -401,11 +403,15 @@ function peerChecks(get: () => number, o: { chunked: boolean; abortLog: () => st
     assert.ok(r.body.every((x, i) => x === i % 251));
   });
 
-  test("8 concurrent requests (8 processes)", async () => {
+  test("8 concurrent requests (8 processes), really at the same time", async () => {
     const port = get();
     const all = await Promise.all(Array.from({ length: 8 }, (_, i) =>
-      i % 2 ? httpReq(port, `/cgi-bin/app.cgi/hello/c${i}`) : httpReq(port, "/cgi-bin/app.cgi/slow?ms=200")));
-    all.forEach((r, i) => assert.equal(r.text, i % 2 ? `Hello c${i}!` : "slept 200"));
+      i % 2 ? httpReq(port, `/cgi-bin/app.cgi/hello/c${i}`) : httpReq(port, "/cgi-bin/app.cgi/span?ms=400")));
+    all.forEach((r, i) => (i % 2 ? assert.equal(r.text, `Hello c${i}!`) : assert.equal(r.status, 200)));
+    // The four 400 ms requests: at least two were in their programs at once.
+    const spans = all.filter((_, i) => i % 2 === 0).map((r) => JSON.parse(r.text) as { start: number; end: number });
+    const overlapping = spans.some((a, i) => spans.some((b, j) => i !== j && a.start < b.end && b.start < a.end));
+    assert.ok(overlapping, `the requests ran one after another: ${JSON.stringify(spans)}`);
   });
 
   test("client abort mid-upload: the program sees its body fail (or is killed by the server), never a short body as complete", async () => {
@@ -477,12 +483,16 @@ describe("nginx + fcgiwrap", { skip: nginxPeer.skip ?? fcgiwrapPeer.skip }, () =
     port = await freePort();
     const wrapPort = await freePort();
     const cgiScript = appWrapper(dir.path, "app.cgi", ["cgi"], { cgi: true, env: { FIXTURE_ABORT_LOG: abortLogIn(dir.path) } });
-    wrap = await startPeer(fcgiwrapPeer.path!, ["-f", "-c", "1", "-s", `tcp:127.0.0.1:${wrapPort}`] /* -c 1: no forked children to outlive the test */, () => waitListening(wrapPort));
+    // -c 4: four forked children, so concurrent requests really run at once (one child serves one at a time).
+    wrap = await startPeer(fcgiwrapPeer.path!, ["-f", "-c", "4", "-s", `tcp:127.0.0.1:${wrapPort}`], () => waitListening(wrapPort));
     nginxConf(dir.path, { port, app: wrapPort, fcgiwrap: wrapPort, cgiScript });
     web = await startNginx(nginxPeer.path!, dir.path, port);
   });
   after(async () => {
+    // fcgiwrap's children outlive their parent: stop them too, by their PIDs.
+    const children = wrap?.pid ? childPids(wrap.pid) : [];
     await Promise.all([web && stop(web), wrap && stop(wrap)]);
+    await stopPids(children);
     dir.remove();
   });
   peerChecks(() => port, { chunked: true, abortLog: () => join(dir.path, "aborts.log"), killed: false });

@@ -523,6 +523,37 @@ describe("cgi-fcgi (libfcgi): -bind to a running app, -start and spawn-fcgi pass
     assert.deepEqual([json.length, json.sum], [TEN_MB.length, TEN_MB_SUM]);
   });
 
+  test("-bind: a 1.5 MB response (bytes) and a 1.2 MB streamed one arrive intact; a redirect with its Status; a 404", async () => {
+    const big = parse((await cgiFcgi(bind(), { ...base, PATH_INFO: "/big", QUERY_STRING: "size=1500000" })).out);
+    assert.match(big.head, /(^|\r\n)Status: 200 OK$/);
+    assert.equal(big.body.length, 1_500_000);
+    assert.ok(big.body.every((b, i) => b === i % 251));
+    const streamed = parse((await cgiFcgi(bind(), { ...base, PATH_INFO: "/stream", QUERY_STRING: "chunks=60&size=20000" })).out);
+    assert.equal(streamed.body.length, 1_200_000);
+    assert.ok(streamed.body.every((b, i) => b === i % 251));
+    for (const [code, text] of [[303, "See Other"], [307, "Temporary Redirect"], [308, "Permanent Redirect"]] as const) {
+      const r = parse((await cgiFcgi(bind(), { ...base, PATH_INFO: "/redirect", QUERY_STRING: `code=${code}` })).out);
+      assert.match(r.head, new RegExp(`(^|\r\n)Status: ${code} ${text}$`));
+      assert.match(r.head, /(^|\r\n)location: \/x\/hello\/redirected(\r\n|$)/);
+    }
+    const missing = parse((await cgiFcgi(bind(), { ...base, PATH_INFO: "/nope" })).out);
+    assert.match(missing.head, /(^|\r\n)Status: 404 Not Found$/);
+    assert.equal(missing.text, "Not found: /nope");
+  });
+
+  test("-bind: 20 concurrent cgi-fcgi clients, each its own connection, served at the same time", async () => {
+    const all = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      cgiFcgi(bind(), { ...base, PATH_INFO: i % 2 ? `/hello/c${i}` : "/span", QUERY_STRING: i % 2 ? "" : "ms=300" })));
+    assert.deepEqual(all.map((r) => r.code), all.map(() => 0));
+    all.forEach((r, i) => i % 2 && assert.equal(parse(r.out).text, `Hello c${i}!`));
+    const spans = all.filter((_, i) => i % 2 === 0).map((r) => JSON.parse(parse(r.out).text) as { start: number; end: number });
+    // Ten 300 ms requests: one at a time would take 3 s; at least half of them were in the app at once.
+    const edges = spans.flatMap((s) => [[s.start, 1], [s.end, -1]]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let now = 0, most = 0;
+    for (const [, step] of edges) most = Math.max(most, (now += step));
+    assert.ok(most >= 5, `at most ${most} in the app at once: ${JSON.stringify(spans)}`);
+  });
+
   test("-bind: an app error is a 500 on STDOUT and the error on STDERR", async () => {
     const f = await cgiFcgi(bind(), { ...base, PATH_INFO: "/fail" });
     assert.match(parse(f.out).head, /Status: 500 /);
