@@ -54,7 +54,11 @@
  * - `SIGHUP`: rolling restart, one worker at a time (below). Workers ignore
  *   `SIGHUP` themselves: a closing terminal sends it to the whole process group.
  * - `maxRequestsPerWorker`: a worker that has served that many requests is
- *   replaced the same way.
+ *   replaced the same way. If the replacement cannot start (it exits, or is not
+ *   listening within 30 s, when it is stopped), the old worker keeps serving and
+ *   asks again; the next try waits for the slot's back-off.
+ * - A worker told to stop while it is still starting (a shutdown or a restart
+ *   meanwhile) stops as soon as it is listening, without reporting ready.
  *
  * ## Rolling restarts
  *
@@ -91,13 +95,74 @@ export const WORKER_ENV = "CARAFE_WORKER";
 const PORT_ENV = "CARAFE_CLUSTER_PORT";
 const SERVER_ENV = "CARAFE_CLUSTER_SERVER";
 
-/** Back-off between respawns of a slot whose workers keep dying: 100 ms doubling to 10 s. */
-const BACKOFF_FIRST_MS = 100;
-const BACKOFF_MAX_MS = 10_000;
-/** A worker that lived this long counts as healthy: its slot's back-off starts over. */
-const HEALTHY_AFTER_MS = 10_000;
-/** How long a new worker may take to start listening. */
-const READY_TIMEOUT_MS = 30_000;
+/** The supervisor's clocks (see {@linkcode clusterTimings}). */
+interface Timings {
+  /** Back-off between respawns of a slot whose workers keep dying: this, doubling… */
+  backoffFirstMs: number;
+  /** … up to this. */
+  backoffMaxMs: number;
+  /** A worker that lived this long counts as healthy: its slot's back-off starts over. */
+  healthyAfterMs: number;
+  /** How long a new worker may take to start listening. */
+  readyTimeoutMs: number;
+}
+const TIMINGS: Timings = { backoffFirstMs: 100, backoffMaxMs: 10_000, healthyAfterMs: 10_000, readyTimeoutMs: 30_000 };
+/**
+ * Internal, for Carafe's own tests only (not a supported setting): JSON that overrides
+ * some {@linkcode Timings} fields, so the tests can watch the back-off cap and reset
+ * without waiting 10 s and more.
+ */
+const TIMINGS_ENV = "CARAFE_CLUSTER_TEST_TIMINGS";
+
+/** The defaults, with the fields of `json` (a {@linkcode TIMINGS_ENV} value) that are numbers > 0 instead. */
+function clusterTimings(json: string | undefined): Timings {
+  if (!json) return TIMINGS;
+  let given: Record<string, unknown>;
+  try {
+    given = JSON.parse(json);
+  } catch {
+    return TIMINGS;
+  }
+  const t = { ...TIMINGS };
+  for (const key of Object.keys(t) as (keyof Timings)[]) {
+    const v = given?.[key];
+    if (typeof v === "number" && v > 0) t[key] = v;
+  }
+  return t;
+}
+
+/**
+ * Back-off of a slot whose worker just died: the slot's failure count (back to 1 when
+ * the worker had lived `healthyAfterMs`, so an old crash does not slow down the next
+ * respawn) and the delay before its respawn (`backoffFirstMs` doubling per failure, at
+ * most `backoffMaxMs`).
+ *
+ * @example
+ * ```ts
+ * import { respawnBackoff } from "./cluster.ts";
+ * respawnBackoff(3, 500);      // { failures: 4, delayMs: 800 }
+ * respawnBackoff(9, 60_000);   // { failures: 1, delayMs: 100 }: it had been healthy
+ * ```
+ */
+export function respawnBackoff(
+  failures: number,
+  livedMs: number,
+  t: Pick<Timings, "backoffFirstMs" | "backoffMaxMs" | "healthyAfterMs"> = TIMINGS,
+): { failures: number; delayMs: number } {
+  const next = livedMs >= t.healthyAfterMs ? 1 : failures + 1;
+  return { failures: next, delayMs: backoffDelay(next, t) };
+}
+
+/** The back-off delay after `failures` failures in a row (≥ 1). */
+function backoffDelay(failures: number, t: Pick<Timings, "backoffFirstMs" | "backoffMaxMs">): number {
+  return Math.min(t.backoffMaxMs, t.backoffFirstMs * 2 ** Math.max(0, failures - 1));
+}
+
+/**
+ * How often a worker past `maxRequestsPerWorker` repeats its request to be recycled
+ * while it keeps serving (its replacement failed to start, or the primary was busy).
+ */
+const RECYCLE_RESEND_MS = 1_000;
 /**
  * Rolling restart: how long a retiring worker keeps serving with `Connection: close`
  * on every response before it stops accepting (see "Rolling restarts" in the module doc).
@@ -190,8 +255,25 @@ function send(message: ToPrimary): void {
 async function serveWorker(options: ServeOptions): Promise<Server> {
   const name = env(SERVER_ENV) ?? options.worker ?? runtime;
   const port = Number(env(PORT_ENV) ?? options.port);
-  const adapter = await loadAdapter(name);
+  const proc = g.process;
   let draining = false;
+  // The primary may tell a worker to stop while it is still starting (a shutdown or a
+  // restart during its start-up): listen from the start, and act on it once the server
+  // is up (there is nothing to close before).
+  const stopper: { close?: () => Promise<void>; early: boolean } = { early: false };
+  const requestStop = () => (stopper.close ? void stopper.close() : void (stopper.early = true));
+  proc?.on?.("message", (m: ToWorker) => {
+    if (m?.carafe === "drain") draining = true;
+    else if (m?.carafe === "stop") requestStop();
+  });
+  // The primary is gone (killed with SIGKILL): do not linger as an orphan. The IPC
+  // "disconnect" event does not fire on every runtime (Deno), so also watch for being
+  // re-parented (below).
+  proc?.on?.("disconnect", requestStop);
+  // The primary orchestrates restarts. A SIGHUP that reaches the whole process group
+  // (the terminal closed) must not kill the workers, whose default action it would be.
+  onSignal("SIGHUP", () => {});
+  const adapter = await loadAdapter(name);
   const app = workerApp(options.app, {
     max: options.maxRequestsPerWorker,
     onMax: () => send({ carafe: "recycle" }),
@@ -201,13 +283,9 @@ async function serveWorker(options: ServeOptions): Promise<Server> {
   // port with SO_REUSEPORT; on Node the primary owns the socket (node:cluster).
   const workerOptions: ClusterOptions = { ...options, app, port, reusePort: runtime !== "node", workers: undefined };
   const server = await adapter.serve(workerOptions);
-  // The primary orchestrates restarts. A SIGHUP that reaches the whole process group
-  // (the terminal closed) must not kill the workers, whose default action it would be.
-  onSignal("SIGHUP", () => {});
-  const proc = g.process;
   const nodeCluster = runtime === "node" ? (await import("node:cluster")).default : undefined;
   let stopping: Promise<void> | undefined;
-  const stop = () =>
+  const close = (): Promise<void> =>
     (stopping ??= (async () => {
       draining = true;
       const worker = nodeCluster?.worker;
@@ -224,27 +302,25 @@ async function serveWorker(options: ServeOptions): Promise<Server> {
       }
       await server.close();
     })().finally(() => exit(0)));
-  proc?.on?.("message", (m: ToWorker) => {
-    if (m?.carafe === "drain") draining = true;
-    else if (m?.carafe === "stop") stop();
-  });
-  // The primary is gone (killed with SIGKILL): do not linger as an orphan. The IPC
-  // "disconnect" event does not fire on every runtime (Deno), so also watch for being
-  // re-parented.
-  proc?.on?.("disconnect", () => stop());
+  stopper.close = close;
+  if (stopper.early) {
+    // Told to stop before it was listening: it never reports ready (it is not needed any more).
+    void close();
+    return { url: server.url, finished: server.finished, close };
+  }
   const parent = proc?.ppid;
   if (parent) {
     const { setInterval, clearInterval } = await import("node:timers");
     const watch = setInterval(() => {
       if (proc.ppid !== parent) {
         clearInterval(watch);
-        stop();
+        void close();
       }
     }, 500);
     watch.unref();
   }
   send({ carafe: "ready", url: server.url });
-  return { url: server.url, finished: server.finished, close: stop };
+  return { url: server.url, finished: server.finished, close };
 }
 
 type Answer<T> = (request: Request, info?: ServeInfo) => T | Promise<T>;
@@ -261,10 +337,19 @@ type Answer<T> = (request: Request, info?: ServeInfo) => T | Promise<T>;
  */
 function workerApp(app: FetchApp, o: { max?: number; onMax: () => void; draining: () => boolean }): FetchApp {
   let served = 0;
+  let askedAt = 0;
   const max = o.max;
   const draining = o.draining;
+  // Past `max`, the request to be recycled is repeated (at most every RECYCLE_RESEND_MS)
+  // for as long as the worker keeps serving: a replacement that failed to start is
+  // tried again. The primary ignores the repeats while a replacement is on its way.
   const count = () => {
-    if (max && ++served === max) o.onMax();
+    if (max && ++served >= max) {
+      const now = Date.now();
+      if (now - askedAt < RECYCLE_RESEND_MS) return;
+      askedAt = now;
+      o.onMax();
+    }
   };
   const own = app as FetchApp & { respond?: Answer<Response>; handle?: Answer<{ headers: Headers }> };
   const wrapped = new Map<PropertyKey, unknown>();
@@ -325,6 +410,8 @@ interface Worker {
   startedAt: number;
   /** Set when we asked it to stop (rolling restart, recycle, shutdown): its exit is not a crash. */
   retiring: boolean;
+  /** Its replacement (it asked to be recycled) is starting: further requests are ignored meanwhile. */
+  recycling: boolean;
   ready: Promise<void>;
   exited: Promise<void>;
   send(message: ToWorker): void;
@@ -425,6 +512,7 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
   }
   const port = options.port === 0 ? await freePort(options.host) : options.port;
   const log = options.log;
+  const timings = clusterTimings(env(TIMINGS_ENV));
   const { default: process } = await import("node:process");
   // The sysctl (Bun, Deno) and the primary's command line (Deno) in one go: on Deno that may take a child process.
   const [migrateReq, cmdline] = await readProcFiles(runtime === "deno" ? [MIGRATE_REQ, `/proc/${process.pid}/cmdline`] : [MIGRATE_REQ]);
@@ -438,6 +526,8 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
   /** Every live worker process, including replacements still starting and retired ones still draining. */
   const all = new Set<Worker>();
   const failures: number[] = new Array(count).fill(0);
+  /** Per slot: when a recycle may be tried again after a replacement that failed to start (back-off). */
+  const recycleNotBefore: number[] = new Array(count).fill(0);
   let closing = false;
   let rolling: Promise<void> | undefined;
   let resolveFinished!: () => void;
@@ -462,6 +552,7 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
       pid: child.pid,
       startedAt: Date.now(),
       retiring: false,
+      recycling: false,
       ready: new Promise<void>((res, rej) => ((markReady = res), (markFailed = rej))),
       exited: new Promise<void>((res) => (markExited = res)),
       send: (m) => child.send(m),
@@ -469,16 +560,41 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
     };
     worker.ready.catch(() => {}); // observed by whoever waits for it
     all.add(worker);
-    const timer = setTimeout(() => markFailed(new Error(`cluster: worker ${slot + 1} (pid ${worker.pid}) did not start listening within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      markFailed(new Error(`cluster: worker ${slot + 1} (pid ${worker.pid}) did not start listening within ${timings.readyTimeoutMs} ms; stopping it`));
+      // Not left hanging: asked to stop (it may be stuck before it listens for that), then
+      // killed. A slot's own worker (respawned after a crash) counts as having died.
+      worker.send({ carafe: "stop" });
+      worker.kill("SIGTERM");
+      const force = setTimeout(() => worker.kill("SIGKILL"), 2_000);
+      worker.exited.then(() => clearTimeout(force));
+    }, timings.readyTimeoutMs);
     child.onMessage((m) => {
       const msg = m as ToPrimary;
       if (!msg || typeof msg !== "object") return;
       if (msg.carafe === "ready") {
         clearTimeout(timer);
         markReady();
-      } else if (msg.carafe === "recycle" && !worker.retiring && !closing) {
+      } else if (msg.carafe === "recycle") {
+        // The worker repeats this while it keeps serving past its maximum, so one that is
+        // being replaced (or restarted by SIGHUP), or whose last replacement failed less
+        // than a back-off ago, is asked again later rather than twice at once.
+        if (worker.retiring || worker.recycling || closing || rolling || slots[slot] !== worker) return;
+        if (Date.now() < recycleNotBefore[slot]) return;
+        worker.recycling = true;
         log(`cluster: worker ${slot + 1} (pid ${worker.pid}) reached maxRequestsPerWorker=${options.maxRequestsPerWorker}; replacing it`);
-        replace(slot).catch((e) => log(`cluster: replacing worker ${slot + 1} failed: ${e?.message ?? e}`));
+        replace(slot).catch((e) => {
+          worker.recycling = false;
+          let next = "";
+          if (slots[slot] === worker && !closing) {
+            // It keeps serving; it asks again, and is replaced once the slot's back-off has passed.
+            failures[slot]++;
+            const wait = backoffDelay(failures[slot], timings);
+            recycleNotBefore[slot] = Date.now() + wait;
+            next = `; it keeps serving, next try in ${wait} ms or later`;
+          }
+          log(`cluster: replacing worker ${slot + 1} failed: ${e?.message ?? e}${next}`);
+        });
       }
     });
     child.onExit((code, signal) => {
@@ -490,16 +606,15 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
       if (slots[slot] !== worker) return;
       slots[slot] = undefined;
       if (closing || worker.retiring) return;
-      const lived = Date.now() - worker.startedAt;
-      failures[slot] = lived >= HEALTHY_AFTER_MS ? 1 : failures[slot] + 1;
-      respawnLater(slot, `worker ${slot + 1} (pid ${worker.pid}) died (${describeExit(code, signal)})`);
+      const { failures: n, delayMs } = respawnBackoff(failures[slot], Date.now() - worker.startedAt, timings);
+      failures[slot] = n;
+      respawnLater(slot, `worker ${slot + 1} (pid ${worker.pid}) died (${describeExit(code, signal)})`, delayMs);
     });
     return worker;
   }
 
   /** Respawns the worker of an empty slot after the slot's back-off delay. */
-  function respawnLater(slot: number, why: string): void {
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** Math.max(0, failures[slot] - 1));
+  function respawnLater(slot: number, why: string, delay = backoffDelay(failures[slot], timings)): void {
     log(`cluster: ${why}; respawning in ${delay} ms`);
     setTimeout(() => {
       if (closing || slots[slot]) return;
@@ -535,8 +650,10 @@ async function servePrimary(options: ServeOptions): Promise<Server> {
     try {
       await fresh.ready;
     } catch (e) {
+      // Shutting down: close() told it to stop, and it did so before it was listening.
+      if (closing) return;
       // The new worker failed to start: the old one (if still alive) keeps serving.
-      if (!slots[slot] && !closing) {
+      if (!slots[slot]) {
         failures[slot]++;
         respawnLater(slot, `replacement for worker ${slot + 1} failed`);
       }

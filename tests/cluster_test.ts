@@ -5,7 +5,10 @@
  * zero failed requests; SIGTERM and SIGINT let slow requests finish and exit 0; a
  * second signal takes the whole cluster down at once; a SIGHUP sent to the whole
  * process group (a closed terminal) does not kill workers; crash loops back off;
- * maxRequestsPerWorker recycles workers; Deno workers keep the primary's flags.
+ * maxRequestsPerWorker recycles workers (and tries again when a replacement cannot
+ * start); a stop sent to a worker still starting is honoured; the back-off caps and
+ * starts over after a healthy worker (with the supervisor's clocks shortened through
+ * an internal test-only variable); Deno workers keep the primary's flags.
  *
  * Rolling restarts are checked with two kinds of client at once, neither retrying:
  * keep-alive clients (one persistent connection each, like browsers and proxies)
@@ -32,12 +35,43 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
-import { collect, here, runtime, runtimeCommand, spawnScript, stop, waitForOutput } from "./_helpers.ts";
+import { collect, here, runtime, runtimeCommand, spawnScript, stop, tempDir, waitForOutput } from "./_helpers.ts";
 import { get, load, sleep, waitUntil } from "./_cluster_helpers.ts";
-import { denoWorkerArgs } from "../adapters/cluster.ts";
+import { denoWorkerArgs, respawnBackoff } from "../adapters/cluster.ts";
 
 const fixture = here("tests/fixtures/cluster_app.ts");
+/** Workers that crash, hang or start slowly by a schedule (see the fixture). */
+const scheduleFixture = here("tests/fixtures/cluster_schedule_app.ts");
+/** The internal variable that shortens the supervisor's clocks for these tests (adapters/cluster.ts). */
+const TIMINGS_ENV = "CARAFE_CLUSTER_TEST_TIMINGS";
+
+interface Step {
+  crashAfterMs?: number;
+  hang?: boolean;
+  slowStartMs?: number;
+}
+
+/** A cluster of the schedule fixture; `started(n)` is the pid of the n-th worker started, once it has. */
+async function startScheduled(
+  schedule: Step[],
+  env: Record<string, string> = {},
+): Promise<Cluster & { started(n: number): number | undefined; done(): void }> {
+  const dir = tempDir("carafe-schedule-");
+  const child = spawnScript(scheduleFixture, [], {
+    env: { START_LOG: join(dir.path, "starts"), SCHEDULE: JSON.stringify(schedule), ...env },
+  });
+  const c = await startCluster({}, child);
+  return {
+    ...c,
+    started: (n) => {
+      const m = c.stderr().match(new RegExp(`worker start ${n} pid (\\d+)`));
+      return m ? Number(m[1]) : undefined;
+    },
+    done: () => dir.remove(),
+  };
+}
 
 /** `net.ipv4.tcp_migrate_req` of this network namespace ("0", "1"), or undefined where there is none. */
 function migrateReq(): string | undefined {
@@ -328,6 +362,100 @@ describe(`cluster adapter (${runtime})`, { concurrency: false }, () => {
     } finally {
       await stop(c.child);
     }
+  });
+});
+
+describe(`cluster supervisor: recycling retries, stop during start-up, back-off (${runtime})`, { concurrency: false }, () => {
+  test("maxRequestsPerWorker: a replacement that never gets ready is stopped, and the recycle is tried again", async (t) => {
+    if (freshConnectionLoss) t.diagnostic(`new-connection clients may retry here: ${freshConnectionLoss}`);
+    // Worker 2, the first replacement, hangs before it listens; worker 3 is fine.
+    const c = await startScheduled([{}, { hang: true }], { MAX_REQUESTS: "20", [TIMINGS_ENV]: JSON.stringify({ readyTimeoutMs: 1500 }) });
+    try {
+      const first = c.started(1)!;
+      const pids = new Set<string>();
+      const end = Date.now() + 20_000;
+      while (!pids.has(String(c.started(3) ?? -1)) && Date.now() < end) {
+        const result = await load(c.url, { total: 20, concurrency: 2, retries: freshConnectionLoss ? 2 : 0 });
+        assert.deepEqual(result.errors, []);
+        assert.equal(result.ok, 20);
+        for (const pid of result.bodies.keys()) pids.add(pid);
+        await sleep(50);
+      }
+      const hung = c.started(2);
+      assert.ok(hung, `no replacement was started:\n${c.stderr()}`);
+      assert.match(c.stderr(), /did not start listening within 1500 ms; stopping it/);
+      assert.match(c.stderr(), /replacing worker 1 failed: .*; it keeps serving, next try in \d+ ms or later/);
+      assert.equal(c.stderr().match(/reached maxRequestsPerWorker=20; replacing it/g)?.length, 2, c.stderr());
+      assert.ok(pids.has(String(first)), "the old worker served while its replacement hung");
+      assert.ok(pids.has(String(c.started(3))), `the second replacement never served; saw ${[...pids]}:\n${c.stderr()}`);
+      assert.ok(!pids.has(String(hung)));
+      await waitUntil(() => !alive(hung) && !alive(first), 10_000, "the hung replacement and the recycled worker to be gone");
+      assert.doesNotMatch(c.stderr(), /died/);
+    } finally {
+      await stop(c.child);
+      c.done();
+    }
+  });
+
+  test("a stop sent to a worker still starting is honoured: shutdown does not wait for the force-kill", async () => {
+    // Worker 1 crashes; its respawn (worker 2) takes 1.5 s to listen, and SIGTERM reaches
+    // the primary meanwhile. Lost, the stop would leave worker 2 serving until the
+    // primary kills it after shutdownTimeout + 2 s (7 s here).
+    const c = await startScheduled([{ crashAfterMs: 300 }, { slowStartMs: 1500 }], { SHUTDOWN_TIMEOUT: "5000" });
+    try {
+      const done = collect(c.child);
+      await waitUntil(() => c.started(2) !== undefined, 10_000, "the respawned worker to start");
+      await sleep(300); // inside its slow start, after the cluster set it up
+      const respawned = c.started(2)!;
+      assert.ok(alive(respawned));
+      const t0 = Date.now();
+      process.kill(c.child.pid!, "SIGTERM"); // the primary we started
+      const { code, signal } = await done;
+      const took = Date.now() - t0;
+      assert.deepEqual([code, signal], [0, null]);
+      assert.match(c.stderr(), /cluster: all workers stopped/);
+      assert.ok(took < 4_000, `shutdown took ${took} ms: the starting worker missed its stop`);
+      await waitUntil(() => !alive(respawned), 5_000, "the respawned worker to be gone");
+      assert.doesNotMatch(c.stderr(), /rolling restart stopped|before it was listening/);
+    } finally {
+      await stop(c.child);
+      c.done();
+    }
+  });
+
+  test("back-off: capped at its maximum, and back to the first delay after a worker that lived long enough", async () => {
+    // Clocks shortened: 100 ms doubling up to 400 ms; healthy after 1.5 s.
+    const timings = { backoffFirstMs: 100, backoffMaxMs: 400, healthyAfterMs: 1500 };
+    const short = { crashAfterMs: 150 };
+    const c = await startScheduled([short, short, short, short, short, { crashAfterMs: 1800 }, short], { [TIMINGS_ENV]: JSON.stringify(timings) });
+    try {
+      const delays = () => [...c.stderr().matchAll(/died \(exit code 3\); respawning in (\d+) ms/g)].map((m) => Number(m[1]));
+      await waitUntil(() => delays().length >= 7 && c.started(8) !== undefined, 30_000, `seven deaths and a respawn (so far: ${delays()})`);
+      assert.deepEqual(delays(), [100, 200, 400, 400, 400, 100, 200]);
+      // Worker 8 follows no schedule: it serves.
+      await waitUntil(async () => (await get(c.url).catch(() => ({ body: "" }))).body === String(c.started(8)), 10_000, "worker 8 to serve");
+    } finally {
+      await stop(c.child);
+      c.done();
+    }
+  });
+
+  test("respawnBackoff: doubling, the cap, and the reset after a healthy worker", () => {
+    const t = { backoffFirstMs: 100, backoffMaxMs: 10_000, healthyAfterMs: 10_000 };
+    let failures = 0;
+    const seen: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      const next = respawnBackoff(failures, 50, t);
+      failures = next.failures;
+      seen.push(next.delayMs);
+    }
+    assert.deepEqual(seen, [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
+    assert.deepEqual(respawnBackoff(failures, 10_000, t), { failures: 1, delayMs: 100 });
+    assert.deepEqual(respawnBackoff(failures, 9_999, t), { failures: 10, delayMs: 10_000 });
+    // The defaults are the documented ones: 100 ms doubling to 10 s, reset after 10 s.
+    assert.deepEqual(respawnBackoff(0, 0), { failures: 1, delayMs: 100 });
+    assert.deepEqual(respawnBackoff(20, 0), { failures: 21, delayMs: 10_000 });
+    assert.deepEqual(respawnBackoff(20, 10_000), { failures: 1, delayMs: 100 });
   });
 });
 
