@@ -113,6 +113,30 @@ export class CarafeRequest<P = Record<string, unknown>> {
     return this.#info?.log;
   }
 
+  /**
+   * The socket peer's address. Adapters pass `{ remoteAddr: string }`; an app exported
+   * as `export default app` is called by the runtime itself, whose second argument is
+   * `{ remoteAddr: { hostname } }` (`deno serve`) or a server with `requestIP(request)`
+   * (`bun run`).
+   */
+  #peer(): string | undefined {
+    const info = this.#info as
+      | { remoteAddr?: string | { hostname?: string }; requestIP?: (request: Request) => { address?: string } | null }
+      | undefined;
+    if (info === undefined) return undefined;
+    const addr = info.remoteAddr;
+    if (typeof addr === "string") return addr;
+    if (addr !== null && typeof addr === "object") return typeof addr.hostname === "string" ? addr.hostname : undefined;
+    if (typeof info.requestIP === "function") {
+      try {
+        return info.requestIP(this.raw)?.address ?? undefined;
+      } catch {
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
   /** The method, upper-case (`GET`). */
   get method(): string {
     return (this.#method ??= this.raw.method);
@@ -140,7 +164,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
     const slash = raw.indexOf("/", start + 3);
     let scheme = raw.slice(0, start);
     let host = raw.slice(start + 3, slash < 0 ? undefined : slash);
-    const peer = this.#info?.remoteAddr;
+    const peer = this.#peer();
     if (peer !== undefined && this.#ctx.trust(peer)) {
       const proto = lastForwarded(this.headers.get("x-forwarded-proto"));
       if (proto === "http" || proto === "https") scheme = proto;
@@ -181,7 +205,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
   }
 
   #clientAddress(): ClientAddress {
-    return (this.#client ??= resolveClient(this.#info?.remoteAddr, this.headers.get("x-forwarded-for"), this.#ctx.trust));
+    return (this.#client ??= resolveClient(this.#peer(), this.headers.get("x-forwarded-for"), this.#ctx.trust));
   }
 
   /** The client's address: the socket peer, or what trusted proxies report. */

@@ -108,6 +108,22 @@ describe("request data", () => {
   });
 });
 
+describe("remoteAddr when the runtime calls app.fetch itself (export default app)", () => {
+  test("deno serve's { remoteAddr: { hostname } } and bun's server.requestIP(request) give the address", async () => {
+    const app = new Carafe({ trustProxy: "loopback" });
+    app.get("/ip", (req) => ({ addr: req.remoteAddr ?? null, url: req.url }));
+    const ask = async (info: unknown) =>
+      await (await app.fetch(new Request("http://localhost/ip", { headers: { "x-forwarded-proto": "https" } }), info as never)).json();
+    assert.deepEqual(await ask({ remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 5555 } }), { addr: "127.0.0.1", url: "https://localhost/ip" });
+    const seen: Request[] = [];
+    const bunServer = { requestIP: (r: Request) => (seen.push(r), { address: "::1", family: "IPv6", port: 1 }), port: 8080 };
+    assert.deepEqual(await ask(bunServer), { addr: "::1", url: "https://localhost/ip" });
+    assert.ok(seen[0] instanceof Request, "requestIP gets the request");
+    assert.deepEqual(await ask({ requestIP: () => null }), { addr: null, url: "http://localhost/ip" });
+    assert.deepEqual(await ask({ remoteAddr: { hostname: 5 } }), { addr: null, url: "http://localhost/ip" });
+  });
+});
+
 describe("trustProxy", () => {
   const make = (trustProxy: boolean | "loopback" | string[]) => {
     const app = new Carafe({ trustProxy });

@@ -213,6 +213,8 @@ describe(`deploy: edge, \`export default app\` (${runtime})`, () => {
         const who = await get(`${url}/whoami`);
         assert.equal(who.status, 200, output);
         assert.equal(JSON.parse(who.body).pid, child.pid, "served by the process the recipe started");
+        // The runtime calls app.fetch itself, with its own second argument: the address still reads right.
+        assert.match(JSON.parse(who.body).remote, /^(::ffff:)?127\.0\.0\.1$/, who.body);
         assert.equal((await get(`${url}/nowhere`)).status, 404);
       } finally {
         await stop(child);
