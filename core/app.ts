@@ -1175,9 +1175,12 @@ async function iterableReply(
   let first: Uint8Array | undefined;
   try {
     step = await iterator.next();
+    // As in Bottle, an HTTPResponse (or HTTPError) as the first item is the answer.
+    if (!step.done && step.value instanceof HTTPResponse) throw step.value;
     if (!step.done) first = toChunk(step.value);
   } catch (err) {
     closeIterator(iterator);
+    if (err instanceof HTTPResponse && !(err instanceof HTTPError)) return toReply(err, req, res, ctx);
     throw err;
   }
   const body = step.done ? null : iterableToStream(iterator, first, req, ctx);

@@ -139,7 +139,11 @@ export class CarafeRequest<P = Record<string, unknown>> {
 
   /** The method, upper-case (`GET`). */
   get method(): string {
-    return (this.#method ??= this.raw.method);
+    if (this.#method !== undefined) return this.#method;
+    const method = this.raw.method;
+    // Fetch upper-cases only the six standard methods; `patch` or `Purge` arrive as sent.
+    // Routes are upper-case, so is the method they are matched with (as in Bottle).
+    return (this.#method = method === "GET" || !/[a-z]/.test(method) ? method : method.toUpperCase());
   }
 
   /** Request headers (case-insensitive). */

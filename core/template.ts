@@ -152,6 +152,8 @@ function parse(source: string, name: string): Part[] {
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     let line = lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i];
+    // A text line ends as it ended in the source: CRLF templates render CRLF (as in Bottle).
+    let eol = lines[i].endsWith("\r") ? "\r\n" : "\n";
     const last = i === lines.length - 1;
     const trimmed = line.trimStart();
     if (trimmed.startsWith("<%")) {
@@ -170,12 +172,17 @@ function parse(source: string, name: string): Part[] {
       i = j;
       if (rest.trim() !== "") {
         // Call inline() before touching `text`: it flushes `text` itself.
-        const after = inline(rest, parts, name, j + 1, flush);
-        text += after + (j === lines.length - 1 ? "" : "\n");
+        const cr = lines[j].endsWith("\r"); // the line the block ends on
+        const after = inline(cr && rest.endsWith("\r") ? rest.slice(0, -1) : rest, parts, name, j + 1, flush);
+        text += after + (j === lines.length - 1 ? "" : cr ? "\r\n" : "\n");
       }
       continue;
     }
-    if (trimmed.startsWith("%")) {
+    if (trimmed.startsWith("%%")) {
+      // Bottle's escape for a text line that starts with "%": one "%" is dropped.
+      const at = line.indexOf("%");
+      line = line.slice(0, at) + line.slice(at + 1);
+    } else if (trimmed.startsWith("%")) {
       flush();
       const code = trimmed.slice(1).trim();
       // Bottle's block closer, for templates ported from Python.
@@ -195,10 +202,11 @@ function parse(source: string, name: string): Part[] {
     while (hasOpenExpression(line) && i + 1 < lines.length) {
       i++;
       line += "\n" + (lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i]);
+      eol = lines[i].endsWith("\r") ? "\r\n" : "\n";
       newline = i !== lines.length - 1;
     }
     const after = inline(line, parts, name, lineNo, flush); // flushes `text` first
-    text += after + (newline ? "\n" : "");
+    text += after + (newline ? eol : "");
   }
   flush();
   return parts;

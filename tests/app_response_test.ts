@@ -522,6 +522,28 @@ describe("default error page", () => {
 });
 
 describe("streaming: errors and chunk types", () => {
+  test("an HTTPResponse as a generator's first item, or a redirect() before it, is the answer (Bottle)", async () => {
+    const app = new Carafe();
+    app.get("/yielded", function* () {
+      yield new HTTPResponse("test", 201, { "x-a": "1" });
+      yield "never sent";
+    });
+    app.get("/redirect", async function* () {
+      redirect("/elsewhere");
+      yield "never sent";
+    });
+    app.get("/error", function* () {
+      yield new HTTPError(404, "gone");
+    });
+    app.error(404, (err) => `custom ${err.body}`);
+    const yielded = await call(app, "/yielded");
+    assert.deepEqual([yielded.status, yielded.headers.get("x-a"), await yielded.text()], [201, "1", "test"]);
+    const moved = await call(app, "/redirect");
+    assert.deepEqual([moved.status, moved.headers.get("location")], [303, "http://localhost/elsewhere"]);
+    const gone = await call(app, "/error");
+    assert.deepEqual([gone.status, await gone.text()], [404, "custom gone"]);
+  });
+
   test("a generator that throws before its first chunk → 500 through the error handlers, logged", async () => {
     const logged: string[] = [];
     const app = new Carafe({ logger: (m) => logged.push(m) });

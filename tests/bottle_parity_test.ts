@@ -1435,3 +1435,29 @@ describe("test_plugins.py", () => {
     assert.deepEqual(await text(app, "/"), [200, "original"]);
   });
 });
+
+describe("Bottle parity: once deviations, now as Bottle does", () => {
+  test("test_method: req.method is upper-case, so a lower-case 'patch' (Fetch keeps it as sent) matches PATCH", async () => {
+    const app = quiet();
+    app.route("/m", ["PATCH"], (req) => req.method);
+    assert.deepEqual(await text(app, "/m", { method: "patch" }), [200, "PATCH"]);
+  });
+
+  test("test_winbreaks: CRLF in a template stays CRLF in the output", async () => {
+    assert.equal(await template("% n += 1\r\n{{ n }}\r\n", { n: 5 }), "6\r\n");
+    assert.equal(await template("a\r\nb\r\n", {}), "a\r\nb\r\n");
+  });
+
+  test("test_escaped_codelines: %% at the start of a line prints %", async () => {
+    assert.equal(await template("%% test", {}), "% test");
+    assert.equal(await template("%%% test", {}), "%% test");
+  });
+
+  test("test_httpresponse_in_generator_callback: an HTTPResponse as the first item is the answer", async () => {
+    const app = quiet();
+    app.get("/", function* () {
+      yield new HTTPResponse("test");
+    });
+    assert.deepEqual(await text(app, "/"), [200, "test"]);
+  });
+});

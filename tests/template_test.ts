@@ -93,12 +93,17 @@ describe("template: code lines and blocks", () => {
 
   test("\\% and \\<% print literally; a line ending in \\\\ joins the next", async () => {
     assert.equal(await template("\\% not code\n  \\<% neither %>\nab\\\\\ncd\n", {}), "% not code\n  <% neither %>\nabcd\n");
+    // Bottle's %% escape too: one % is dropped, the line is text.
+    assert.equal(await template("%% test\n  %%% {{ 1 }}\n", {}), "% test\n  %% 1\n");
   });
 
   test("the output keeps the source's trailing newline or lack of one; CRLF sources work", async () => {
     assert.equal(await template("x {{ 1 }}", {}), "x 1");
     assert.equal(await template("x {{ 1 }}\n", {}), "x 1\n");
-    assert.equal(await template("a\r\n% if (true) {\r\nb\r\n% }\r\n", {}), "a\nb\n");
+    // CRLF in, CRLF out (Bottle's test_winbreaks); code lines leave no line break behind.
+    assert.equal(await template("a\r\n% if (true) {\r\nb\r\n% }\r\n", {}), "a\r\nb\r\n");
+    assert.equal(await template("% n += 1\r\n{{ n }}\r\n", { n: 5 }), "6\r\n");
+    assert.equal(await template("<% const x = 1 %> {{ x }}\r\nnext", {}), " 1\r\nnext");
   });
 
   test("variables named like reserved words stay reachable through get()", async () => {
