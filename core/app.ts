@@ -1061,7 +1061,7 @@ function toReply(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Set
   if (typeof out === "string") return finalize(status, headers, out === "" ? null : out, HTML, req);
   if (out === null || out === undefined) return finalize(status, headers, null, undefined, req);
   if (typeof out !== "object") throw new TypeError(`A handler returned a ${typeof out}, which cannot be sent; return a string, an object, bytes or a stream.`);
-  if (isPlainObject(out)) return finalize(status, headers, JSON.stringify(out), JSON_TYPE, req);
+  if (isPlainObject(out)) return finalize(status, headers, JSON.stringify(out), JSON_TYPE, req, out);
   if (out instanceof Response) {
     return passThrough(out, headers, false, req) ??
       finalize(out.status, mergeInto(new Headers(out.headers), headers), out.body, undefined, req);
@@ -1125,10 +1125,11 @@ function finalize(
   body: ReplyBody,
   defaultType: string | undefined,
   req: CarafeRequest,
+  json?: unknown,
 ): Reply {
   if (headers === undefined && body !== null && defaultType !== undefined && !isBodyless(status) && req.method !== "HEAD") {
     // Nothing but a content type: let fetch() build the Response from a plain init object.
-    return new TypedReply(status, body, defaultType);
+    return new TypedReply(status, body, defaultType, json);
   }
   headers ??= new Headers();
   if (isBodyless(status)) {

@@ -61,12 +61,21 @@ export class TypedReply implements Reply {
    * @param status HTTP status code
    * @param body the entity body
    * @param contentType the `Content-Type` header
+   * @param json the value `body` is the JSON text of, if it is one
    */
-  constructor(status: number, body: ReplyBody, contentType: string) {
+  constructor(status: number, body: ReplyBody, contentType: string, json?: unknown) {
     this.status = status;
     this.body = body;
     this.contentType = contentType;
+    this.json = json;
   }
+
+  /**
+   * The value whose JSON `body` is (a handler returned a plain object or array): a small
+   * one becomes its `Response` through `Response.json()`, which Deno builds much faster
+   * than a `Response` with a header (~0.4 µs less per request in Deno.serve, measured).
+   */
+  readonly json: unknown;
 
   /** The headers, as a `Headers` (created on first access). */
   get headers(): Headers {
@@ -82,6 +91,12 @@ export class TypedReply implements Reply {
     return this.#headers !== undefined;
   }
 }
+
+const JSON_TYPE = "application/json";
+/** Longest JSON text (in UTF-16 units) that `replyToResponse` re-serialises with `Response.json()`. */
+const JSON_AGAIN_MAX = 1024;
+/** Whether `Response.json()` types its answer exactly `application/json` (found on first use, not at load: on Node 20 the first touch of `Response` loads undici). */
+let nativeJsonSameType: boolean | undefined;
 
 // One shared init per content type. Its headers are a `Headers` object, not a plain
 // one: `new Response` copies them without validating each value again, measured 100 ns
@@ -110,7 +125,16 @@ function typedInit(status: number, contentType: string): ResponseInit {
 export function replyToResponse(reply: Reply): Response {
   if (reply.response !== undefined) return reply.response;
   if (reply instanceof TypedReply && !reply.headersMaterialised) {
-    return new Response(reply.body as BodyInit | null, typedInit(reply.status, reply.contentType));
+    const { body, json, status } = reply;
+    // Serialising a small value again costs less than the header Response.json() saves;
+    // a large one is sent as the text it is already.
+    if (json !== undefined && typeof body === "string" && body.length <= JSON_AGAIN_MAX && reply.contentType === JSON_TYPE) {
+      // (Only where Response.json() sends the same type: Bun adds ";charset=utf-8".)
+      if ((nativeJsonSameType ??= Response.json(0).headers.get("content-type") === JSON_TYPE)) {
+        return status === 200 ? Response.json(json) : Response.json(json, { status });
+      }
+    }
+    return new Response(body as BodyInit | null, typedInit(status, reply.contentType));
   }
   return new Response(reply.body as BodyInit | null, { status: reply.status, headers: reply.headers });
 }

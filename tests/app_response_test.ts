@@ -26,6 +26,23 @@ describe("return values", () => {
     assert.deepEqual(await a.json(), [1, "two"]);
   });
 
+  test("JSON small and large, any status, toJSON honoured: the same type and text on every runtime", async () => {
+    const app = new Carafe();
+    const big = { items: Array.from({ length: 300 }, (_, i) => ({ i, name: `item ${i}` })) };
+    app.get("/small", () => ({ when: new Date(0), n: 1 }));
+    app.get("/big", () => big);
+    app.get("/created", (_req, res) => {
+      res.status = 201;
+      return [1, 2];
+    });
+    for (const [path, status, value] of [["/small", 200, { when: "1970-01-01T00:00:00.000Z", n: 1 }], ["/big", 200, big], ["/created", 201, [1, 2]]] as const) {
+      const res = await call(app, path);
+      assert.equal(res.status, status, path);
+      assert.equal(res.headers.get("content-type"), "application/json", path);
+      assert.equal(await res.text(), JSON.stringify(value), path);
+    }
+  });
+
   test("bytes, ArrayBuffer and Blob are sent as bytes", async () => {
     const app = new Carafe();
     app.get("/u8", () => new Uint8Array([0, 1, 255]));
