@@ -154,3 +154,5 @@ console.log(`\nHard-coded FastCGI responder behind nginx (keepalive), wrk -t1 -c
 console.log("| runtime | socket API | CPU µs/request |");
 console.log("|---|---|---:|");
 apps.forEach((a, i) => console.log(`| ${a.runtime} | ${a.transport} | ${median(samples[i]).toFixed(1)} |`));
+// The children's pipes keep the event loop alive: exit, which stops them (the "exit" handler above).
+process.exit(0);
