@@ -374,7 +374,7 @@ describe("lighttpd mod_fastcgi (TCP, and bin-path spawning the app on fd 0)", { 
 const haproxyPeer = peer("haproxy");
 describe("HAProxy FastCGI backend (get-values, mpxs-conns, abortonclose)", { skip: haproxyPeer.skip }, () => {
   const dir = tempDir("carafe-haproxy-");
-  let web: ChildProcess, app: ChildProcess, port = 0, spy: RecordSpy;
+  let web: ChildProcess & { output(): string }, app: ChildProcess, port = 0, spy: RecordSpy;
   before(async () => {
     const appPort = await freePort();
     port = await freePort();
@@ -388,6 +388,11 @@ describe("HAProxy FastCGI backend (get-values, mpxs-conns, abortonclose)", { ski
   });
   after(async () => {
     spy?.close();
+    // HAProxy 2.6.12 is known to crash now and then with FastCGI (haproxy#2150): say so
+    // when it is gone before we stop it, with what it printed and what the spy saw.
+    if (web && (web.exitCode !== null || web.signalCode !== null)) {
+      console.error(`HAProxy exited on its own (${web.exitCode ?? web.signalCode}); its output:\n${web.output()}\nspy errors: ${spy?.errors.join("; ")}`);
+    }
     await Promise.all([web && stop(web), app && stop(app)]);
     dir.remove();
   });
