@@ -218,8 +218,9 @@ class Settled {
 /**
  * A handler's `Response` sent as it is, with `res`'s headers merged into its own (when
  * they can be changed): a rebuilt Response would lose the length the runtime knows for
- * a string or bytes body (it would go out chunked), and on Bun even its default type.
- * `body` is read only when an adapter asks, since reading it changes the Response on Bun.
+ * a string or bytes body (it would go out chunked), on some runtimes even its default
+ * type. `body` is read only when an adapter asks: on some runtimes reading it changes
+ * the Response (a string body's default type becomes application/octet-stream).
  */
 class ResponseReply implements Reply {
   constructor(readonly response: Response) {}
@@ -584,8 +585,8 @@ export class Carafe {
 
   /**
    * Like `fetch`, but answers synchronously when nothing had to wait (no async
-   * handler, hook or body read), for servers that take either: `Deno.serve` and
-   * `Bun.serve` send a synchronous `Response` without a trip through the microtask
+   * handler, hook or body read), for servers that take either: a server that gets a
+   * `Response` rather than a promise sends it without a trip through the microtask
    * queue, which is a measurable part of a small request's cost. Never throws.
    *
    * @example
@@ -1056,8 +1057,8 @@ function toReply(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Set
   }
   const status = res.status;
   const headers = res.hasHeaders ? res.headers : undefined;
-  // Strings and plain objects first: they touch no web class (on Node 20 the first use
-  // of the Response global loads undici, about 20 ms of a CGI request).
+  // Strings and plain objects first: they touch no web class (on some runtimes the
+  // first use of the Response global loads its implementation, ~20 ms of a CGI request).
   if (typeof out === "string") return finalize(status, headers, out === "" ? null : out, HTML, req);
   if (out === null || out === undefined) return finalize(status, headers, null, undefined, req);
   if (typeof out !== "object") throw new TypeError(`A handler returned a ${typeof out}, which cannot be sent; return a string, an object, bytes or a stream.`);
@@ -1098,8 +1099,8 @@ function applyResponse(res: CarafeResponse, out: HTTPResponse, req: CarafeReques
 /**
  * The reply, once its headers are known to be sendable: a control character in a value
  * (set through `res.headers` directly, or on a returned `Response`) throws here, to
- * become a 500, instead of reaching the server — `Deno.serve` (2.9) panics on one and
- * takes the whole process down. A reply with only its content type has nothing to check.
+ * become a 500, instead of reaching the server — a runtime's server may panic on one
+ * and take the whole process down (tests/native_adapters_test.ts shows one that does). A reply with only its content type has nothing to check.
  */
 function sendable(reply: Reply): Reply {
   if (reply instanceof TypedReply && !reply.headersMaterialised) return reply;

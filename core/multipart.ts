@@ -2,9 +2,9 @@
  * `multipart/form-data` (RFC 7578) parsed into a `FormData`, the same way on every
  * runtime.
  *
- * The runtimes' own `Response.formData()` disagree on broken input: Deno returns an
- * empty form for a body cut before its closing delimiter, Deno and Bun accept a part
- * without `Content-Disposition`. Fields would be lost without a word, so Carafe reads
+ * The runtimes' own `Response.formData()` disagree on broken input: some return an
+ * empty form for a body cut before its closing delimiter, some accept a part without
+ * `Content-Disposition`. Fields would be lost without a word, so Carafe reads
  * the body itself and refuses (400) anything that is not a complete, well-formed form.
  *
  * @example

@@ -1,8 +1,8 @@
 /**
  * `req.query`: a `URLSearchParams` that parses the query string only when it must.
  *
- * Building a `URLSearchParams` costs ~200 ns on Deno and Bun even for `?name=x`, more
- * than routing the request. Most handlers only `get()` a name or two, so `get()` scans
+ * Building a `URLSearchParams` costs up to ~200 ns even for `?name=x` (runtime
+ * dependent; see BENCHMARKS.md), more than routing the request. Most handlers only `get()` a name or two, so `get()` scans
  * the raw string and the full parse happens on the first other use (iteration,
  * `getAll`, `has`, a change, `toString`). Everything else behaves exactly as a
  * `URLSearchParams` built from the same string: it is one (`instanceof` holds).

@@ -2,7 +2,7 @@
  * The framework's answer before it becomes a web `Response`.
  *
  * `app.fetch()` turns a {@linkcode Reply} into a `Response`. Adapters that write to a
- * socket themselves (node:http, FastCGI, CGI) can call `app.handle()` instead and
+ * socket themselves (the node adapter, FastCGI, CGI) can call `app.handle()` instead and
  * write the reply directly, skipping the `Response` allocation: same behaviour,
  * less work per request.
  *
@@ -36,8 +36,8 @@ export interface Reply {
 
 /**
  * A reply whose only header is its content type. `fetch()` turns it into a `Response`
- * with a plain, shared init object, which is much cheaper than a `Headers` on Deno and
- * Bun; anyone reading `headers` gets a real `Headers` (made on first access).
+ * with a plain, shared init object, which is much cheaper than a `Headers` per
+ * Response; anyone reading `headers` gets a real `Headers` (made on first access).
  *
  * @example
  * ```ts
@@ -72,8 +72,8 @@ export class TypedReply implements Reply {
 
   /**
    * The value whose JSON `body` is (a handler returned a plain object or array): a small
-   * one becomes its `Response` through `Response.json()`, which Deno builds much faster
-   * than a `Response` with a header (~0.4 µs less per request in Deno.serve, measured).
+   * one becomes its `Response` through `Response.json()`, which a runtime can build much
+   * faster than a `Response` with a header (up to ~0.4 µs per request, BENCHMARKS.md).
    */
   readonly json: unknown;
 
@@ -95,12 +95,12 @@ export class TypedReply implements Reply {
 const JSON_TYPE = "application/json";
 /** Longest JSON text (in UTF-16 units) that `replyToResponse` re-serialises with `Response.json()`. */
 const JSON_AGAIN_MAX = 1024;
-/** Whether `Response.json()` types its answer exactly `application/json` (found on first use, not at load: on Node 20 the first touch of `Response` loads undici). */
+/** Whether `Response.json()` types its answer exactly `application/json` (found on first use, not at load: on some runtimes the first touch of `Response` loads its implementation). */
 let nativeJsonSameType: boolean | undefined;
 
 // One shared init per content type. Its headers are a `Headers` object, not a plain
 // one: `new Response` copies them without validating each value again, measured 100 ns
-// (Deno, Bun) of the ~400 ns a one-header Response costs. Sharing is safe because the
+// of the ~400 ns a one-header Response costs. Sharing is safe because the
 // Response copies the init's headers into its own list.
 const initCache = new Map<string, { headers: Headers }>();
 
@@ -129,7 +129,7 @@ export function replyToResponse(reply: Reply): Response {
     // Serialising a small value again costs less than the header Response.json() saves;
     // a large one is sent as the text it is already.
     if (json !== undefined && typeof body === "string" && body.length <= JSON_AGAIN_MAX && reply.contentType === JSON_TYPE) {
-      // (Only where Response.json() sends the same type: Bun adds ";charset=utf-8".)
+      // (Only where Response.json() sends that very type: some add ";charset=utf-8".)
       if ((nativeJsonSameType ??= Response.json(0).headers.get("content-type") === JSON_TYPE)) {
         return status === 200 ? Response.json(json) : Response.json(json, { status });
       }

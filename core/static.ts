@@ -110,7 +110,7 @@ export class StaticFile {
 
     const headers = new Headers();
     const downloadName = typeof o.download === "string" ? o.download : o.download ? basename(this.filename) : undefined;
-    // Always set: a Blob body (Bun) would otherwise bring its own guess.
+    // Always set: a Blob body would otherwise bring the runtime's own guess.
     let type = o.mimetype ?? guessMimeType(downloadName ?? this.filename) ?? "application/octet-stream";
     const charset = o.charset ?? "UTF-8";
     if (charset && isTextual(type) && !/;\s*charset=/i.test(type)) type += `; charset=${charset}`;
