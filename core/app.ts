@@ -1100,7 +1100,8 @@ function applyResponse(res: CarafeResponse, out: HTTPResponse, req: CarafeReques
  * The reply, once its headers are known to be sendable: a control character in a value
  * (set through `res.headers` directly, or on a returned `Response`) throws here, to
  * become a 500, instead of reaching the server — a runtime's server may panic on one
- * and take the whole process down (tests/native_adapters_test.ts shows one that does). A reply with only its content type has nothing to check.
+ * and take the whole process down (tests/native_adapters_test.ts shows one that does).
+ * A reply with only its content type has nothing to check.
  */
 function sendable(reply: Reply): Reply {
   if (reply instanceof TypedReply && !reply.headersMaterialised) return reply;
