@@ -95,7 +95,6 @@ export interface ListenError extends Error {
   code?: string;
 }
 
-const NODE_NET_HWM = 16 * 1024;
 const DEFAULT_HWM = 64 * 1024;
 
 /**
@@ -116,9 +115,7 @@ export function listenStream(
   accept: (socket: StreamSocket) => StreamHandlers,
   options: ListenStreamOptions = {},
 ): Promise<StreamListener> {
-  // Never below node:net's own 16 KiB mark: its 'drain' (our signal to go on) only
-  // follows a write it refused itself, so a lower mark of ours would wait forever.
-  const hwm = Math.max(options.highWaterMark ?? DEFAULT_HWM, NODE_NET_HWM);
+  const hwm = options.highWaterMark ?? DEFAULT_HWM;
   if (runtime === "bun" && !("fd" in target) && !options.forceNodeNet) return listenBun(target, accept, hwm);
   return listenNodeNet(target, accept, hwm);
 }
@@ -133,7 +130,11 @@ async function listenNodeNet(
 ): Promise<StreamListener> {
   const net = await import("node:net");
   const { Buffer } = await import("node:buffer");
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+  // The mark is node:net's own (where the runtime takes the option): 'drain', our signal
+  // to go on, only follows a write that node:net itself refused, so write() passes on
+  // its verdict rather than judging the buffer by a mark of ours (a lower one waited for
+  // a 'drain' that never came; Bun's node:net keeps a mark of its own).
+  const server = net.createServer({ allowHalfOpen: true, highWaterMark: hwm }, (socket) => {
     socket.setNoDelay?.(true);
     let closed = false;
     const wrapped: StreamSocket = {
@@ -149,10 +150,7 @@ async function listenNodeNet(
       write(bytes) {
         if (closed || socket.destroyed || !socket.writable) return true;
         // A Buffer view (no copy): Deno's node:net takes a slower path for a plain Uint8Array.
-        socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-        // node:net says `false` from its own 16 KiB mark on and emits 'drain' when its
-        // buffer empties; ours is higher, so 'drain' always follows our `false`.
-        return socket.writableLength < hwm;
+        return socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       },
       pause: () => void socket.pause(),
       resume: () => void socket.resume(),
