@@ -123,12 +123,11 @@ function typedInit(status: number, contentType: string): ResponseInit {
  * ```
  */
 export function replyToResponse(reply: Reply): Response {
-  if (reply.response !== undefined) return reply.response;
   if (reply instanceof TypedReply && !reply.headersMaterialised) {
     const { body, json, status } = reply;
     // Serialising a small value again costs less than the header Response.json() saves;
-    // a large one is sent as the text it is already.
-    if (json !== undefined && typeof body === "string" && body.length <= JSON_AGAIN_MAX && reply.contentType === JSON_TYPE) {
+    // a large one is sent as the text it is already. (`json` is set for JSON bodies only.)
+    if (json !== undefined && typeof body === "string" && body.length <= JSON_AGAIN_MAX) {
       // (Only where Response.json() sends that very type: some add ";charset=utf-8".)
       if ((nativeJsonSameType ??= Response.json(0).headers.get("content-type") === JSON_TYPE)) {
         return status === 200 ? Response.json(json) : Response.json(json, { status });
@@ -136,5 +135,6 @@ export function replyToResponse(reply: Reply): Response {
     }
     return new Response(body as BodyInit | null, typedInit(status, reply.contentType));
   }
+  if (reply.response !== undefined) return reply.response;
   return new Response(reply.body as BodyInit | null, { status: reply.status, headers: reply.headers });
 }

@@ -115,9 +115,9 @@ export class CarafeRequest<P = Record<string, unknown>> {
 
   /**
    * The socket peer's address. Adapters pass `{ remoteAddr: string }`; an app exported
-   * as `export default app` is called by the runtime itself, whose second argument is
-   * `{ remoteAddr: { hostname } }` (`deno serve`) or a server with `requestIP(request)`
-   * (`bun run`).
+   * as `export default app` is called by the runtime's own serve command, whose second
+   * argument is either `{ remoteAddr: { hostname } }` or a server with
+   * `requestIP(request)` (tests/deploy_nginx_test.ts starts both).
    */
   #peer(): string | undefined {
     const info = this.#info as

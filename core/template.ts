@@ -140,6 +140,11 @@ const RESERVED = new Set(
 );
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** How a source line ended: CRLF templates render CRLF (as in Bottle). */
+function lineEnd(rawLine: string): string {
+  return rawLine.endsWith("\r") ? "\r\n" : "\n";
+}
+
 /** Splits a template into parts. Throws TemplateError for an unclosed `{{` or `<%`. */
 function parse(source: string, name: string): Part[] {
   const parts: Part[] = [];
@@ -152,8 +157,7 @@ function parse(source: string, name: string): Part[] {
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     let line = lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i];
-    // A text line ends as it ended in the source: CRLF templates render CRLF (as in Bottle).
-    let eol = lines[i].endsWith("\r") ? "\r\n" : "\n";
+    let eol = lineEnd(lines[i]);
     const last = i === lines.length - 1;
     const trimmed = line.trimStart();
     if (trimmed.startsWith("<%")) {
@@ -172,9 +176,8 @@ function parse(source: string, name: string): Part[] {
       i = j;
       if (rest.trim() !== "") {
         // Call inline() before touching `text`: it flushes `text` itself.
-        const cr = lines[j].endsWith("\r"); // the line the block ends on
-        const after = inline(cr && rest.endsWith("\r") ? rest.slice(0, -1) : rest, parts, name, j + 1, flush);
-        text += after + (j === lines.length - 1 ? "" : cr ? "\r\n" : "\n");
+        const after = inline(rest.endsWith("\r") ? rest.slice(0, -1) : rest, parts, name, j + 1, flush);
+        text += after + (j === lines.length - 1 ? "" : lineEnd(lines[j])); // the line the block ends on
       }
       continue;
     }
@@ -202,7 +205,7 @@ function parse(source: string, name: string): Part[] {
     while (hasOpenExpression(line) && i + 1 < lines.length) {
       i++;
       line += "\n" + (lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i]);
-      eol = lines[i].endsWith("\r") ? "\r\n" : "\n";
+      eol = lineEnd(lines[i]);
       newline = i !== lines.length - 1;
     }
     const after = inline(line, parts, name, lineNo, flush); // flushes `text` first
