@@ -1,6 +1,7 @@
 /**
  * Cookies: parse a `Cookie` header, serialise a `Set-Cookie` value with validation,
- * and sign / verify values with HMAC-SHA256. Web standards only (`crypto.subtle`).
+ * and sign / verify values with HMAC-SHA256. Web standards only; signing and checking
+ * are synchronous (./sha256.ts), so no forgotten `await` can skip a check or a cookie.
  *
  * ## Serialising
  *
@@ -41,12 +42,13 @@
  * serializeCookie("theme", "dark mode", { maxAge: 3600, httpOnly: true, sameSite: "lax" });
  * // "theme=dark%20mode; Max-Age=3600; Path=/; HttpOnly; SameSite=Lax"
  * parseCookies("theme=dark%20mode; lang=en"); // { theme: "dark mode", lang: "en" }
- * const signed = await signCookieValue("user", "alice", "s3cret");
- * await verifyCookieValue("user", signed, "s3cret"); // "alice"
+ * const signed = signCookieValue("user", "alice", "s3cret");
+ * verifyCookieValue("user", signed, "s3cret"); // "alice"
  * ```
  *
  * @module
  */
+import { HmacSha256 } from "./sha256.ts";
 
 /**
  * Attributes of a `Set-Cookie` header.
@@ -472,15 +474,16 @@ const SIGNATURE_LENGTH = 43;
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const encoder = new TextEncoder();
 
-// Imported keys, cached so signing and verifying do not re-import per call. Byte
-// secrets are keyed by their content (so a mutated array is not served a stale key).
-// Bounded: an app that derives a secret per request must not grow the cache forever.
+// Key schedules (HMAC's padded-key states), cached so signing and verifying hash only
+// the message. Byte secrets are keyed by their content (so a mutated array is not
+// served a stale key). Bounded: an app that derives a secret per request must not grow
+// the cache forever.
 const MAX_CACHED_KEYS = 64;
-const stringKeys = new Map<string, Promise<CryptoKey>>();
-const byteKeys = new Map<string, Promise<CryptoKey>>();
+const stringKeys = new Map<string, HmacSha256>();
+const byteKeys = new Map<string, HmacSha256>();
 
-function importKey(secret: string | Uint8Array): Promise<CryptoKey> {
-  let cache: Map<string, Promise<CryptoKey>>;
+function keyFor(secret: string | Uint8Array): HmacSha256 {
+  let cache: Map<string, HmacSha256>;
   let id: string;
   if (typeof secret === "string") {
     cache = stringKeys;
@@ -496,10 +499,7 @@ function importKey(secret: string | Uint8Array): Promise<CryptoKey> {
   let key = cache.get(id);
   if (key === undefined) {
     if (cache.size >= MAX_CACHED_KEYS) cache.clear();
-    const bytes = typeof secret === "string" ? encoder.encode(secret) : secret.slice();
-    key = crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-    // A failed import must not poison the cache.
-    key.catch(() => cache.delete(id));
+    key = new HmacSha256(typeof secret === "string" ? encoder.encode(secret) : secret);
     cache.set(id, key);
   }
   return key;
@@ -513,8 +513,9 @@ function secretList(secret: CookieSecret): Array<string | Uint8Array> {
   return [secret];
 }
 
-async function signature(key: Promise<CryptoKey>, name: string, value: string): Promise<string> {
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", await key, encoder.encode(`${name}=${value}`)));
+/** The unpadded base64url HMAC of the UTF-8 bytes of `name=value`. */
+function signature(key: HmacSha256, name: string, value: string): string {
+  const mac = key.mac(encoder.encode(`${name}=${value}`));
   let out = "";
   let i = 0;
   for (; i + 2 < mac.length; i += 3) {
@@ -537,7 +538,8 @@ function timingSafeEqual(a: string, b: string): boolean {
 /**
  * Signs `value` for the cookie `name`: returns `<value>.<signature>` (see the module
  * doc for the format). Pass the result to {@linkcode serializeCookie}; read it back
- * with {@linkcode verifyCookieValue}. The value is signed, not encrypted.
+ * with {@linkcode verifyCookieValue}. The value is signed, not encrypted. Synchronous:
+ * there is nothing to `await`, so a signed cookie cannot be forgotten half-set.
  *
  * @param name the cookie name the value is bound to (an RFC 6265 token).
  * @param value the string to protect.
@@ -548,22 +550,22 @@ function timingSafeEqual(a: string, b: string): boolean {
  * @example
  * ```ts
  * import { serializeCookie, signCookieValue } from "./cookies.ts";
- * const signed = await signCookieValue("user", "alice", ["key-2026", "key-2025"]);
+ * const signed = signCookieValue("user", "alice", ["key-2026", "key-2025"]);
  * const header = serializeCookie("user", signed, { httpOnly: true });
  * ```
  */
-export async function signCookieValue(name: string, value: string, secret: CookieSecret): Promise<string> {
+export function signCookieValue(name: string, value: string, secret: CookieSecret): string {
   checkName(name);
   if (typeof value !== "string") {
     throw new TypeError(
-      `Cookie "${name}": the value to sign must be a string, got ${value === null ? "null" : typeof value}.`,
+      `Cookie "${name}": the value to sign must be a string, got ${value === null ? "null" : typeof value}. ` +
+        `Serialise it yourself (String(x), JSON.stringify(x)), and await a Promise before signing its result.`,
     );
   }
   if (LONE_SURROGATE.test(value)) {
     throw new TypeError(`Cookie "${name}": the value contains a lone UTF-16 surrogate and cannot be signed.`);
   }
-  const key = importKey(secretList(secret)[0]);
-  return `${value}.${await signature(key, name, value)}`;
+  return `${value}.${signature(keyFor(secretList(secret)[0]), name, value)}`;
 }
 
 /**
@@ -571,7 +573,8 @@ export async function signCookieValue(name: string, value: string, secret: Cooki
  * or `undefined` when it is missing, unsigned, tampered with, signed for another
  * cookie name or with a secret not in `secret`. Signatures are compared in constant
  * time. A bad cookie never throws; a bad `secret` (empty, wrong type) does, because
- * it is a configuration error.
+ * it is a configuration error. Synchronous, so `if (verifyCookieValue(...))` means
+ * what it says.
  *
  * @param name the cookie's name (as signed).
  * @param signedValue the cookie value as received, e.g. `req.cookies[name]`.
@@ -582,22 +585,18 @@ export async function signCookieValue(name: string, value: string, secret: Cooki
  * ```ts
  * import { parseCookies, verifyCookieValue } from "./cookies.ts";
  * const cookies = parseCookies("user=alice.not-a-valid-signature");
- * await verifyCookieValue("user", cookies.user, "s3cret"); // undefined
+ * verifyCookieValue("user", cookies.user, "s3cret"); // undefined
  * ```
  */
-export async function verifyCookieValue(
-  name: string,
-  signedValue: string | undefined,
-  secret: CookieSecret,
-): Promise<string | undefined> {
-  const keys = secretList(secret).map(importKey); // validates the secret even for absent cookies
+export function verifyCookieValue(name: string, signedValue: string | undefined, secret: CookieSecret): string | undefined {
+  const keys = secretList(secret).map(keyFor); // validates the secret even for absent cookies
   if (typeof signedValue !== "string" || typeof name !== "string") return undefined;
   const dot = signedValue.length - SIGNATURE_LENGTH - 1;
   if (dot < 0 || signedValue.charCodeAt(dot) !== 0x2e) return undefined;
   const value = signedValue.slice(0, dot);
   const given = signedValue.slice(dot + 1);
   for (const key of keys) {
-    if (timingSafeEqual(await signature(key, name, value), given)) return value;
+    if (timingSafeEqual(signature(key, name, value), given)) return value;
   }
   return undefined;
 }

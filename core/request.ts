@@ -203,8 +203,21 @@ export class CarafeRequest<P = Record<string, unknown>> {
   /**
    * The value of a cookie set with `res.setSignedCookie`, or `undefined` when it is
    * missing, unsigned, tampered with, renamed or signed with another secret.
+   * Synchronous (as in Bottle): `if (req.getSignedCookie(...))` checks the cookie, and
+   * an `await` in front of it changes nothing. A secret list verifies with each key.
+   *
+   * @example
+   * ```ts
+   * import { abort, Carafe } from "../mod.ts";
+   * const app = new Carafe();
+   * app.get("/admin", (req) => {
+   *   const user = req.getSignedCookie("user", "s3cret");
+   *   if (!user) abort(401, "Log in first.");
+   *   return `Hello ${user}`;
+   * });
+   * ```
    */
-  getSignedCookie(name: string, secret: CookieSecret): Promise<string | undefined> {
+  getSignedCookie(name: string, secret: CookieSecret): string | undefined {
     return verifyCookieValue(name, this.cookies[name], secret);
   }
 

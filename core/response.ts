@@ -84,9 +84,24 @@ export class CarafeResponse {
     this.headers.append("set-cookie", serializeCookie(name, value, options));
   }
 
-  /** Sets a cookie signed with HMAC-SHA256; read it back with `req.getSignedCookie(name, secret)`. */
-  async setSignedCookie(name: string, value: string, secret: CookieSecret, options?: CookieOptions): Promise<void> {
-    this.setCookie(name, await signCookieValue(name, value, secret), options);
+  /**
+   * Sets a cookie signed with HMAC-SHA256; read it back with `req.getSignedCookie(name,
+   * secret)`. Synchronous (as in Bottle): the `Set-Cookie` header is there when this
+   * returns, so a `redirect()` right after it keeps the cookie. With a secret list the
+   * first key signs. Throws like `setCookie`, and for an empty or non-string secret.
+   *
+   * @example
+   * ```ts
+   * import { Carafe, redirect } from "../mod.ts";
+   * const app = new Carafe();
+   * app.post("/login", (req, res) => {
+   *   res.setSignedCookie("user", "alice", "s3cret", { httpOnly: true, sameSite: "lax" });
+   *   redirect("/admin");
+   * });
+   * ```
+   */
+  setSignedCookie(name: string, value: string, secret: CookieSecret, options?: CookieOptions): void {
+    this.setCookie(name, signCookieValue(name, value, secret), options);
   }
 
   /** Tells the client to drop a cookie; pass the same `path`/`domain` it was set with. */

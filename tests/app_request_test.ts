@@ -81,11 +81,11 @@ describe("request data", () => {
   test("cookies: parsed, malformed pairs skipped; signed cookies verify and reject tampering", async () => {
     const app = new Carafe();
     app.get("/c", (req) => req.cookies);
-    app.get("/set", async (_req, res) => {
-      await res.setSignedCookie("user", "alice", "s3cret", { httpOnly: true });
+    app.get("/set", (_req, res) => {
+      res.setSignedCookie("user", "alice", "s3cret", { httpOnly: true });
       return "";
     });
-    app.get("/get", async (req) => ({ user: (await req.getSignedCookie("user", "s3cret")) ?? null }));
+    app.get("/get", (req) => ({ user: req.getSignedCookie("user", "s3cret") ?? null }));
     const [, cookies] = await json(app, "/c", { headers: { cookie: "a=1; junk; b=two; =x" } });
     assert.equal(cookies.a, "1");
     assert.equal(cookies.b, "two");

@@ -1101,18 +1101,18 @@ describe("test_sendfile.py", () => {
 });
 
 // ---------------------------------------------------------------------------
-// test_securecookies.py (string values only: DESIGN.md, never a serialised object)
+// test_securecookies.py (string values only, never a serialised object)
 // ---------------------------------------------------------------------------
 
 describe("test_securecookies.py", () => {
   /** Sets a signed cookie, then sends `cookie(line)` back and reads it with `readSecret`. */
   async function roundTrip(value: string, readSecret: string, cookie: (pair: string) => string = (p) => p, readName = "key") {
     const app = quiet();
-    app.get("/set", async (_req, res) => {
-      await res.setSignedCookie("key", value, "1234");
+    app.get("/set", (_req, res) => {
+      res.setSignedCookie("key", value, "1234");
       return "";
     });
-    app.get("/get", async (req) => ({ value: (await req.getSignedCookie(readName, readSecret)) ?? null }));
+    app.get("/get", (req) => ({ value: req.getSignedCookie(readName, readSecret) ?? null }));
     const set = await call(app, "/set");
     const pair = set.headers.getSetCookie()[0].split(";")[0];
     const got = await call(app, "/get", { headers: { cookie: cookie(pair) } });
@@ -1132,8 +1132,8 @@ describe("test_securecookies.py", () => {
     assert.equal(await roundTrip("v", "1234", (pair) => pair.replace(/^key=/, "other="), "other"), null);
     assert.equal(await roundTrip("v", "1234", () => "key=v"), null);
     const app = quiet();
-    app.get("/", async (_req, res) => {
-      await assert.rejects(res.setSignedCookie("key", { value: 5 } as unknown as string, "1234"), TypeError);
+    app.get("/", (_req, res) => {
+      assert.throws(() => res.setSignedCookie("key", { value: 5 } as unknown as string, "1234"), TypeError);
       return "ok";
     });
     assert.deepEqual(await text(app, "/"), [200, "ok"]);

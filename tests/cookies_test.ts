@@ -1,4 +1,5 @@
-// Cookies: parsing, validated Set-Cookie serialisation, signed values and key rotation.
+// Cookies: parsing, validated Set-Cookie serialisation, signed values and key rotation,
+// and signed cookies through a live server.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -9,6 +10,8 @@ import {
   signCookieValue,
   verifyCookieValue,
 } from "../core/cookies.ts";
+import { abort, Carafe, redirect, run } from "../mod.ts";
+import { runtime } from "./_helpers.ts";
 
 /** parseCookies returns a null-prototype record; compare its own entries. */
 function plain(record: Record<string, string>): Record<string, string> {
@@ -355,75 +358,90 @@ describe("parseCookies", () => {
 describe("signed cookie values", () => {
   const secret = "correct horse battery staple";
 
-  test("sign → verify round trip; the value stays readable; format <value>.<43 base64url chars>", async () => {
-    const signed = await signCookieValue("user", "alice", secret);
+  test("sign → verify round trip; the value stays readable; format <value>.<43 base64url chars>", () => {
+    const signed = signCookieValue("user", "alice", secret);
     assert.match(signed, /^alice\.[A-Za-z0-9_-]{43}$/);
-    assert.equal(await verifyCookieValue("user", signed, secret), "alice");
+    assert.equal(verifyCookieValue("user", signed, secret), "alice");
   });
 
-  test("deterministic and bound to name, value and secret", async () => {
-    const a = await signCookieValue("user", "alice", secret);
-    assert.equal(await signCookieValue("user", "alice", secret), a);
-    assert.notEqual(await signCookieValue("user2", "alice", secret), a);
-    assert.notEqual(await signCookieValue("user", "alicf", secret), a);
-    assert.notEqual(await signCookieValue("user", "alice", secret + "!"), a);
+  test("deterministic and bound to name, value and secret", () => {
+    const a = signCookieValue("user", "alice", secret);
+    assert.equal(signCookieValue("user", "alice", secret), a);
+    assert.notEqual(signCookieValue("user2", "alice", secret), a);
+    assert.notEqual(signCookieValue("user", "alicf", secret), a);
+    assert.notEqual(signCookieValue("user", "alice", secret + "!"), a);
     // "us"+"er=alice" vs "user"+"=alice": the "=" separator cannot be moved because names are tokens.
-    await assert.rejects(signCookieValue("us=er", "alice", secret), TypeError);
+    assert.throws(() => signCookieValue("us=er", "alice", secret), TypeError);
   });
 
-  test("matches an independent HMAC-SHA256 computation over `name=value`", async () => {
-    const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode("user=alice")));
-    const b64url = btoa(String.fromCharCode(...mac)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-    assert.equal(await signCookieValue("user", "alice", secret), `alice.${b64url}`);
-  });
-
-  test("round trip through Set-Cookie and Cookie headers with special characters", async () => {
-    for (const value of ["", "a b; c=d", "café ☕ 😀", "x.y.z", '{"id":42,"roles":["admin"]}', "%25"]) {
-      const signed = await signCookieValue("data", value, secret);
-      const cookies = parseCookies(pairOf(serializeCookie("data", signed, { httpOnly: true })));
-      assert.equal(await verifyCookieValue("data", cookies.data, secret), value, `value ${JSON.stringify(value)}`);
+  test("cookies signed by the previous (WebCrypto) version verify, and signing gives the same bytes", async () => {
+    const long = "k".repeat(200); // longer than HMAC's 64-byte block: hashed first
+    const cases: Array<[string, string, string | Uint8Array]> = [
+      ["user", "alice", secret],
+      ["data", "", "s"],
+      ["data", "café ☕ 😀 " + "x".repeat(300), long],
+      ["sid", '{"id":42}', new Uint8Array([0, 1, 2, 255])],
+      ["n", "v".repeat(55 - 2), "block-boundary"], // "n=" + value: 55, 56, 63, 64, 65 bytes
+      ["n", "v".repeat(56 - 2), "block-boundary"],
+      ["n", "v".repeat(63 - 2), "block-boundary"],
+      ["n", "v".repeat(64 - 2), "block-boundary"],
+      ["n", "v".repeat(65 - 2), "block-boundary"],
+    ];
+    for (const [name, value, key] of cases) {
+      const old = await webCryptoSigned(name, value, key);
+      const label = `${name}=${value.slice(0, 20)}`;
+      assert.equal(verifyCookieValue(name, old, key), value, label);
+      assert.equal(verifyCookieValue(name, old, ["rotated-in", key]), value, label);
+      assert.equal(signCookieValue(name, value, key), old, label);
     }
   });
 
-  test("tampered value → undefined", async () => {
-    const signed = await signCookieValue("user", "alice", secret);
-    assert.equal(await verifyCookieValue("user", signed.replace("alice", "admin"), secret), undefined);
-    assert.equal(await verifyCookieValue("user", "x" + signed, secret), undefined);
-    assert.equal(await verifyCookieValue("user", signed.slice(1), secret), undefined);
-    assert.equal(await verifyCookieValue("user", signed.replace("alice", "alic"), secret), undefined);
+  test("round trip through Set-Cookie and Cookie headers with special characters", () => {
+    for (const value of ["", "a b; c=d", "café ☕ 😀", "x.y.z", '{"id":42,"roles":["admin"]}', "%25"]) {
+      const signed = signCookieValue("data", value, secret);
+      const cookies = parseCookies(pairOf(serializeCookie("data", signed, { httpOnly: true })));
+      assert.equal(verifyCookieValue("data", cookies.data, secret), value, `value ${JSON.stringify(value)}`);
+    }
   });
 
-  test("tampered signature → undefined (every position, truncated, extended, re-padded)", async () => {
-    const signed = await signCookieValue("user", "alice", secret);
+  test("tampered value → undefined", () => {
+    const signed = signCookieValue("user", "alice", secret);
+    assert.equal(verifyCookieValue("user", signed.replace("alice", "admin"), secret), undefined);
+    assert.equal(verifyCookieValue("user", "x" + signed, secret), undefined);
+    assert.equal(verifyCookieValue("user", signed.slice(1), secret), undefined);
+    assert.equal(verifyCookieValue("user", signed.replace("alice", "alic"), secret), undefined);
+  });
+
+  test("tampered signature → undefined (every position, truncated, extended, re-padded)", () => {
+    const signed = signCookieValue("user", "alice", secret);
     const dot = signed.lastIndexOf(".");
     for (let i = dot + 1; i < signed.length; i++) {
       const flipped = signed[i] === "A" ? "B" : "A";
       const tampered = signed.slice(0, i) + flipped + signed.slice(i + 1);
-      assert.equal(await verifyCookieValue("user", tampered, secret), undefined, `position ${i}`);
+      assert.equal(verifyCookieValue("user", tampered, secret), undefined, `position ${i}`);
     }
-    assert.equal(await verifyCookieValue("user", signed.slice(0, -1), secret), undefined);
-    assert.equal(await verifyCookieValue("user", signed + "A", secret), undefined);
-    assert.equal(await verifyCookieValue("user", signed + "=", secret), undefined);
+    assert.equal(verifyCookieValue("user", signed.slice(0, -1), secret), undefined);
+    assert.equal(verifyCookieValue("user", signed + "A", secret), undefined);
+    assert.equal(verifyCookieValue("user", signed + "=", secret), undefined);
     // Standard base64 instead of base64url is a different string, not accepted.
     const std = signed.replace(/-/g, "+").replace(/_/g, "/");
-    if (std !== signed) assert.equal(await verifyCookieValue("user", std, secret), undefined);
+    if (std !== signed) assert.equal(verifyCookieValue("user", std, secret), undefined);
   });
 
-  test("wrong secret → undefined", async () => {
-    const signed = await signCookieValue("user", "alice", secret);
-    assert.equal(await verifyCookieValue("user", signed, "another secret"), undefined);
-    assert.equal(await verifyCookieValue("user", signed, new TextEncoder().encode(secret + " ")), undefined);
+  test("wrong secret → undefined", () => {
+    const signed = signCookieValue("user", "alice", secret);
+    assert.equal(verifyCookieValue("user", signed, "another secret"), undefined);
+    assert.equal(verifyCookieValue("user", signed, new TextEncoder().encode(secret + " ")), undefined);
   });
 
-  test("renamed cookie (value moved to another name) → undefined", async () => {
-    const signed = await signCookieValue("role", "admin", secret);
-    assert.equal(await verifyCookieValue("role", signed, secret), "admin");
-    assert.equal(await verifyCookieValue("isAdmin", signed, secret), undefined);
-    assert.equal(await verifyCookieValue("Role", signed, secret), undefined);
+  test("renamed cookie (value moved to another name) → undefined", () => {
+    const signed = signCookieValue("role", "admin", secret);
+    assert.equal(verifyCookieValue("role", signed, secret), "admin");
+    assert.equal(verifyCookieValue("isAdmin", signed, secret), undefined);
+    assert.equal(verifyCookieValue("Role", signed, secret), undefined);
   });
 
-  test("unsigned, empty, missing or garbage → undefined, never a throw", async () => {
+  test("unsigned, empty, missing or garbage → undefined, never a throw", () => {
     const garbage: unknown[] = [
       undefined,
       null,
@@ -442,93 +460,149 @@ describe("signed cookie values", () => {
       {},
     ];
     for (const value of garbage) {
-      assert.equal(await verifyCookieValue("user", value as string, secret), undefined, String(value).slice(0, 40));
+      assert.equal(verifyCookieValue("user", value as string, secret), undefined, String(value).slice(0, 40));
     }
-    const signed = await signCookieValue("user", "alice", secret);
+    const signed = signCookieValue("user", "alice", secret);
     for (const name of ["", "a b", 42 as unknown as string]) {
-      assert.equal(await verifyCookieValue(name, signed, secret), undefined);
+      assert.equal(verifyCookieValue(name, signed, secret), undefined);
     }
   });
 
-  test("key rotation: the first secret signs, every secret verifies", async () => {
+  test("key rotation: the first secret signs, every secret verifies", () => {
     const oldKey = "key-2025";
     const newKey = new TextEncoder().encode("key-2026-bytes");
-    const oldSigned = await signCookieValue("sid", "s1", oldKey);
+    const oldSigned = signCookieValue("sid", "s1", oldKey);
     const rotated = [newKey, oldKey];
-    assert.equal(await verifyCookieValue("sid", oldSigned, rotated), "s1", "old cookies still verify");
-    const newSigned = await signCookieValue("sid", "s2", rotated);
-    assert.equal(newSigned, await signCookieValue("sid", "s2", newKey), "signed with the first key");
-    assert.equal(await verifyCookieValue("sid", newSigned, rotated), "s2");
-    assert.equal(await verifyCookieValue("sid", newSigned, [newKey]), "s2");
-    assert.equal(await verifyCookieValue("sid", newSigned, oldKey), undefined, "the old key alone does not verify new cookies");
-    assert.equal(await verifyCookieValue("sid", oldSigned, [newKey]), undefined, "retired key: old cookies stop verifying");
+    assert.equal(verifyCookieValue("sid", oldSigned, rotated), "s1", "old cookies still verify");
+    const newSigned = signCookieValue("sid", "s2", rotated);
+    assert.equal(newSigned, signCookieValue("sid", "s2", newKey), "signed with the first key");
+    assert.equal(verifyCookieValue("sid", newSigned, rotated), "s2");
+    assert.equal(verifyCookieValue("sid", newSigned, [newKey]), "s2");
+    assert.equal(verifyCookieValue("sid", newSigned, oldKey), undefined, "the old key alone does not verify new cookies");
+    assert.equal(verifyCookieValue("sid", oldSigned, [newKey]), undefined, "retired key: old cookies stop verifying");
   });
 
-  test("string and byte secrets with the same content are the same key; a mutated byte secret is not served stale", async () => {
+  test("string and byte secrets with the same content are the same key; a mutated byte secret is not served stale", () => {
     const bytes = new TextEncoder().encode("shared");
-    assert.equal(await signCookieValue("n", "v", bytes), await signCookieValue("n", "v", "shared"));
-    const before = await signCookieValue("n", "v", bytes);
+    assert.equal(signCookieValue("n", "v", bytes), signCookieValue("n", "v", "shared"));
+    const before = signCookieValue("n", "v", bytes);
     bytes[0] ^= 1;
-    const after = await signCookieValue("n", "v", bytes);
+    const after = signCookieValue("n", "v", bytes);
     assert.notEqual(after, before);
-    assert.equal(await verifyCookieValue("n", before, bytes), undefined);
+    assert.equal(verifyCookieValue("n", before, bytes), undefined);
   });
 
-  test("invalid secrets, names or values when signing are configuration errors that throw", async () => {
-    await assert.rejects(signCookieValue("n", "v", ""), /secret must not be empty/);
-    await assert.rejects(signCookieValue("n", "v", new Uint8Array()), /secret must not be empty/);
-    await assert.rejects(signCookieValue("n", "v", []), /secret list must not be empty/);
-    await assert.rejects(signCookieValue("n", "v", 42 as unknown as string), /secret must be a string or a Uint8Array/);
-    await assert.rejects(verifyCookieValue("n", "v", ""), /secret must not be empty/);
-    await assert.rejects(verifyCookieValue("n", undefined, []), /secret list must not be empty/);
-    await assert.rejects(signCookieValue("a b", "v", "s"), /not an RFC 6265 token/);
-    await assert.rejects(signCookieValue("n", { a: 1 } as unknown as string, "s"), /must be a string/);
-    await assert.rejects(signCookieValue("n", "a\uD800", "s"), /lone UTF-16 surrogate/);
+  test("invalid secrets, names or values when signing are configuration errors that throw", () => {
+    assert.throws(() => signCookieValue("n", "v", ""), /secret must not be empty/);
+    assert.throws(() => signCookieValue("n", "v", new Uint8Array()), /secret must not be empty/);
+    assert.throws(() => signCookieValue("n", "v", []), /secret list must not be empty/);
+    assert.throws(() => signCookieValue("n", "v", 42 as unknown as string), /secret must be a string or a Uint8Array/);
+    assert.throws(() => verifyCookieValue("n", "v", ""), /secret must not be empty/);
+    assert.throws(() => verifyCookieValue("n", undefined, []), /secret list must not be empty/);
+    assert.throws(() => signCookieValue("a b", "v", "s"), /not an RFC 6265 token/);
+    assert.throws(() => signCookieValue("n", { a: 1 } as unknown as string, "s"), /must be a string/);
+    assert.throws(() => signCookieValue("n", "a\uD800", "s"), /lone UTF-16 surrogate/);
   });
 
-  test("imported keys are cached: one importKey per secret, also under concurrency", async () => {
-    const imports = await countImports(async () => {
-      const results = await Promise.all(Array.from({ length: 50 }, () => signCookieValue("n", "v", "fresh-secret-1")));
-      assert.equal(new Set(results).size, 1);
-      for (let i = 0; i < 20; i++) assert.equal(await verifyCookieValue("n", results[0], "fresh-secret-1"), "v");
-    });
-    assert.equal(imports, 1);
-    assert.equal(await countImports(() => signCookieValue("n", "v", ["fresh-secret-2", "fresh-secret-1"])), 1);
+  test("synchronous: a string or undefined, never a Promise, so `if (verify…)` means what it says", () => {
+    const signed: unknown = signCookieValue("user", "alice", secret);
+    assert.equal(typeof signed, "string");
+    const missing: unknown = verifyCookieValue("user", undefined, secret);
+    assert.equal(missing, undefined);
+    assert.ok(!missing, "a missing cookie is falsy");
   });
 
-  test("the key cache is bounded (a secret per request cannot grow it forever) and stays correct", async () => {
+  test("a Promise as the value (a forgotten await upstream) is refused, saying to await it", () => {
+    const pending = Promise.resolve("alice");
+    assert.throws(() => signCookieValue("user", pending as unknown as string, secret), /got object.*await/);
+  });
+
+  test("the key cache is bounded (a secret per request cannot grow it forever) and stays correct", () => {
     const signed: string[] = [];
-    const imports = await countImports(async () => {
-      for (let i = 0; i < 150; i++) signed.push(await signCookieValue("n", "v", `bounded-${i}`));
-      await signCookieValue("n", "v", "bounded-0"); // evicted long ago: imported again
-    });
-    assert.equal(imports, 151);
+    for (let i = 0; i < 150; i++) signed.push(signCookieValue("n", "v", `bounded-${i}`));
     assert.equal(new Set(signed).size, 150);
-    for (let i = 0; i < 150; i += 7) assert.equal(await verifyCookieValue("n", signed[i], `bounded-${i}`), "v");
+    for (let i = 0; i < 150; i += 7) {
+      assert.equal(verifyCookieValue("n", signed[i], `bounded-${i}`), "v");
+      assert.equal(verifyCookieValue("n", signed[i], `bounded-${i + 1}`), undefined);
+    }
   });
 });
 
-/** Runs `fn` and returns how many times it called `crypto.subtle.importKey`. */
-async function countImports(fn: () => Promise<unknown>): Promise<number> {
-  const subtle = crypto.subtle;
-  const original = subtle.importKey;
-  let imports = 0;
-  // Shadow the prototype method on the instance, then remove the shadow.
-  Object.defineProperty(subtle, "importKey", {
-    configurable: true,
-    writable: true,
-    value: function (this: SubtleCrypto, ...args: unknown[]) {
-      imports++;
-      return (original as (...a: unknown[]) => Promise<CryptoKey>).apply(this, args);
-    },
-  });
-  try {
-    await fn();
-  } finally {
-    delete (subtle as { importKey?: unknown }).importKey;
-    if (subtle.importKey !== original) subtle.importKey = original;
+describe("signed cookies over a real socket, written without await", () => {
+  const SECRET = ["key-2026", "key-2025"];
+
+  function authApp(): Carafe {
+    const app = new Carafe();
+    app.post("/login", (_req, res) => {
+      res.setSignedCookie("user", "alice", SECRET, { httpOnly: true, sameSite: "lax" });
+      redirect("/admin");
+    });
+    app.get("/admin", (req) => {
+      if (req.getSignedCookie("user", SECRET)) return "admin area";
+      abort(401, "Log in first.");
+    });
+    return app;
   }
-  return imports;
+
+  /** Serves `authApp()` with `server` on a free port for the duration of `fn`. */
+  async function serving(server: string, fn: (url: string) => Promise<void>): Promise<void> {
+    const s = await run({ app: authApp(), server, port: 0, quiet: true, handleSignals: false });
+    try {
+      await fn(s.url);
+    } finally {
+      await s.close();
+      await s.finished;
+    }
+  }
+
+  for (const server of runtime === "node" ? ["auto"] : ["auto", "node"]) {
+    test(`${server} server: the signed cookie is in the redirect that follows setSignedCookie`, async () => {
+      await serving(server, async (url) => {
+        const login = await fetch(new URL("login", url), { method: "POST", redirect: "manual" });
+        await login.body?.cancel();
+        assert.equal(login.status, 303);
+        assert.equal(new URL(login.headers.get("location")!, url).pathname, "/admin");
+        const setCookie = login.headers.getSetCookie();
+        assert.equal(setCookie.length, 1, "the signed cookie is in the redirect");
+        assert.match(setCookie[0], /^user=alice\.[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax$/);
+        const admin = await fetch(new URL("admin", url), { headers: { cookie: pairOf(setCookie[0]) } });
+        assert.deepEqual([admin.status, await admin.text()], [200, "admin area"]);
+      });
+    });
+
+    test(`${server} server: \`if (req.getSignedCookie(…))\` refuses a missing, forged or tampered cookie`, async () => {
+      await serving(server, async (url) => {
+        const admin = (cookie?: string) => fetch(new URL("admin", url), { headers: cookie ? { cookie } : {} });
+        const current = await webCryptoSigned("user", "alice", SECRET[0]);
+        const signature = current.slice(current.lastIndexOf(".") + 1);
+        const refused = {
+          "no cookie": undefined,
+          "unsigned": "user=alice",
+          "forged signature": `user=alice.${"A".repeat(43)}`,
+          "tampered value": `user=admin.${signature}`,
+          "another key": `user=${await webCryptoSigned("user", "alice", "not-our-key")}`,
+          "renamed": `admin=${current}; other=1`,
+        };
+        for (const [what, cookie] of Object.entries(refused)) {
+          const res = await admin(cookie);
+          assert.deepEqual([res.status, (await res.text()).includes("admin area")], [401, false], what);
+        }
+        for (const key of SECRET) {
+          const res = await admin(`user=${await webCryptoSigned("user", "alice", key)}`);
+          assert.deepEqual([res.status, await res.text()], [200, "admin area"], `signed with ${key}`);
+        }
+      });
+    });
+  }
+});
+
+/** A signed value exactly as the previous, WebCrypto-based version made it. */
+async function webCryptoSigned(name: string, value: string, secret: string | Uint8Array): Promise<string> {
+  const raw = typeof secret === "string" ? new TextEncoder().encode(secret) : new Uint8Array(secret);
+  const key = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`${name}=${value}`)));
+  const b64url = btoa(String.fromCharCode(...mac)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return `${value}.${b64url}`;
 }
 
 describe("options type", () => {
