@@ -5,7 +5,7 @@
  * must be checked synchronously. An asynchronous check is a trap: `if
  * (req.getSignedCookie(...))` without `await` tests a Promise, which is always truthy,
  * so a missing cookie would pass. This module is what makes the synchronous API
- * possible with web standards only (no runtime's `node:crypto`). Its results are
+ * possible with web standards only (no runtime-specific crypto module). Its results are
  * tested against the NIST vectors, RFC 4231 and `crypto.subtle` on every runtime.
  *
  * {@linkcode HmacSha256} keeps the key schedule (the states after the inner and outer
