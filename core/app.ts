@@ -20,7 +20,8 @@
 import { assertHeaderSafe, HTTPError, HTTPResponse } from "./errors.ts";
 import { compileTrust, type TrustProxy } from "./proxy.ts";
 import { replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
-import { CarafeRequest, ERROR_SINK, type RequestContext } from "./request.ts";
+import { resolveLocation } from "./location.ts";
+import { CarafeRequest, ERROR_SINK, REQUEST_TARGET, type RequestContext, SERVER_PREFIX } from "./request.ts";
 import { CarafeResponse } from "./response.ts";
 import { Router, type PathParams } from "./router.ts";
 import { StaticFile } from "./static.ts";
@@ -554,17 +555,28 @@ export class Carafe {
    * Includes the mount prefixes of the apps this app is mounted in (the first mount
    * point of each, see {@linkcode Carafe.mount}), looked up now.
    *
+   * Pass the request being answered (`req`) to include the prefix the server put the
+   * app under (FastCGI/CGI `SCRIPT_NAME`), as Bottle's `get_url` does: behind nginx at
+   * `/app/`, `app.url("item", { id: 7 }, req)` is `"/app/item/7"`. Without `req` the
+   * URL starts at the app's own root.
+   *
+   * @param name the route's `name` option
+   * @param params path parameters; the others become the query string
+   * @param req the request being answered, for the server's prefix
+   *
    * @example
    * ```ts
-   * import { Carafe } from "../mod.ts";
+   * import { Carafe, redirect } from "../mod.ts";
    * const app = new Carafe();
    * app.get("/item/<id:int>", () => "", { name: "item" });
    * app.url("item", { id: 7, tab: "info" }); // "/item/7?tab=info"
+   * app.post("/items", (req) => redirect(app.url("item", { id: 8 }, req)));
    * ```
    */
-  url(name: string, params?: Record<string, unknown>): string {
+  url(name: string, params?: Record<string, unknown>, req?: CarafeRequest<unknown>): string {
     let prefix = "";
     for (let at = this.#mountedAt; at !== undefined; at = at.parent.#mountedAt) prefix = at.urlPrefix + prefix;
+    if (req !== undefined) prefix = req[SERVER_PREFIX] + prefix;
     return prefix + this.router.build(name, params);
   }
 
@@ -1082,8 +1094,9 @@ function toReply(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Set
 
 /**
  * Bottle's `HTTPResponse.apply`, merging instead of replacing: the status, and the
- * headers over those on `res` (Set-Cookie lines added). A relative `Location` is
- * resolved against the request URL, mount prefix included.
+ * headers over those on `res` (Set-Cookie lines added). A `Location` without a scheme
+ * is resolved against the request target, mount prefix included, and sent as an
+ * absolute path (core/location.ts): the Host header is not read.
  */
 function applyResponse(res: CarafeResponse, out: HTTPResponse, req: CarafeRequest): void {
   res.status = out.status;
@@ -1093,7 +1106,7 @@ function applyResponse(res: CarafeResponse, out: HTTPResponse, req: CarafeReques
     else res.headers.set(name, value);
     if (name === "location") location = value;
   }
-  if (location !== undefined && !/^[a-z][a-z0-9+.-]*:/i.test(location)) res.headers.set("location", new URL(location, req.url).href);
+  if (location !== undefined) res.headers.set("location", resolveLocation(location, req[REQUEST_TARGET]));
 }
 
 /**
@@ -1458,15 +1471,16 @@ export function uninstall(plugin: Plugin | string | true): number {
 }
 
 /**
- * `defaultApp().url(...)`.
+ * `defaultApp().url(...)`: pass `req` to include the server's prefix (`SCRIPT_NAME`).
  *
  * @example
  * ```ts
  * import { get, url } from "../mod.ts";
  * get("/item/<id:int>", () => "", { name: "item" });
  * url("item", { id: 1 }); // "/item/1"
+ * get("/first", (req) => url("item", { id: 1 }, req)); // "/app/item/1" under SCRIPT_NAME /app
  * ```
  */
-export function url(name: string, params?: Record<string, unknown>): string {
-  return defaultApp().url(name, params);
+export function url(name: string, params?: Record<string, unknown>, req?: CarafeRequest<unknown>): string {
+  return defaultApp().url(name, params, req);
 }

@@ -143,9 +143,18 @@ export function abort(status = 500, text?: string): never {
 }
 
 /**
- * Stops the handler with a redirect. `url` may be relative: the app resolves it
- * against the request's URL (mount prefix included). Cookies and headers already set
- * on `res` are kept. Default status 303 (See Other), as in Bottle.
+ * Stops the handler with a redirect. Cookies and headers already set on `res` are
+ * kept. Default status 303 (See Other), as in Bottle.
+ *
+ * `url` is an absolute URL (`https://example.com/x`, sent as it is) or a reference on
+ * this server, resolved as a browser resolves a link on the requested page (Bottle's
+ * `urljoin(request.url, url)`): `"/todo"` is the server's `/todo`, `"todo"` and
+ * `"../todo"` are relative to the request path, mount prefix included. The `Location`
+ * sent for a reference is an absolute path without scheme or host, so the request's
+ * Host header plays no part. A target a browser would read as another host
+ * (`//evil.com`, `/\evil.com`) stays on this one (`/evil.com`). Under a prefix (a
+ * FastCGI `SCRIPT_NAME`, a mount), go to a route of the app with
+ * `redirect(app.url(name, params, req))`.
  *
  * @example
  * ```ts
@@ -163,7 +172,7 @@ export function redirect(url: string, status = 303): never {
 /**
  * A header holds bytes, not text: non-ASCII in a redirect target (`/瓶`, `?q=ü`) is
  * percent-encoded as UTF-8, and an absolute URL is normalised by the URL parser (an
- * international host becomes punycode).
+ * international host becomes punycode). The app resolves the rest (core/location.ts).
  */
 function asciiLocation(url: string): string {
   // deno-lint-ignore no-control-regex

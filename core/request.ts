@@ -27,6 +27,20 @@ import { lastForwarded, resolveClient, type ClientAddress, type TrustFn } from "
 /** The key of {@linkcode CarafeRequest}'s per-request error channel (for core/app.ts). */
 export const ERROR_SINK: unique symbol = Symbol("carafe.errorSink");
 
+/**
+ * The key of {@linkcode CarafeRequest}'s request target as the client sent it, from the
+ * server's root: prefix, path and query, never the host (for redirects, core/app.ts).
+ */
+export const REQUEST_TARGET: unique symbol = Symbol("carafe.requestTarget");
+
+/**
+ * The key of {@linkcode CarafeRequest}'s server prefix: the part of the path the server
+ * stripped before the request reached Carafe (FastCGI/CGI `SCRIPT_NAME`), percent-encoded,
+ * without a trailing `/` (`""` when there is none). `app.url(name, params, req)` puts it
+ * in front of the app's own mount prefixes.
+ */
+export const SERVER_PREFIX: unique symbol = Symbol("carafe.serverPrefix");
+
 /** What the app hands each request: settings that shape how it is read. */
 export interface RequestContext {
   /** Largest body in bytes. */
@@ -57,7 +71,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
   /** Route parameters, converted by their filters. */
   params: P;
   #ctx: RequestContext;
-  #info: { readonly remoteAddr?: string; readonly log?: (message: string) => void } | undefined;
+  #info: RequestInfo | undefined;
   #search: string;
   #rawPath: string;
   #rawBase: string | undefined;
@@ -90,7 +104,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
     path: string,
     search: string,
     scriptName: string,
-    info: { readonly remoteAddr?: string; readonly log?: (message: string) => void } | undefined,
+    info: RequestInfo | undefined,
     ctx: RequestContext,
     rawBase?: string,
   ) {
@@ -111,6 +125,17 @@ export class CarafeRequest<P = Record<string, unknown>> {
    */
   get [ERROR_SINK](): ((message: string) => void) | undefined {
     return this.#info?.log;
+  }
+
+  /** See {@linkcode REQUEST_TARGET}. */
+  get [REQUEST_TARGET](): string {
+    return (this.#rawBase ?? encodePath(this.scriptName.slice(0, -1))) + this.#rawPath + this.#search;
+  }
+
+  /** See {@linkcode SERVER_PREFIX}. */
+  get [SERVER_PREFIX](): string {
+    const trimmed = this.#info?.scriptName?.replace(/^\/+|\/+$/g, "");
+    return trimmed ? encodePath("/" + trimmed) : "";
   }
 
   /**
@@ -353,3 +378,20 @@ export class CarafeRequest<P = Record<string, unknown>> {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** What an adapter tells the request about its connection (a `ServeInfo`). */
+interface RequestInfo {
+  readonly remoteAddr?: string;
+  /** The prefix the server stripped (FastCGI/CGI `SCRIPT_NAME`), decoded. */
+  readonly scriptName?: string;
+  readonly log?: (message: string) => void;
+}
+
+/** A decoded path as it may appear in a URL: percent-encoded where it must be (`?`, `#`, `%`, spaces, non-ASCII). */
+export function encodePath(path: string): string {
+  try {
+    return encodeURI(path).replace(/[?#]/g, (c) => (c === "?" ? "%3F" : "%23"));
+  } catch {
+    throw new TypeError(`The path ${JSON.stringify(path)} contains a lone UTF-16 surrogate.`);
+  }
+}

@@ -199,7 +199,7 @@ describe("HTTPResponse, HTTPError, abort, redirect", () => {
     assert.deepEqual(await res.json(), { errors: ["name is required"] });
   });
 
-  test("redirect: 303 default, Location resolved against the URL incl. mount prefix, cookies kept", async () => {
+  test("redirect: 303 default, Location resolved against the request path incl. mount prefix and sent without host, cookies kept", async () => {
     const child = new Carafe();
     child.get("/login", (_req, res) => {
       res.setCookie("session", "abc");
@@ -210,11 +210,11 @@ describe("HTTPResponse, HTTPError, abort, redirect", () => {
     app.mount("/admin", child);
     const res = await call(app, "/admin/login");
     assert.equal(res.status, 303);
-    assert.equal(res.headers.get("location"), "http://localhost/admin/dashboard");
+    assert.equal(res.headers.get("location"), "/admin/dashboard");
     assert.match(res.headers.get("set-cookie") ?? "", /^session=abc/);
     const perm = await call(app, "/admin/perm");
     assert.equal(perm.status, 301);
-    assert.equal(perm.headers.get("location"), "http://localhost/elsewhere");
+    assert.equal(perm.headers.get("location"), "/elsewhere");
     assert.throws(() => redirect("/x\r\nSet-Cookie: evil=1"), TypeError);
   });
 
@@ -225,9 +225,9 @@ describe("HTTPResponse, HTTPError, abort, redirect", () => {
     app.get("/plain", () => redirect("/a%20b?x=1"));
     const rel = await call(app, "/rel");
     assert.equal(rel.status, 303);
-    assert.equal(rel.headers.get("location"), "http://localhost/%E7%93%B6?q=%C3%BC");
+    assert.equal(rel.headers.get("location"), "/%E7%93%B6?q=%C3%BC");
     assert.equal((await call(app, "/abs")).headers.get("location"), "https://xn--exmple-cua.com/%E7%93%B6");
-    assert.equal((await call(app, "/plain")).headers.get("location"), "http://localhost/a%20b?x=1");
+    assert.equal((await call(app, "/plain")).headers.get("location"), "/a%20b?x=1");
     assert.throws(() => redirect("/\ud800"), /not valid Unicode/);
   });
 
@@ -243,7 +243,7 @@ describe("HTTPResponse, HTTPError, abort, redirect", () => {
     app.mount("/m", child);
     const res = await call(app, "/m/go");
     assert.equal(res.status, 307);
-    assert.equal(res.headers.get("location"), "http://localhost/m/there");
+    assert.equal(res.headers.get("location"), "/m/there");
   });
 });
 
@@ -556,7 +556,7 @@ describe("streaming: errors and chunk types", () => {
     const yielded = await call(app, "/yielded");
     assert.deepEqual([yielded.status, yielded.headers.get("x-a"), await yielded.text()], [201, "1", "test"]);
     const moved = await call(app, "/redirect");
-    assert.deepEqual([moved.status, moved.headers.get("location")], [303, "http://localhost/elsewhere"]);
+    assert.deepEqual([moved.status, moved.headers.get("location")], [303, "/elsewhere"]);
     const gone = await call(app, "/error");
     assert.deepEqual([gone.status, await gone.text()], [404, "custom gone"]);
   });
