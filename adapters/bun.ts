@@ -33,6 +33,7 @@ import {
   uriTooLong,
   warnOnce,
 } from "./common.ts";
+import { badHost, HostCheck } from "./host.ts";
 import { readPem } from "../shims/tls.ts";
 import type { Reply } from "../core/reply.ts";
 
@@ -138,6 +139,33 @@ function mayStream(reply: Reply): boolean {
   return reply.response !== undefined || reply.body instanceof ReadableStream;
 }
 
+/**
+ * Checks what Bun made of the request's URL before the app sees it. Returns the request
+ * itself when it may be answered, a 414 or 400 to send instead, or, for a request
+ * without a Host (HTTP/1.0) or with an empty one, a copy whose URL has `origin` (the
+ * server's own address) in front.
+ *
+ * Bun hands over a bare path (`/public/x`) when Host is missing, empty or not one it
+ * accepts, and a URL with any Host it does accept (`x:abc`, `[::1`); the app routes
+ * only on the path, but it must never see a URL built from an invalid Host: that is
+ * a 400 (RFC 9112 §3.2).
+ */
+function admitter(origin: string): (req: Request) => Request | Response {
+  const hosts = new HostCheck();
+  let goodStart = "";
+  return (req) => {
+    const url = req.url;
+    if (url.length > MAX_URL_LENGTH) return uriTooLong();
+    if (goodStart !== "" && url.startsWith(goodStart)) return req;
+    if (url.charCodeAt(0) === 47 /* "/" */) return req.headers.get("host") ? badHost() : new Request(origin + url, req);
+    const start = url.indexOf("://") + 3;
+    const end = url.indexOf("/", start);
+    if (!hosts.ok(url.slice(start, end < 0 ? undefined : end))) return badHost();
+    goodStart = url.slice(0, end < 0 ? undefined : end + 1);
+    return req;
+  };
+}
+
 /** Bun's largest idle timeout, in seconds. */
 const BUN_MAX_IDLE = 255;
 
@@ -191,20 +219,27 @@ export const bunAdapter: Adapter = {
         return r;
       });
     };
+    // For a request without Host, the URL gets the server's own address (set once Bun listens).
+    let admit = admitter(o.tls ? "https://localhost" : "http://localhost");
+    // A request Bun handed over as it is goes the fast way; a copy (no Host) or a refusal the plain way.
     const fetch = o.quiet
-      ? answer
-        ? (req: Request, server: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : answer(req, new LazyInfo(server, req), server, 0)
-        : (req: Request, server: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : drained(req, plain(req, new LazyInfo(server, req)))
+      ? (req: Request, server: Any) => {
+        const admitted = admit(req);
+        if (admitted !== req) return admitted instanceof Response ? admitted : drained(admitted, plain(admitted, new LazyInfo(server, req)));
+        return answer ? answer(req, new LazyInfo(server, req), server, 0) : drained(req, plain(req, new LazyInfo(server, req)));
+      }
       : (req: Request, server: Any) => {
         // Stamped with the arrival time, written when the answer is handed to Bun.
         const start = Date.now();
         const remoteAddr = server.requestIP(req)?.address;
-        if (req.url.length <= MAX_URL_LENGTH && answerLogged) return answerLogged(req, { remoteAddr }, server, start);
+        const admitted = admit(req);
+        if (admitted === req && answerLogged) return answerLogged(req, { remoteAddr }, server, start);
+        const seen = admitted instanceof Request ? admitted : req;
         const logged = (res: Response) => {
-          log(responseLogLine(req, res, remoteAddr, start, req.signal.aborted));
+          log(responseLogLine(seen, res, remoteAddr, start, req.signal.aborted));
           return res;
         };
-        const res = req.url.length > MAX_URL_LENGTH ? uriTooLong() : drained(req, plain(req, { remoteAddr }));
+        const res = admitted instanceof Response ? admitted : drained(admitted, plain(admitted, { remoteAddr }));
         return res instanceof Promise ? res.then(logged) : logged(res);
       };
     const config: Any = {
@@ -236,6 +271,7 @@ export const bunAdapter: Adapter = {
       url = `unix:${o.socket}`;
     } else {
       url = displayUrl(o.tls ? "https" : "http", o.host, server.port);
+      admit = admitter(url.slice(0, -1));
     }
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));

@@ -245,6 +245,7 @@ export function responseOf(reply: Reply, log: (line: string) => void): Response 
  * ```
  */
 export function pathOf(url: string): string {
+  if (url.charCodeAt(0) === 47) return url; // already a path (Bun, for a request without a usable Host)
   const i = url.indexOf("/", url.indexOf("://") + 3);
   return i < 0 ? "/" : url.slice(i);
 }

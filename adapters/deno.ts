@@ -27,6 +27,7 @@ import {
   uriTooLong,
   warnOnce,
 } from "./common.ts";
+import { badHost, HostCheck } from "./host.ts";
 import type { Reply } from "../core/reply.ts";
 import { readPem } from "../shims/tls.ts";
 
@@ -51,6 +52,21 @@ class LazyInfo {
   get remoteAddr(): string | undefined {
     return remoteOf(this.#info);
   }
+}
+
+/**
+ * The answer to a request Carafe refuses before the app sees it, else `undefined`: 414
+ * for a URL past {@linkcode MAX_URL_LENGTH}, 400 for a Host header that is not
+ * `host[:port]` (Deno pastes Host into `Request.url` unchecked, so `Host: x/admin`
+ * would put `/admin` in front of the path). No Host (HTTP/1.0) or an empty one is
+ * fine: Deno then uses its own address.
+ */
+function refusalOf(hosts: HostCheck): (req: Request) => Response | undefined {
+  return (req) => {
+    if (req.url.length > MAX_URL_LENGTH) return uriTooLong();
+    const host = req.headers.get("host");
+    return host === null || host === "" || hosts.ok(host) ? undefined : badHost();
+  };
 }
 
 /**
@@ -95,8 +111,9 @@ export const denoAdapter: Adapter = {
     if (idleAsked || o.maxHeaderSize !== undefined) warnOnce(log, "deno-limits", DENO_LIMITS_WARNING);
     const answer = responder(app);
     const handle = handleOf(app);
+    const refusal = refusalOf(new HostCheck());
     const handler = o.quiet
-      ? (req: Request, info: Any) => req.url.length > MAX_URL_LENGTH ? uriTooLong() : answer(req, new LazyInfo(info))
+      ? (req: Request, info: Any) => refusal(req) ?? answer(req, new LazyInfo(info))
       : (req: Request, info: Any) => {
         // Stamped with the arrival time, written once Deno is done with the answer (its
         // `completed` promise; 499 if it rejects). Deno 2.9 resolves it even when the client
@@ -109,7 +126,8 @@ export const denoAdapter: Adapter = {
           if (completed) completed.then(() => write(false), () => write(true));
           else write(false);
         };
-        if (req.url.length <= MAX_URL_LENGTH && handle) {
+        const refused = refusal(req);
+        if (refused === undefined && handle) {
           // A Carafe app: log from the reply, which knows its body's size.
           const finish = (reply: Reply) => {
             when((aborted) => log(replyLogLine(req, reply, remoteAddr, start, aborted)));
@@ -122,7 +140,7 @@ export const denoAdapter: Adapter = {
           when((aborted) => log(responseLogLine(req, res, remoteAddr, start, aborted)));
           return res;
         };
-        const res = req.url.length > MAX_URL_LENGTH ? uriTooLong() : answer(req, { remoteAddr });
+        const res = refused ?? answer(req, { remoteAddr });
         return res instanceof Promise ? res.then(logged) : logged(res);
       };
     let ready!: (addr: Any) => void;

@@ -15,8 +15,8 @@
  * - with no `PATH_INFO` (nginx and Apache defaults) `SCRIPT_NAME` is the whole path,
  *   so there is no prefix and the app routes the full path.
  *
- * This module imports nothing but `core/status.ts` and `core/reply.ts`: the CGI adapter
- * loads it for every request.
+ * This module imports nothing but `core/status.ts`, `core/reply.ts` and `./host.ts`:
+ * the CGI adapter loads it for every request.
  *
  * @example
  * ```ts
@@ -36,6 +36,7 @@
 
 import { statusText } from "../core/status.ts";
 import type { FetchApp, ServeInfo } from "./adapter.ts";
+import { HostCheck, isValidHost } from "./host.ts";
 
 export type { FetchApp, ServeInfo };
 import { type Reply, TypedReply } from "../core/reply.ts";
@@ -241,18 +242,27 @@ export class GatewayRequest {
   }
 }
 
-/** The last Host header that passed the check (the same one comes again and again). */
-let goodHost = "";
+const hosts = new HostCheck();
 
+/**
+ * The host (and port) of the request URL. `HTTP_HOST` when it is a valid `host[:port]`
+ * (see {@linkcode isValidHost}), else `SERVER_NAME`, else `localhost`: routing never
+ * depends on it. A host without a port gets `SERVER_PORT` when that is not the
+ * scheme's default: Debian's nginx `fastcgi_params` sends `HTTP_HOST $host`, which has
+ * no port, for a site on :8080.
+ */
 function hostOf(params: GatewayParams, scheme: string): string {
-  const header = params.get("HTTP_HOST");
-  if (header && (header === goodHost || /^[A-Za-z0-9.\-_:[\]]+$/.test(header))) return (goodHost = header);
-  let name = params.get("SERVER_NAME") || "localhost";
-  if (!/^[A-Za-z0-9.\-_:[\]]+$/.test(name)) name = "localhost";
-  if (name.includes(":") && !name.startsWith("[") && !/^[^:]+:\d+$/.test(name)) name = `[${name}]`;
   const port = params.get("SERVER_PORT");
-  const isDefault = !port || (scheme === "http" && port === "80") || (scheme === "https" && port === "443");
-  return isDefault || /:\d+$/.test(name) ? name : `${name}:${port}`;
+  const isDefault = !port || !/^\d{1,5}$/.test(port) || (scheme === "http" && port === "80") || (scheme === "https" && port === "443");
+  const header = params.get("HTTP_HOST");
+  let host: string;
+  if (header && hosts.ok(header)) host = header;
+  else {
+    host = params.get("SERVER_NAME") || "localhost";
+    if (host.includes(":") && !host.startsWith("[") && !/^[^:]+:\d+$/.test(host)) host = `[${host}]`;
+    if (!isValidHost(host)) host = "localhost";
+  }
+  return isDefault || /:\d*$/.test(host) ? host : `${host}:${port}`;
 }
 
 /** Percent-encodes what may not appear raw in a URL path (`%`, `?`, `#`, spaces, non-ASCII). */
