@@ -19,7 +19,7 @@
  */
 import { assertHeaderSafe, HTTPError, HTTPResponse } from "./errors.ts";
 import { compileTrust, type TrustProxy } from "./proxy.ts";
-import { replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
+import { ReplyTransform, replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
 import { resolveLocation } from "./location.ts";
 import { CarafeRequest, ERROR_SINK, REQUEST_TARGET, type RequestContext, SERVER_PREFIX } from "./request.ts";
 import { CarafeResponse } from "./response.ts";
@@ -773,10 +773,22 @@ export class Carafe {
   #conclude(out: unknown, thrown: boolean, req: CarafeRequest, res: CarafeResponse, ctx: Settings): Reply | Promise<Reply> {
     // staticFile() needs the request (conditional and range headers) but is called without it.
     if (!thrown && out instanceof StaticFile) return this.#concludeLater(out.respond(req), req, res, ctx);
+    if (!thrown && out instanceof ReplyTransform) return this.#transformed(out, req, res, ctx);
     if (this.#after.length !== 0) return this.#afterRequest(out, thrown, req, res, ctx);
     // A thrown HTTPResponse (redirect) is an answer like a returned one; anything else thrown is an error.
     if (out instanceof HTTPError || (thrown && !(out instanceof HTTPResponse))) return this.#finishError(out, req, res, ctx);
     return this.#reply(out, req, res, ctx);
+  }
+
+  /** A {@linkcode ReplyTransform} (see `transformReply`): its outcome concluded like any, then its transformer applied. */
+  async #transformed(transform: ReplyTransform, req: CarafeRequest, res: CarafeResponse, ctx: Settings): Promise<Reply> {
+    const reply = await this.#concludeLater(Promise.resolve(transform.outcome), req, res, ctx);
+    try {
+      return sendable(await transform.transformer(reply, req));
+    } catch (err) {
+      discard(reply.body);
+      return this.#finishError(err, req, res, ctx);
+    }
   }
 
   async #tryMounts(

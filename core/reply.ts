@@ -138,3 +138,51 @@ export function replyToResponse(reply: Reply): Response {
   if (reply.response !== undefined) return reply.response;
   return new Response(reply.body as BodyInit | null, { status: reply.status, headers: reply.headers });
 }
+
+/**
+ * Changes a finished reply: what {@linkcode transformReply} is given. Gets the reply
+ * the route's outcome became (after the after_request hooks, error pages included) and
+ * the request; returns the reply to send (the same one to leave it alone).
+ */
+export type ReplyTransformer<Req = unknown> = (reply: Reply, req: Req) => Reply | Promise<Reply>;
+
+/**
+ * A handler's outcome with a function to apply to the reply it becomes. Made by
+ * {@linkcode transformReply}; the app recognises it when a handler (or a plugin's
+ * wrapper) returns it.
+ */
+export class ReplyTransform {
+  /**
+   * Use {@linkcode transformReply} instead.
+   *
+   * @param outcome what the handler returned (a value, a promise, a StaticFile…)
+   * @param transformer applied to the reply the outcome becomes
+   */
+  constructor(readonly outcome: unknown, readonly transformer: ReplyTransformer) {}
+}
+
+/**
+ * For plugins that work on the finished answer rather than on the handler's return
+ * value (compression, for one): wrap the outcome, and `transformer` gets the
+ * {@linkcode Reply} it became — whatever the handler returned (string, object, bytes,
+ * stream, Response, a StaticFile), with status and headers final. A rejected promise
+ * as the outcome is rendered as the error it is, and that error page is transformed.
+ *
+ * @example
+ * ```ts
+ * import { Carafe } from "./app.ts";
+ * import { transformReply } from "./reply.ts";
+ * const app = new Carafe();
+ * app.install({
+ *   name: "stamp",
+ *   apply: (handler) => (req, res) =>
+ *     transformReply(handler(req, res), (reply) => {
+ *       reply.headers.set("x-final-status", String(reply.status));
+ *       return reply;
+ *     }),
+ * });
+ * ```
+ */
+export function transformReply<Req = unknown>(outcome: unknown, transformer: ReplyTransformer<Req>): ReplyTransform {
+  return new ReplyTransform(outcome, transformer as ReplyTransformer);
+}
