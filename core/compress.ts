@@ -30,6 +30,7 @@ import type { CarafeRequest } from "./request.ts";
 import type { Plugin } from "./app.ts";
 import { transformReply, type Reply, type ReplyBody } from "./reply.ts";
 import { isBodyless } from "./status.ts";
+import { addVary } from "./vary.ts";
 import { brotliCompressor } from "../shims/compress.ts";
 
 /** A content coding {@linkcode compress} can produce. */
@@ -186,25 +187,6 @@ function withVary(reply: Reply): Reply {
     addVary(headers, "Accept-Encoding");
     return { status: reply.status, headers, body: reply.body };
   }
-}
-
-/**
- * Adds `token` to a `Vary` header unless it is there already (or `Vary: *`).
- *
- * @example
- * ```ts
- * import { addVary } from "./compress.ts";
- * const h = new Headers({ vary: "Origin" });
- * addVary(h, "Accept-Encoding");
- * h.get("vary"); // "Origin, Accept-Encoding"
- * ```
- */
-export function addVary(headers: Headers, token: string): void {
-  const current = headers.get("vary");
-  if (current === null || current.trim() === "") return headers.set("vary", token);
-  const tokens = current.split(",").map((t) => t.trim().toLowerCase());
-  if (tokens.includes("*") || tokens.includes(token.toLowerCase())) return;
-  headers.set("vary", `${current}, ${token}`);
 }
 
 /**
