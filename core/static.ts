@@ -45,6 +45,12 @@ export interface StaticFileOptions {
   etag?: string | false;
   /** Extra headers (e.g. `Cache-Control`). They may override `Content-Type`, not the length or range. */
   headers?: HeadersLike;
+  /**
+   * Files and folders whose name starts with a dot (`.env`, `.git/…`) under `root`:
+   * `"deny"` (the default) answers `404`, as if they did not exist; `"allow"` serves them.
+   * The root itself may be a dot-folder.
+   */
+  dotfiles?: "deny" | "allow";
 }
 
 /** What {@linkcode StaticFile.respond} needs of a request: a `CarafeRequest` or a web `Request` both fit. */
@@ -103,69 +109,105 @@ export class StaticFile {
    */
   async respond(req: RequestLike): Promise<HTTPResponse> {
     const fs = await fileSystem();
-    const found = await locate(fs, this.options.root, this.filename);
+    const found = await locateFile(fs, this.options.root, this.filename, this.options.dotfiles);
     if (found instanceof HTTPError) return found;
-    const { path, info } = found;
-    const o = this.options;
-
-    const headers = new Headers();
-    const downloadName = typeof o.download === "string" ? o.download : o.download ? basename(this.filename) : undefined;
-    // Always set: a Blob body would otherwise bring the runtime's own guess.
-    let type = o.mimetype ?? guessMimeType(downloadName ?? this.filename) ?? "application/octet-stream";
-    const charset = o.charset ?? "UTF-8";
-    if (charset && isTextual(type) && !/;\s*charset=/i.test(type)) type += `; charset=${charset}`;
-    headers.set("content-type", type);
-    if (downloadName !== undefined) headers.set("content-disposition", contentDisposition(downloadName));
-    const lastModified = new Date(Math.floor(info.mtimeMs / 1000) * 1000).toUTCString();
-    headers.set("last-modified", lastModified);
-    const etag = o.etag === false ? undefined : o.etag ?? defaultEtag(info);
-    if (etag !== undefined) headers.set("etag", etag);
-    headers.set("accept-ranges", "bytes");
-    if (o.headers) {
-      const extra = o.headers instanceof Headers ? o.headers : new Headers(o.headers as Record<string, string>);
-      for (const [name, value] of extra) {
-        if (name !== "content-length" && name !== "content-range") headers.set(name, value);
-      }
-    }
-
-    const method = req.method.toUpperCase();
-    const getOrHead = method === "GET" || method === "HEAD";
-    if (getOrHead && notModified(req.headers, etag, info.mtimeMs)) {
-      // The app strips entity headers (Last-Modified, Content-Type…) from a 304.
-      headers.delete("accept-ranges");
-      return new HTTPResponse(null, 304, headers);
-    }
-
-    let start = 0, end = info.size - 1, status = 200;
-    const rangeHeader = method === "GET" ? req.headers.get("range") : null;
-    if (rangeHeader !== null && ifRangeHolds(req.headers.get("if-range"), etag, lastModified)) {
-      const range = parseRange(rangeHeader, info.size);
-      if (range === "unsatisfiable") {
-        return new HTTPError(416, "Requested Range Not Satisfiable", {
-          headers: { "content-range": `bytes */${info.size}` },
-        });
-      }
-      if (range) {
-        [start, end] = range;
-        status = 206;
-        headers.set("content-range", `bytes ${start}-${end}/${info.size}`);
-      }
-    }
-    headers.set("content-length", String(end - start + 1));
-    // Opened on first read: a HEAD answer (whose body the app drops) never opens the file.
-    const body = fs.openBody?.(path, start, end) ?? fs.openRange(path, start, end);
-    return new HTTPResponse(body, status, headers);
+    if (!found.info.isFile) return MISSING();
+    return sendLocated(fs, req, { ...found, filename: this.filename, options: this.options });
   }
+}
+
+/** A file found by {@linkcode locateFile}, with what to send it as. */
+export interface LocatedFile {
+  /** Its real path. */
+  path: string;
+  /** What `stat` said of it. */
+  info: FileInfo;
+  /** The name the type (and a download's name) is guessed from. */
+  filename: string;
+  /** The `staticFile` options to send it with. */
+  options: Readonly<StaticFileOptions>;
+}
+
+/**
+ * The answer for a file already found: `200`, `206`, `304` or `416`, as
+ * {@linkcode StaticFile.respond} describes. For `serveDir`, which finds files itself.
+ *
+ * @example
+ * ```ts
+ * import { locateFile, sendLocated } from "./static.ts";
+ * import { fileSystem } from "../shims/fs.ts";
+ * const fs = await fileSystem();
+ * const found = await locateFile(fs, "./public", "app.js");
+ * if (!("status" in found) && found.info.isFile) {
+ *   await sendLocated(fs, new Request("http://localhost/"), { ...found, filename: "app.js", options: { root: "./public" } });
+ * }
+ * ```
+ */
+export function sendLocated(fs: FileSystem, req: RequestLike, file: LocatedFile): HTTPResponse {
+  const { path, info, filename, options: o } = file;
+  const headers = new Headers();
+  const downloadName = typeof o.download === "string" ? o.download : o.download ? basename(filename) : undefined;
+  // Always set: a Blob body would otherwise bring the runtime's own guess.
+  let type = o.mimetype ?? guessMimeType(downloadName ?? filename) ?? "application/octet-stream";
+  const charset = o.charset ?? "UTF-8";
+  if (charset && isTextual(type) && !/;\s*charset=/i.test(type)) type += `; charset=${charset}`;
+  headers.set("content-type", type);
+  if (downloadName !== undefined) headers.set("content-disposition", contentDisposition(downloadName));
+  const lastModified = new Date(Math.floor(info.mtimeMs / 1000) * 1000).toUTCString();
+  headers.set("last-modified", lastModified);
+  const etag = o.etag === false ? undefined : o.etag ?? defaultEtag(info);
+  if (etag !== undefined) headers.set("etag", etag);
+  headers.set("accept-ranges", "bytes");
+  if (o.headers) {
+    const extra = o.headers instanceof Headers ? o.headers : new Headers(o.headers as Record<string, string>);
+    for (const [name, value] of extra) {
+      if (name !== "content-length" && name !== "content-range") headers.set(name, value);
+    }
+  }
+
+  const method = req.method.toUpperCase();
+  const getOrHead = method === "GET" || method === "HEAD";
+  if (getOrHead && notModified(req.headers, etag, info.mtimeMs)) {
+    // The app strips entity headers (Last-Modified, Content-Type…) from a 304.
+    headers.delete("accept-ranges");
+    return new HTTPResponse(null, 304, headers);
+  }
+
+  let start = 0, end = info.size - 1, status = 200;
+  const rangeHeader = method === "GET" ? req.headers.get("range") : null;
+  if (rangeHeader !== null && ifRangeHolds(req.headers.get("if-range"), etag, lastModified)) {
+    const range = parseRange(rangeHeader, info.size);
+    if (range === "unsatisfiable") {
+      return new HTTPError(416, "Requested Range Not Satisfiable", {
+        headers: { "content-range": `bytes */${info.size}` },
+      });
+    }
+    if (range) {
+      [start, end] = range;
+      status = 206;
+      headers.set("content-range", `bytes ${start}-${end}/${info.size}`);
+    }
+  }
+  headers.set("content-length", String(end - start + 1));
+  // Opened on first read: a HEAD answer (whose body the app drops) never opens the file.
+  const body = fs.openBody?.(path, start, end) ?? fs.openRange(path, start, end);
+  return new HTTPResponse(body, status, headers);
 }
 
 /**
  * Sends a file from inside `options.root`, answering conditional and range requests
  * (Bottle's `static_file`). Return the result from a handler.
  *
- * - `If-None-Match` / `If-Modified-Since` → `304`; `Range` → `206` for the first
- *   range, `416` when none can be served; `HEAD` → headers only.
+ * - `If-None-Match` / `If-Modified-Since` → `304`; `Range` → `206`, `416` when no
+ *   range can be served; `If-Range` with a stale validator → the whole file; `HEAD` →
+ *   headers only. Of several ranges only the first is sent (a plain `206` whose
+ *   `Content-Range` says which; no `multipart/byteranges`), which RFC 9110 allows
+ *   and clients handle by asking again for the rest.
+ * - `ETag` and `Last-Modified` come from the file's size and modification time only,
+ *   so they stay the same across restarts and across servers holding the same files.
  * - A name that leaves `root` — `..`, backslashes, NUL, or a symlink pointing out —
- *   → `403`; a missing file or a directory → `404`.
+ *   → `403`; a missing file or a directory → `404`; a dotfile, or anything in a
+ *   dot-folder (`.env`, `.git/config`) → `404` unless `dotfiles: "allow"`.
  *
  * @example
  * ```ts
@@ -192,7 +234,56 @@ function rootError(root: string, absolute: string, err: unknown): Error {
   });
 }
 
-async function locate(fs: FileSystem, root: string, filename: string): Promise<{ path: string; info: FileInfo } | HTTPError> {
+/**
+ * Finds `filename` under `root`, safely: its real path and `stat`, for a file or a
+ * directory (the root itself when the name is empty), or the `HTTPError` to answer
+ * (`403` for a way out of the root, `404` for what is missing or a denied dotfile).
+ *
+ * @example
+ * ```ts
+ * import { locateFile } from "./static.ts";
+ * import { fileSystem } from "../shims/fs.ts";
+ * const found = await locateFile(await fileSystem(), "./public", "docs/");
+ * if (!("status" in found)) console.log(found.path, found.info.isDirectory);
+ * ```
+ */
+export async function locateFile(
+  fs: FileSystem,
+  root: string,
+  filename: string,
+  dotfiles: "deny" | "allow" = "deny",
+): Promise<{ path: string; info: FileInfo } | HTTPError> {
+  const segments = safeSegments(filename);
+  if (segments instanceof HTTPError) return segments;
+  if (dotfiles !== "allow" && segments.some((segment) => segment.startsWith("."))) return MISSING();
+  const absolute = fs.resolve(root);
+  // The root's real path is looked up on every request, not cached: deployments swap
+  // a `current -> releases/N` symlink under running servers.
+  const rootReal = fs.realPath(absolute).catch((err) => {
+    throw rootError(root, absolute, err);
+  });
+  const candidate = segments.length === 0
+    ? absolute
+    : (absolute.endsWith(fs.sep) ? absolute : absolute + fs.sep) + segments.join(fs.sep);
+  // All at once: one round trip to the file system's thread pool instead of three.
+  // stat follows symlinks, so it describes the same file as the real path.
+  const [base, target] = await Promise.all([
+    rootReal,
+    Promise.all([fs.realPath(candidate), fs.stat(candidate)]).catch(errorFor),
+  ]);
+  if (target instanceof HTTPError) return target;
+  const [real, info] = target;
+  if (segments.length === 0) return { path: real, info };
+  // Compare canonical paths: a symlink inside root that points outside is refused.
+  const prefix = base.endsWith(fs.sep) ? base : base + fs.sep;
+  if (!real.startsWith(prefix)) return FORBIDDEN();
+  // A plain name may be a symlink to a dotfile inside the root: judge where it leads too.
+  if (dotfiles !== "allow" && real.slice(prefix.length).split(fs.sep).some((segment) => segment.startsWith("."))) return MISSING();
+  return { path: real, info };
+}
+
+/** The path's segments, or `403` for one that could climb out of the root. */
+function safeSegments(filename: string): string[] | HTTPError {
   // Backslashes are separators on Windows and never part of a sane URL path; NUL cuts paths in C.
   if (filename.includes("\0") || filename.includes("\\")) return FORBIDDEN();
   const segments: string[] = [];
@@ -212,30 +303,7 @@ async function locate(fs: FileSystem, root: string, filename: string): Promise<{
     }
     segments.push(segment);
   }
-  const absolute = fs.resolve(root);
-  // The root's real path is looked up on every request, not cached: deployments swap
-  // a `current -> releases/N` symlink under running servers.
-  const rootReal = fs.realPath(absolute).catch((err) => {
-    throw rootError(root, absolute, err);
-  });
-  if (segments.length === 0) {
-    await rootReal;
-    return MISSING(); // the root itself is a directory
-  }
-  const candidate = (absolute.endsWith(fs.sep) ? absolute : absolute + fs.sep) + segments.join(fs.sep);
-  // All at once: one round trip to the file system's thread pool instead of three.
-  // stat follows symlinks, so it describes the same file as the real path.
-  const [base, target] = await Promise.all([
-    rootReal,
-    Promise.all([fs.realPath(candidate), fs.stat(candidate)]).catch(errorFor),
-  ]);
-  if (target instanceof HTTPError) return target;
-  const [real, info] = target;
-  // Compare canonical paths: a symlink inside root that points outside is refused.
-  const prefix = base.endsWith(fs.sep) ? base : base + fs.sep;
-  if (!real.startsWith(prefix)) return FORBIDDEN();
-  if (!info.isFile) return MISSING();
-  return { path: real, info };
+  return segments;
 }
 
 function codeOf(err: unknown): string | undefined {
@@ -256,8 +324,10 @@ function errorFor(err: unknown): HTTPError {
 // ---------------------------------------------------------------------------
 
 function defaultEtag(info: FileInfo): string {
-  // Cheap and changes whenever the content plausibly does; no hashing of file data.
-  return `"${info.size.toString(36)}-${Math.floor(info.mtimeMs).toString(36)}-${info.ino.toString(36)}"`;
+  // Cheap and changes whenever the content plausibly does; no hashing of file data. Size
+  // and whole milliseconds only: the same across restarts, runtimes and servers that
+  // hold the same files (an inode would differ from one server, or one copy, to the next).
+  return `"${info.size.toString(36)}-${Math.floor(info.mtimeMs).toString(36)}"`;
 }
 
 function basename(name: string): string {

@@ -29,7 +29,7 @@ export interface FileInfo {
   isFile: boolean;
   /** A directory. */
   isDirectory: boolean;
-  /** Inode number (0 where the platform has none); part of the default ETag. */
+  /** Inode number (0 where the platform has none). */
   ino: number;
 }
 
