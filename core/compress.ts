@@ -1,9 +1,9 @@
 /**
  * Response compression as a plugin: {@linkcode compress}.
  *
- * gzip and deflate go through the web-standard `CompressionStream`; brotli through
- * `node:zlib` (via `shims/compress.ts`, loaded on first use) where the runtime has it,
- * which Deno, Bun and Node do. The coding is chosen from `Accept-Encoding` with its
+ * gzip and deflate go through the web-standard `CompressionStream` (on Node, through
+ * `node:zlib`: see `shims/compress.ts`); brotli through `node:zlib`, loaded on first
+ * use, where the runtime has it, which Deno, Bun and Node do. The coding is chosen from `Accept-Encoding` with its
  * q-values (RFC 9110 §12.5.3).
  *
  * It acts on the finished reply, so every reply shape is covered (string, JSON, bytes,
@@ -31,7 +31,7 @@ import type { Plugin } from "./app.ts";
 import { transformReply, type Reply, type ReplyBody } from "./reply.ts";
 import { isBodyless } from "./status.ts";
 import { addVary } from "./vary.ts";
-import { brotliCompressor } from "../shims/compress.ts";
+import { compressor } from "../shims/compress.ts";
 
 /** A content coding {@linkcode compress} can produce. */
 export type Encoding = "br" | "gzip" | "deflate";
@@ -136,16 +136,15 @@ async function compressWith(reply: Reply, acceptEncoding: string | null, setting
   const size = knownSize(body, headers);
   if (size !== undefined && size < settings.threshold) return reply;
 
-  let encoding = negotiateEncoding(acceptEncoding, settings.encodings);
-  let brotli;
-  if (encoding === "br") {
-    brotli = await brotliCompressor();
-    if (brotli === undefined) encoding = negotiateEncoding(acceptEncoding, settings.encodings.filter((e) => e !== "br"));
+  let offered = settings.encodings;
+  let encoding: Encoding | undefined, stream: TransformStream<Uint8Array, Uint8Array> | undefined;
+  // A coding this runtime cannot make (brotli without node:zlib) is dropped from the offer.
+  while ((encoding = negotiateEncoding(acceptEncoding, offered)) !== undefined) {
+    stream = await compressor(encoding, { brotliQuality: settings.brotliQuality, sizeHint: size });
+    if (stream !== undefined) break;
+    offered = offered.filter((e) => e !== encoding);
   }
-  if (encoding === undefined) return withVary(reply);
-  const compressor = encoding === "br"
-    ? brotli!({ quality: settings.brotliQuality, sizeHint: size })
-    : new CompressionStream(encoding) as unknown as TransformStream<Uint8Array, Uint8Array>;
+  if (encoding === undefined || stream === undefined) return withVary(reply);
   const out = new Headers(headers);
   addVary(out, "Accept-Encoding");
   out.set("content-encoding", encoding);
@@ -154,7 +153,7 @@ async function compressWith(reply: Reply, acceptEncoding: string | null, setting
   out.delete("accept-ranges");
   const etag = out.get("etag");
   if (etag !== null && etag.startsWith('"')) out.set("etag", `W/${etag}`);
-  return { status, headers: out, body: asStream(body).pipeThrough(compressor) };
+  return { status, headers: out, body: asStream(body).pipeThrough(stream) };
 }
 
 function knownSize(body: Exclude<ReplyBody, string | null>, headers: Headers): number | undefined {
@@ -193,7 +192,8 @@ function withVary(reply: Reply): Reply {
  * The coding to send for an `Accept-Encoding` header, or `undefined` for none
  * (identity). The highest q-value wins; on a tie, the earlier in `offered`. `*` stands
  * for codings not listed; `identity` (or `*`) with a higher q than every coding
- * means no coding. No header, or an empty one, means identity. `x-gzip` is `gzip`.
+ * means no coding, and an unnamed `identity` ranks with the lowest q listed. No
+ * header, or an empty one, means identity. `x-gzip` is `gzip`.
  *
  * @example
  * ```ts
@@ -213,7 +213,9 @@ export function negotiateEncoding(header: string | null, offered: readonly Encod
     const q = weights.get(coding) ?? star ?? 0;
     if (q > bestQ) [best, bestQ] = [coding, q];
   }
-  const identityQ = weights.get("identity") ?? star ?? 1;
+  // Unnamed, identity ranks with the least wanted coding listed (as Express's negotiator
+  // does): a client that lists codings at all wants them rather than nothing.
+  const identityQ = weights.get("identity") ?? star ?? Math.min(1, ...weights.values());
   return best !== undefined && bestQ >= identityQ ? best : undefined;
 }
 

@@ -1,35 +1,41 @@
 /**
- * Brotli for `core/compress.ts`, which web standards do not offer: `CompressionStream`
- * knows gzip and deflate only. Deno, Bun and Node all provide `node:zlib`'s brotli;
- * it is imported lazily, on the first call, so that the core loads (and bundles for an
- * edge host) without `node:zlib`. Where it is missing, {@linkcode brotliCompressor}
- * resolves to `undefined` and the core negotiates gzip or deflate instead.
+ * Compressors for `core/compress.ts`: {@linkcode compressor} makes a `TransformStream`
+ * (bytes in, compressed bytes out) for `br`, `gzip` or `deflate`.
+ *
+ * gzip and deflate use the web-standard `CompressionStream`, except on Node, whose
+ * `CompressionStream` (v20) reads its source without limit while its output waits
+ * (a 256 MiB stream was read whole ahead of a client that had stopped): there
+ * `node:zlib` is used, wrapped so that back-pressure holds. Brotli, which
+ * `CompressionStream` does not offer, comes from `node:zlib` on Deno, Bun and Node.
+ * `node:zlib` is imported lazily, on first use, so that the core loads (and bundles
+ * for an edge host) without it; where it is missing, brotli is `undefined` and the
+ * core negotiates gzip or deflate instead.
  *
  * @example
  * ```ts
- * import { brotliCompressor } from "./compress.ts";
- * const make = await brotliCompressor();
- * const body = new Blob(["hello ".repeat(1000)]).stream();
- * if (make) body.pipeThrough(make({ quality: 4 }));
+ * import { compressor } from "./compress.ts";
+ * const gzip = await compressor("gzip");
+ * const body = new Blob(["hello ".repeat(1000)]).stream().pipeThrough(gzip!);
  * ```
  *
  * @module
  */
+import { runtime } from "./runtime.ts";
 
-/** Options of a brotli compressor. */
-export interface BrotliOptions {
-  /** 0 (fastest) to 11 (smallest). */
-  quality: number;
-  /** The body's size when known: lets the encoder size its window. */
+/** A coding a {@linkcode compressor} can produce. */
+export type Coding = "br" | "gzip" | "deflate";
+
+/** Options of {@linkcode compressor}. */
+export interface CompressorOptions {
+  /** Brotli quality, 0 (fastest) to 11 (smallest). Default 4. */
+  brotliQuality?: number;
+  /** The body's size when known: lets the brotli encoder size its window. */
   sizeHint?: number;
 }
 
-/** Makes one brotli `TransformStream` (bytes in, compressed bytes out). */
-export type BrotliCompressor = (options: BrotliOptions) => TransformStream<Uint8Array, Uint8Array>;
-
 // The slice of node:zlib used here, typed locally so that type checkers and doc tools
 // need no @types/node to read this module.
-interface NodeBrotliStream {
+interface NodeZlibStream {
   write(chunk: Uint8Array, callback: (err?: Error | null) => void): boolean;
   end(): void;
   destroy(): void;
@@ -38,55 +44,59 @@ interface NodeBrotliStream {
   once(event: "end", listener: () => void): void;
 }
 interface NodeZlib {
-  createBrotliCompress(options: { params: Record<number, number> }): NodeBrotliStream;
+  createBrotliCompress(options: { params: Record<number, number> }): NodeZlibStream;
+  createGzip(): NodeZlibStream;
+  createDeflate(): NodeZlibStream;
   constants: Record<string, number>;
 }
 
-let loading: Promise<BrotliCompressor | undefined> | undefined;
+let loading: Promise<NodeZlib | undefined> | undefined;
+
+function nodeZlib(): Promise<NodeZlib | undefined> {
+  // A variable keeps bundlers for the edge from trying to resolve it eagerly.
+  const name = "node:zlib";
+  return loading ??= import(name).then(
+    (zlib: NodeZlib) => typeof zlib?.createBrotliCompress === "function" ? zlib : undefined,
+    () => undefined,
+  );
+}
 
 /**
- * A maker of brotli compressors, or `undefined` where the runtime has no `node:zlib`
- * brotli (loaded on the first call, then remembered).
+ * A compressor for `coding`, or `undefined` when this runtime cannot make one (brotli
+ * without `node:zlib`).
  *
  * @example
  * ```ts
- * import { brotliCompressor } from "./compress.ts";
- * const make = await brotliCompressor();
- * console.log(make ? "br available" : "gzip/deflate only");
+ * import { compressor } from "./compress.ts";
+ * const br = await compressor("br", { brotliQuality: 5 });
+ * console.log(br ? "br available" : "gzip/deflate only");
  * ```
  */
-export function brotliCompressor(): Promise<BrotliCompressor | undefined> {
-  return loading ??= loadBrotli();
-}
-
-async function loadBrotli(): Promise<BrotliCompressor | undefined> {
-  // A variable keeps bundlers for the edge from trying to resolve it eagerly.
-  const name = "node:zlib";
-  let zlib: NodeZlib;
-  try {
-    zlib = await import(name);
-  } catch {
-    return undefined;
+export async function compressor(coding: Coding, options: CompressorOptions = {}): Promise<TransformStream<Uint8Array, Uint8Array> | undefined> {
+  if (coding !== "br" && runtime !== "node") return new CompressionStream(coding) as unknown as TransformStream<Uint8Array, Uint8Array>;
+  const zlib = await nodeZlib();
+  if (zlib === undefined) {
+    return coding === "br" ? undefined : new CompressionStream(coding) as unknown as TransformStream<Uint8Array, Uint8Array>;
   }
-  if (typeof zlib?.createBrotliCompress !== "function") return undefined;
-  return (options) => brotliStream(zlib, options);
+  if (coding === "gzip") return webStream(zlib.createGzip());
+  if (coding === "deflate") return webStream(zlib.createDeflate());
+  const c = zlib.constants;
+  const params: Record<number, number> = { [c.BROTLI_PARAM_QUALITY]: options.brotliQuality ?? 4 };
+  if (options.sizeHint !== undefined && options.sizeHint > 0) params[c.BROTLI_PARAM_SIZE_HINT] = options.sizeHint;
+  return webStream(zlib.createBrotliCompress({ params }));
 }
 
 /**
- * A node:zlib brotli stream as a web `TransformStream`. Back-pressure: `transform`
- * resolves only once zlib has taken the chunk, and the TransformStream calls it only
- * while its readable side wants more; output is enqueued as zlib produces it.
+ * A node:zlib stream as a web `TransformStream`. Back-pressure: `transform` resolves
+ * once zlib has taken the chunk, and the TransformStream calls it only while its
+ * readable side wants more; output is enqueued as zlib produces it.
  */
-function brotliStream(zlib: NodeZlib, options: BrotliOptions): TransformStream<Uint8Array, Uint8Array> {
-  const c = zlib.constants;
-  const params: Record<number, number> = { [c.BROTLI_PARAM_QUALITY]: options.quality };
-  if (options.sizeHint !== undefined && options.sizeHint > 0) params[c.BROTLI_PARAM_SIZE_HINT] = options.sizeHint;
-  const encoder = zlib.createBrotliCompress({ params });
+function webStream(encoder: NodeZlibStream): TransformStream<Uint8Array, Uint8Array> {
   let failure: Error | undefined;
   let ended: Promise<void> | undefined;
   return new TransformStream<Uint8Array, Uint8Array>({
     start(controller) {
-      // A Buffer is a Uint8Array; a view of it keeps consumers from seeing Buffer methods.
+      // A Buffer is a Uint8Array; a plain view keeps consumers from seeing Buffer methods.
       encoder.on("data", (chunk) => controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
       encoder.on("error", (err) => {
         failure = err;
