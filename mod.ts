@@ -59,6 +59,14 @@ export { RouteBuildError, Router, RouteSyntaxError } from "./core/router.ts";
 export type { FilterFactory, FilterSpec, PathParams, RouteMatch } from "./core/router.ts";
 export { guessMimeType, StaticFile, staticFile } from "./core/static.ts";
 export type { RequestLike, StaticFileOptions } from "./core/static.ts";
+export { IMMUTABLE_CACHE_CONTROL, serveDir } from "./core/serve_dir.ts";
+export type { PrecompressedEncoding, ServeDirOptions } from "./core/serve_dir.ts";
+export { compress, isCompressible, negotiateEncoding } from "./core/compress.ts";
+export type { CompressOptions, Encoding } from "./core/compress.ts";
+export { cors } from "./core/cors.ts";
+export type { CorsOptions, CorsOrigin } from "./core/cors.ts";
+export { transformReply } from "./core/reply.ts";
+export type { ReplyTransformer } from "./core/reply.ts";
 export { clearTemplateCache, Template, template, TemplateError, templatePath, view } from "./core/template.ts";
 export type { TemplateOptions, TemplateVars } from "./core/template.ts";
 // toNodeHandler, clusterWorkerId and isClusterWorker come from adapters/mod.ts, which
