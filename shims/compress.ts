@@ -96,11 +96,21 @@ function webStream(encoder: NodeZlibStream): TransformStream<Uint8Array, Uint8Ar
   let ended: Promise<void> | undefined;
   return new TransformStream<Uint8Array, Uint8Array>({
     start(controller) {
-      // A Buffer is a Uint8Array; a plain view keeps consumers from seeing Buffer methods.
-      encoder.on("data", (chunk) => controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+      encoder.on("data", (chunk) => {
+        try {
+          // A Buffer is a Uint8Array; a plain view keeps consumers from seeing Buffer methods.
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        } catch {
+          // The reader went away (the client disconnected) and this runtime's TransformStream
+          // has no cancel() callback: stop zlib here, or the throw would be uncaught.
+          encoder.destroy();
+        }
+      });
       encoder.on("error", (err) => {
         failure = err;
-        controller.error(err);
+        try {
+          controller.error(err);
+        } catch { /* already closed or errored */ }
       });
       ended = new Promise((resolve) => encoder.once("end", resolve));
     },

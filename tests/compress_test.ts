@@ -19,6 +19,19 @@ const ROWS = { rows: Array.from({ length: 3000 }, (_, i) => ({ id: i, name: `row
 // Incompressible within gzip's 32 KiB window: what the back-pressure test sends.
 const NOISE = new Uint8Array(64 * 1024).map(() => Math.floor(Math.random() * 256));
 
+/** 64 KiB of xorshift noise, different for each seed. */
+function noise(seed: number): Uint8Array {
+  const words = new Uint32Array(16 * 1024);
+  let x = (seed + 1) * 2654435761 >>> 0 || 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x >>> 0;
+  }
+  return new Uint8Array(words.buffer);
+}
+
 function decode(got: Got): Buffer {
   const encoding = got.headers["content-encoding"];
   if (encoding === "gzip") return zlib.gunzipSync(got.body);
@@ -75,12 +88,14 @@ function makeApp(dir: string): Carafe {
   app.get("/missing", () => {
     throw new Error("boom: " + TEXT);
   });
-  app.get("/produce", async function* (_req, res) {
+  // ?fresh: new noise per chunk (brotli's window is large enough to shrink a repeated chunk to nothing).
+  app.get("/produce", async function* (req, res) {
     res.setHeader("content-type", "text/plain");
+    const fresh = req.query.has("fresh");
     produced = 0;
     for (let i = 0; i < 4096; i++) {
       produced++;
-      yield NOISE;
+      yield fresh ? noise(i) : NOISE;
     }
   });
   app.get("/produced", () => ({ produced }));
@@ -244,6 +259,27 @@ describe("compress(): streaming", () => {
       c.socket.destroy();
     }
   });
+});
+
+describe("compress(): a client that goes away", () => {
+  for (const encoding of ["br", "gzip", "deflate"]) {
+    test(`${encoding}: disconnecting in the middle of a compressed stream leaves the server serving`, async () => {
+      const c = await rawConnect(s.port, { keepText: false });
+      c.socket.write(`GET /produce?fresh HTTP/1.1\r\nHost: a\r\nAccept-Encoding: ${encoding}\r\n\r\n`);
+      assert.ok(await eventually(() => c.received() > MB), "no data arrived");
+      c.socket.destroy();
+      await c.closed;
+      // The producer stops (the stream was cancelled), and the server answers as before.
+      assert.ok(await eventually(async () => {
+        const a = JSON.parse((await request(s.url, { path: "/produced" })).body.toString()).produced;
+        await sleep(200);
+        return a === JSON.parse((await request(s.url, { path: "/produced" })).body.toString()).produced;
+      }), "the generator kept running after the client left");
+      const got = await get("/text", encoding);
+      assert.equal(got.status, 200);
+      assert.deepEqual(decode(got), Buffer.from(TEXT_BYTES));
+    });
+  }
 });
 
 describe("isCompressible", () => {
