@@ -261,7 +261,7 @@ export const bunAdapter: Adapter = {
     } else {
       config.hostname = o.host;
       config.port = o.port;
-      // Cluster workers (adapters/cluster.ts) each bind the same port.
+      // Cluster workers (adapters/cluster/) each bind the same port.
       if ((o as ServeOptions & { reusePort?: boolean }).reusePort) config.reusePort = true;
     }
     const server = Bun.serve(config);

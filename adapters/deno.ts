@@ -155,7 +155,7 @@ export const denoAdapter: Adapter = {
       await removeStaleSocket(o.socket);
       server = Deno.serve({ ...common, transport: "unix", path: o.socket });
     } else {
-      // reusePort: cluster workers (adapters/cluster.ts) each bind the same port.
+      // reusePort: cluster workers (adapters/cluster/) each bind the same port.
       const reusePort = (o as ServeOptions & { reusePort?: boolean }).reusePort;
       server = Deno.serve({ ...common, hostname: o.host, port: o.port, ...(reusePort ? { reusePort: true } : {}) });
     }

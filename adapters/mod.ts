@@ -117,7 +117,7 @@ const registry = new Map<string, Loader>([
   ["deno", async () => (await import("./deno.ts")).denoAdapter],
   ["bun", async () => (await import("./bun.ts")).bunAdapter],
   ["node", async () => (await import("./node.ts")).nodeAdapter],
-  ["cluster", async () => (await import("./cluster.ts")).clusterAdapter],
+  ["cluster", async () => (await import("./cluster/mod.ts")).clusterAdapter],
   ["fastcgi", async () => (await import("./fastcgi.ts")).fastcgiAdapter],
   ["cgi", async () => (await import("./cgi.ts")).cgiAdapter],
   ["auto", autoAdapter],

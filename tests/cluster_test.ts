@@ -39,12 +39,12 @@ import { join } from "node:path";
 import process from "node:process";
 import { collect, here, runtime, runtimeCommand, spawnScript, stop, tempDir, waitForOutput } from "./_helpers.ts";
 import { get, load, sleep, waitUntil } from "./_cluster_helpers.ts";
-import { denoWorkerArgs, respawnBackoff } from "../adapters/cluster.ts";
+import { denoWorkerArgs, respawnBackoff } from "../adapters/cluster/mod.ts";
 
 const fixture = here("tests/fixtures/cluster_app.ts");
 /** Workers that crash, hang or start slowly by a schedule (see the fixture). */
 const scheduleFixture = here("tests/fixtures/cluster_schedule_app.ts");
-/** The internal variable that shortens the supervisor's clocks for these tests (adapters/cluster.ts). */
+/** The internal variable that shortens the supervisor's clocks for these tests (adapters/cluster/). */
 const TIMINGS_ENV = "CARAFE_CLUSTER_TEST_TIMINGS";
 
 interface Step {

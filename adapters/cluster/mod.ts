@@ -4,8 +4,8 @@
  * dropping requests.
  *
  * ```ts
- * import { Carafe } from "../mod.ts";
- * import { run } from "./mod.ts";
+ * import { Carafe } from "../../mod.ts";
+ * import { run } from "../mod.ts";
  * const app = new Carafe();
  * app.get("/", () => "hello from one of several processes");
  * run({ app, server: "cluster", workers: 4, port: 8080 });
@@ -84,9 +84,9 @@
  * @module
  */
 import type { ChildProcess } from "node:child_process";
-import type { Adapter, FetchApp, Server, ServeInfo, ServeOptions, TlsOptions, TrustProxy } from "./adapter.ts";
-import { delay } from "./common.ts";
-import { cpuCount, env, exit, onSignal, runtime } from "../shims/runtime.ts";
+import type { Adapter, FetchApp, Server, ServeInfo, ServeOptions, TlsOptions, TrustProxy } from "../adapter.ts";
+import { delay } from "../common.ts";
+import { cpuCount, env, exit, onSignal, runtime } from "../../shims/runtime.ts";
 
 export type { Adapter, FetchApp, Server, ServeInfo, ServeOptions, TlsOptions, TrustProxy };
 
@@ -139,7 +139,7 @@ function clusterTimings(json: string | undefined): Timings {
  *
  * @example
  * ```ts
- * import { respawnBackoff } from "./cluster.ts";
+ * import { respawnBackoff } from "./mod.ts";
  * respawnBackoff(3, 500);      // { failures: 4, delayMs: 800 }
  * respawnBackoff(9, 60_000);   // { failures: 1, delayMs: 100 }: it had been healthy
  * ```
@@ -183,7 +183,7 @@ const g = globalThis as any;
  *
  * @example
  * ```ts
- * import { clusterWorkerId } from "./cluster.ts";
+ * import { clusterWorkerId } from "./mod.ts";
  * console.log(`serving from worker ${clusterWorkerId() ?? "primary"}`);
  * ```
  */
@@ -198,7 +198,7 @@ export function clusterWorkerId(): number | undefined {
  *
  * @example
  * ```ts
- * import { isClusterWorker } from "./cluster.ts";
+ * import { isClusterWorker } from "./mod.ts";
  * if (!isClusterWorker()) console.log("primary: runs once");
  * ```
  */
@@ -218,8 +218,8 @@ export interface ClusterOptions extends ServeOptions {
  *
  * @example
  * ```ts
- * import { Carafe } from "../mod.ts";
- * import { run } from "./mod.ts";
+ * import { Carafe } from "../../mod.ts";
+ * import { run } from "../mod.ts";
  * const app = new Carafe();
  * app.get("/", () => "hi");
  * run({ app, server: "cluster", workers: 2, maxRequestsPerWorker: 100_000 });
@@ -242,7 +242,7 @@ export const clusterAdapter: Adapter = {
 /** Loads a native adapter by name from the registry in `./mod.ts`. */
 async function loadAdapter(name: string): Promise<Adapter> {
   if (name === "cluster") throw new Error('cluster: worker cannot be "cluster"; use "deno", "bun" or "node"');
-  const registry = await import("./mod.ts");
+  const registry = await import("../mod.ts");
   return await registry.getAdapter(name);
 }
 
