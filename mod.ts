@@ -70,8 +70,9 @@ export type { ReplyTransformer } from "./core/reply.ts";
 export { clearTemplateCache, Template, template, TemplateError, templatePath, view } from "./core/template.ts";
 export type { TemplateOptions, TemplateVars } from "./core/template.ts";
 // toNodeHandler, clusterWorkerId and isClusterWorker come from adapters/mod.ts, which
-// loads adapters/node.ts only when toNodeHandler is called and never loads adapters/cluster/:
-// importing Carafe (a CGI program starts with it on every request) loads neither.
+// loads adapters/node.ts only when toNodeHandler is called and of adapters/cluster/ only
+// worker_id.ts: importing Carafe (a CGI program starts with it on every request) loads
+// neither adapter.
 export {
   clusterWorkerId,
   getAdapter,

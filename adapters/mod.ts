@@ -21,6 +21,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
 import type { NodeHandlerOptions } from "./node.ts";
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_TIMEOUT } from "./common.ts";
+import { clusterWorkerId, isClusterWorker } from "./cluster/worker_id.ts";
 import { env, exit, onSignal, runtime, stdinMaybeSocket, writeStderr } from "../shims/runtime.ts";
 
 export type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy };
@@ -375,38 +376,9 @@ export async function run(options: RunOptions = {}): Promise<Server> {
 
 // ------------------------------------------------- small exports of mod.ts
 
-/** Marks a cluster worker process (set by the cluster adapter: `CARAFE_WORKER=<slot>`). */
-const WORKER_ENV = "CARAFE_WORKER";
-
-/**
- * The slot number (1…N) of this cluster worker, or `undefined` in the primary or
- * outside a cluster. (Here rather than in `cluster.ts` so that importing Carafe does
- * not load the cluster adapter.)
- *
- * @example
- * ```ts
- * import { clusterWorkerId } from "./mod.ts";
- * console.log(`serving from worker ${clusterWorkerId() ?? "primary"}`);
- * ```
- */
-export function clusterWorkerId(): number | undefined {
-  const v = env(WORKER_ENV);
-  return v ? Number(v) : undefined;
-}
-
-/**
- * True inside a cluster worker. Use it to run once-only start-up code (migrations,
- * schedulers) in the primary only.
- *
- * @example
- * ```ts
- * import { isClusterWorker } from "./mod.ts";
- * if (!isClusterWorker()) console.log("primary: runs once");
- * ```
- */
-export function isClusterWorker(): boolean {
-  return clusterWorkerId() !== undefined;
-}
+// clusterWorkerId and isClusterWorker live in cluster/worker_id.ts, which loads nothing
+// else of the cluster adapter.
+export { clusterWorkerId, isClusterWorker };
 
 /**
  * Turns an app into a `(req, res)` listener for `node:http`/`node:https` (or Express,

@@ -87,11 +87,11 @@ import type { ChildProcess } from "node:child_process";
 import type { Adapter, FetchApp, Server, ServeInfo, ServeOptions, TlsOptions, TrustProxy } from "../adapter.ts";
 import { delay } from "../common.ts";
 import { cpuCount, env, exit, onSignal, runtime } from "../../shims/runtime.ts";
+import { isClusterWorker, WORKER_ENV } from "./worker_id.ts";
 
 export type { Adapter, FetchApp, Server, ServeInfo, ServeOptions, TlsOptions, TrustProxy };
 
-/** The environment variable that marks a cluster worker; its value is the worker's slot number (1…N). */
-export const WORKER_ENV = "CARAFE_WORKER";
+export { clusterWorkerId, isClusterWorker, WORKER_ENV } from "./worker_id.ts";
 const PORT_ENV = "CARAFE_CLUSTER_PORT";
 const SERVER_ENV = "CARAFE_CLUSTER_SERVER";
 
@@ -176,35 +176,6 @@ type ToWorker = { carafe: "drain" } | { carafe: "stop" };
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
-
-/**
- * The slot number (1…N) of this cluster worker, or `undefined` in the primary
- * or outside a cluster.
- *
- * @example
- * ```ts
- * import { clusterWorkerId } from "./mod.ts";
- * console.log(`serving from worker ${clusterWorkerId() ?? "primary"}`);
- * ```
- */
-export function clusterWorkerId(): number | undefined {
-  const v = env(WORKER_ENV);
-  return v ? Number(v) : undefined;
-}
-
-/**
- * True inside a cluster worker. Use it to run once-only start-up code
- * (migrations, schedulers) in the primary only.
- *
- * @example
- * ```ts
- * import { isClusterWorker } from "./mod.ts";
- * if (!isClusterWorker()) console.log("primary: runs once");
- * ```
- */
-export function isClusterWorker(): boolean {
-  return clusterWorkerId() !== undefined;
-}
 
 /** Options the cluster adapter understands besides the common ones. */
 export interface ClusterOptions extends ServeOptions {
