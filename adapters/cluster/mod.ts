@@ -34,6 +34,10 @@
  *    requests and exit (killing one that outlives `shutdownTimeout`), then resolves
  *    `finished`. Workers stop on their own when the primary disappears.
  *
+ * Process access (forking, IPC, the parent watch, the exit hook, `/proc`, a free port)
+ * goes through `shims/processes.ts`, `shims/procfs.ts` and `shims/ports.ts`; the
+ * files here only ask `shims/runtime.ts` which runtime they are on.
+ *
  * ## How the processes share one port, per runtime
  *
  * | runtime | workers started with | port shared by |

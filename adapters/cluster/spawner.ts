@@ -14,22 +14,10 @@
  *
  * @module
  */
-import type { ChildProcess } from "node:child_process";
+import { clusterForker, commandLine, runtimeSpawner, type Spawn } from "../../shims/processes.ts";
 import { runtime } from "../../shims/runtime.ts";
 
-/** A started worker process, whichever way it was started. */
-export interface ChildProcessHandle {
-  pid: number;
-  /** Sends a message over the IPC channel; a child already gone is ignored. */
-  send(message: unknown): void;
-  /** Sends a signal; a child already gone is ignored. */
-  kill(signal: string): void;
-  onMessage(fn: (message: unknown) => void): void;
-  onExit(fn: (code: number | null, signal: string | null) => void): void;
-}
-
-/** Starts one worker with `env` added to the primary's environment. */
-export type Spawn = (env: Record<string, string>) => ChildProcessHandle;
+export type { ChildProcessHandle, Spawn } from "../../shims/processes.ts";
 
 /**
  * The Deno command line of a worker: the primary's own flags (permissions, `--config`,
@@ -79,64 +67,4 @@ export async function workerSpawner(o: { log: (line: string) => void; cmdline: s
   const { argv, reused } = denoWorkerArgs(o.cmdline, script, args);
   if (!reused) o.log(`cluster: could not read the primary's Deno flags (/proc/<pid>/cmdline); workers run with: deno ${argv.slice(0, 3).join(" ")}`);
   return await runtimeSpawner(argv);
-}
-
-// ------------------------------------------------ process access (next: shims/)
-
-async function commandLine(): Promise<{ script: string; args: string[] }> {
-  const { default: process } = await import("node:process");
-  return { script: process.argv[1], args: process.argv.slice(2) };
-}
-
-async function runtimeSpawner(argv: string[]): Promise<Spawn> {
-  const { spawn } = await import("node:child_process");
-  const { default: process } = await import("node:process");
-  return (extra) =>
-    fromChildProcess(
-      spawn(process.execPath, argv, { stdio: ["inherit", "inherit", "inherit", "ipc"], env: { ...process.env, ...extra } }),
-      (pid, signal) => process.kill(pid, signal),
-    );
-}
-
-async function clusterForker(): Promise<Spawn> {
-  const { default: cluster } = await import("node:cluster");
-  return (extra) => {
-    const worker = cluster.fork(extra);
-    return {
-      pid: worker.process.pid ?? 0,
-      send: (m) => {
-        try {
-          worker.send(m as object);
-        } catch { /* already gone: its exit handler takes over */ }
-      },
-      kill: (s) => {
-        try {
-          worker.process.kill(s as NodeJS.Signals);
-        } catch { /* already gone */ }
-      },
-      onMessage: (fn) => worker.on("message", fn),
-      onExit: (fn) => worker.on("exit", (code, signal) => fn(code, signal)),
-    };
-  };
-}
-
-function fromChildProcess(child: ChildProcess, killPid: (pid: number, signal: string) => void): ChildProcessHandle {
-  const pid = child.pid ?? 0;
-  return {
-    pid,
-    send: (m) => {
-      try {
-        if (child.connected) child.send(m as object);
-      } catch { /* already gone */ }
-    },
-    kill: (s) => {
-      // process.kill rather than child.kill: Deno's ChildProcess reports a signal sent
-      // with child.kill() as the cause of exit even when the worker exited with a code.
-      try {
-        if (child.exitCode === null && child.signalCode === null) killPid(pid, s);
-      } catch { /* already gone */ }
-    },
-    onMessage: (fn) => child.on("message", fn),
-    onExit: (fn) => child.on("exit", (code, signal) => fn(code, signal)),
-  };
 }

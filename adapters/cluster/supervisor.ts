@@ -17,9 +17,12 @@
  * @module
  */
 import type { Server, ServeOptions } from "../adapter.ts";
-import { cpuCount, env, onSignal, runtime } from "../../shims/runtime.ts";
+import { freePort } from "../../shims/ports.ts";
+import { onProcessExit } from "../../shims/processes.ts";
+import { readProcFiles } from "../../shims/procfs.ts";
+import { cpuCount, env, onSignal, pid, platform, runtime } from "../../shims/runtime.ts";
 import { decodeToPrimary, message, type ToWorker, workerEnv } from "./protocol.ts";
-import { type ChildProcessHandle, type Spawn, workerSpawner } from "./spawner.ts";
+import { type Spawn, workerSpawner } from "./spawner.ts";
 import { backoffDelay, clusterTimings, DRAIN_GRACE_MS, respawnBackoff, type Timings, TIMINGS_ENV } from "./timings.ts";
 
 /** One supervised worker process. */
@@ -289,11 +292,10 @@ export async function servePrimary(options: ServeOptions): Promise<Server> {
   const port = options.port === 0 ? await freePort(options.host) : options.port;
   const log = options.log;
   const timings = clusterTimings(env(TIMINGS_ENV));
-  const { default: process } = await import("node:process");
   // The sysctl (Bun, Deno) and the primary's command line (Deno) in one go: on Deno that may take a child process.
-  const [migrateReq, cmdline] = await readProcFiles(runtime === "deno" ? [MIGRATE_REQ, `/proc/${process.pid}/cmdline`] : [MIGRATE_REQ]);
+  const [migrateReq, cmdline] = await readProcFiles(runtime === "deno" ? [MIGRATE_REQ, `/proc/${pid()}/cmdline`] : [MIGRATE_REQ]);
   if (runtime !== "node") {
-    const warning = reusePortWarning(migrateReq, process.platform === "linux");
+    const warning = reusePortWarning(migrateReq, platform() === "linux");
     if (warning) log(warning);
   }
   const spawn = await workerSpawner({ log, cmdline: cmdline?.split("\0") });
@@ -330,62 +332,4 @@ function reusePortWarning(value: string | undefined, linux: boolean): string | u
   if (value.trim() !== "0") return undefined;
   return "cluster: warning: net.ipv4.tcp_migrate_req is 0, so a rolling restart (SIGHUP, maxRequestsPerWorker) resets connections waiting in a stopping worker's accept queue. " +
     "Set it to 1 to have the kernel hand them to the other workers: sysctl -w net.ipv4.tcp_migrate_req=1 (persist it in /etc/sysctl.d/)";
-}
-
-// ------------------------------------------------ process access (next: shims/)
-
-// deno-lint-ignore no-explicit-any
-const g = globalThis as any;
-
-/** Calls `fn` synchronously when the process exits, however it exits (Deno: the `unload` event). */
-function onProcessExit(fn: () => void): void {
-  if (runtime === "deno") g.addEventListener?.("unload", fn);
-  else g.process?.on?.("exit", fn);
-}
-
-/** Picks a free TCP port, so that every worker (each binding with `reusePort`) uses the same one. */
-async function freePort(host: string): Promise<number> {
-  const net = await import("node:net");
-  return await new Promise<number>((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Reads small files under `/proc` (Linux), `undefined` for each one that cannot be read.
- * Deno lets a program read `/proc` only with `--allow-all`; with narrower permissions a
- * `deno eval` child (which has all permissions, and which the primary may start since
- * it starts its workers with the same executable) reads them for it.
- */
-async function readProcFiles(paths: string[]): Promise<(string | undefined)[]> {
-  const { default: process } = await import("node:process");
-  if (process.platform !== "linux") return paths.map(() => undefined);
-  if (runtime !== "deno") {
-    const { readFile } = await import("node:fs/promises");
-    return await Promise.all(paths.map((p) => readFile(p, "utf8").catch(() => undefined)));
-  }
-  const read = (p: string) => {
-    try {
-      return new TextDecoder().decode(g.Deno.readFileSync(p));
-    } catch {
-      return undefined;
-    }
-  };
-  const names = ["read", "write", "net", "env", "run", "ffi", "sys", "import"];
-  try {
-    if (names.every((name) => g.Deno.permissions.querySync({ name }).state === "granted")) return paths.map(read);
-    const { spawnSync } = await import("node:child_process");
-    const code = `const read = (p) => { try { return new TextDecoder().decode(Deno.readFileSync(p)); } catch { return null; } };
-      console.log(JSON.stringify(${JSON.stringify(paths)}.map(read)));`;
-    const r = spawnSync(process.execPath, ["eval", "--no-config", "-q", code], { encoding: "utf8", timeout: 10_000 });
-    if (r.status !== 0) return paths.map(() => undefined);
-    return (JSON.parse(r.stdout) as (string | null)[]).map((v) => v ?? undefined);
-  } catch {
-    return paths.map(() => undefined); // not even allowed to run it
-  }
 }

@@ -18,9 +18,9 @@
  * @module
  */
 import type { Adapter, FetchApp, Server, ServeInfo, ServeOptions } from "../adapter.ts";
-import { delay } from "../common.ts";
+import { nodeClusterMember, type ParentChannel, parentChannel, watchParent } from "../../shims/processes.ts";
 import { env, exit, onSignal, runtime } from "../../shims/runtime.ts";
-import { decodeToWorker, message, readWorkerEnv, type ToPrimary } from "./protocol.ts";
+import { decodeToWorker, message, readWorkerEnv } from "./protocol.ts";
 import { RECYCLE_RESEND_MS } from "./timings.ts";
 
 /** Options the cluster adapter understands besides the common ones. */
@@ -206,55 +206,4 @@ function closeReply<R extends { headers: Headers }>(reply: R): R {
     reply.headers.set("connection", "close");
   } catch { /* immutable headers: the connection stays open; the worker closes it when it stops */ }
   return reply;
-}
-
-// ------------------------------------------------ process access (next: shims/)
-
-// deno-lint-ignore no-explicit-any
-const g = globalThis as any;
-
-interface ParentChannel {
-  send(message: ToPrimary): void;
-  onMessage(fn: (message: unknown) => void): void;
-  onDisconnect(fn: () => void): void;
-}
-
-function parentChannel(): ParentChannel {
-  const proc = g.process;
-  return {
-    send: (m) => {
-      try {
-        proc?.send?.(m);
-      } catch { /* the primary is gone: the orphan watch stops this worker */ }
-    },
-    onMessage: (fn) => proc?.on?.("message", fn),
-    onDisconnect: (fn) => proc?.on?.("disconnect", fn),
-  };
-}
-
-async function watchParent(onGone: () => void): Promise<void> {
-  const proc = g.process;
-  const parent = proc?.ppid;
-  if (!parent) return;
-  const { setInterval, clearInterval } = await import("node:timers");
-  const watch = setInterval(() => {
-    if (proc.ppid !== parent) {
-      clearInterval(watch);
-      onGone();
-    }
-  }, 500);
-  watch.unref();
-}
-
-async function nodeClusterMember(): Promise<{ leave(timeoutMs: number): Promise<void> }> {
-  const nodeCluster = (await import("node:cluster")).default;
-  return {
-    async leave(timeoutMs) {
-      const worker = nodeCluster.worker;
-      if (!worker?.isConnected()) return;
-      const disconnected = new Promise<void>((r) => worker.once("disconnect", () => r()));
-      worker.disconnect();
-      await Promise.race([disconnected, delay(timeoutMs)]);
-    },
-  };
 }
