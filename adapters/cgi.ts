@@ -3,7 +3,8 @@
  * the environment and stdin, on stdout, and is done. The web server (Apache
  * `mod_cgi[d]`, lighttpd `mod_cgi`, nginx + fcgiwrap) starts the process once per
  * request, so this module imports only what a request needs: `gateway.ts` (request
- * mapping and the header block) and `shims/runtime.ts` — no `node:` modules.
+ * mapping and the header block), `shims/stdio.ts` (stdin and stdout) and
+ * `shims/runtime.ts` — no `node:` modules.
  *
  * - Body: exactly `CONTENT_LENGTH` bytes of stdin. With no length, stdin to EOF when a
  *   body is expected (a method other than GET/HEAD, or `HTTP_TRANSFER_ENCODING`: Apache
@@ -39,10 +40,8 @@ import type { Adapter, ServeOptions, Server } from "./adapter.ts";
 
 export type { Adapter, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
 import { answer, type GatewayAnswer, GatewayRequest, simpleAnswer } from "./gateway.ts";
-import { envAll, exit, runtime, writeStderr } from "../shims/runtime.ts";
-
-// deno-lint-ignore no-explicit-any
-const g = globalThis as any;
+import { envAll, exit, writeStderr } from "../shims/runtime.ts";
+import { openStdin, openStdout, type StdinReader, stdinIsTerminal, type StdoutWriter } from "../shims/stdio.ts";
 
 /**
  * Whether this process was started as a CGI program (`GATEWAY_INTERFACE` and
@@ -59,102 +58,93 @@ export function isCgiEnvironment(): boolean {
   return /^CGI\/1\.\d/i.test(env.GATEWAY_INTERFACE ?? "") && !!env.REQUEST_METHOD;
 }
 
-/** A pull-based reader of stdin that never reads more than asked for. */
-interface Stdin {
-  read(): Promise<Uint8Array | null>;
-  close(): void;
+/** What {@linkcode serveCgi} answers. */
+export interface CgiOptions {
+  /** The app (a Carafe app or any fetch handler). */
+  app: ServeOptions["app"];
+  /** The CGI meta-variables; default: this process's environment. */
+  env?: Record<string, string>;
+  /** Where error lines go; default: stderr, which is the web server's error log. */
+  log?: (line: string) => void;
 }
 
-// On Bun, `process.stdin` and `process.stdout` cost ~10 ms each to set up (the node
-// stream layer), as much as Bun's whole start: Bun.stdin / Bun.write are used instead.
+/**
+ * The request body: exactly `CONTENT_LENGTH` bytes of stdin when it is given (RFC 3875
+ * §4.2), else stdin to EOF; and, once the app is done with it, the drain of whatever it
+ * left unread, so that the web server does not get EPIPE writing it (Apache then sends
+ * an empty reply).
+ */
+class StdinBody {
+  readonly stream: ReadableStream<Uint8Array>;
+  readonly #stdin: StdinReader;
+  #remaining: number;
+  #draining?: Promise<void>;
 
-function openStdin(): Stdin {
-  if (runtime === "deno" || runtime === "bun") {
-    const readable = runtime === "deno" ? g.Deno.stdin.readable : g.Bun.stdin.stream();
-    const reader = readable.getReader() as ReadableStreamDefaultReader<Uint8Array>;
-    return {
-      read: async () => {
-        const { done, value } = await reader.read();
-        return done ? null : value;
-      },
-      close: () => void reader.cancel().catch(() => {}),
-    };
-  }
-  // Node: process.stdin in paused mode, one chunk per read.
-  const stdin = g.process.stdin;
-  let ended = false;
-  stdin.on("end", () => (ended = true));
-  stdin.on("error", () => (ended = true));
-  return {
-    read: () =>
-      new Promise((resolve) => {
-        const chunk = stdin.read();
-        if (chunk) return resolve(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-        if (ended) return resolve(null);
-        const onReadable = () => {
-          const c = stdin.read();
-          if (c) {
-            cleanup();
-            resolve(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+  /** `declared`: CONTENT_LENGTH, if given; `onTruncated`: stdin ended before it. */
+  constructor(declared: number | undefined, onTruncated: (error: Error) => void) {
+    const stdin = (this.#stdin = openStdin());
+    this.#remaining = declared ?? Infinity;
+    this.stream = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        if (this.#remaining <= 0) return controller.close();
+        const chunk = await stdin.read();
+        if (chunk === null) {
+          if (declared !== undefined) {
+            const error = new Error(`request body truncated: stdin ended ${this.#remaining} bytes early`);
+            onTruncated(error);
+            return controller.error(error);
           }
-        };
-        const onEnd = () => {
-          cleanup();
-          resolve(null);
-        };
-        const cleanup = () => {
-          stdin.off("readable", onReadable);
-          stdin.off("end", onEnd);
-          stdin.off("error", onEnd);
-        };
-        stdin.on("readable", onReadable);
-        stdin.on("end", onEnd);
-        stdin.on("error", onEnd);
-      }),
-    close: () => {
-      stdin.pause?.();
-      stdin.destroy?.();
-    },
-  };
-}
-
-/** Writes to stdout, waiting when the pipe is full; resolves once the bytes are handed over. */
-function openStdout(): { write(bytes: Uint8Array): Promise<void>; close(): Promise<void> } {
-  if (runtime === "deno") {
-    const writer = g.Deno.stdout.writable.getWriter() as WritableStreamDefaultWriter<Uint8Array>;
-    return {
-      write: (bytes) => writer.write(bytes),
-      close: async () => {
-        await writer.ready;
-        writer.releaseLock();
+          this.#remaining = 0;
+          return controller.close();
+        }
+        // Never hand the app more than CONTENT_LENGTH bytes (RFC 3875 §4.2).
+        const part = chunk.length > this.#remaining ? chunk.subarray(0, this.#remaining) : chunk;
+        this.#remaining -= part.length;
+        controller.enqueue(part);
+        if (this.#remaining <= 0) controller.close();
       },
-    };
+    });
   }
-  if (runtime === "bun") {
-    return {
-      write: async (bytes) => void await g.Bun.write(g.Bun.stdout, bytes),
-      close: () => Promise.resolve(),
-    };
+
+  /** Reads and drops what is left of the body (once; later calls share the first). */
+  drain(): Promise<void> {
+    return this.#draining ??= (async () => {
+      try {
+        while (this.#remaining > 0) {
+          const chunk = await this.#stdin.read();
+          if (chunk === null) break;
+          this.#remaining -= chunk.length;
+        }
+      } catch { /* stdin already gone */ }
+      this.#stdin.close();
+    })();
   }
-  const stdout = g.process.stdout;
-  return {
-    write: (bytes) =>
-      new Promise<void>((resolve, reject) => {
-        stdout.write(bytes, (error: Error | null | undefined) => (error ? reject(error) : resolve()));
-      }),
-    close: () => Promise.resolve(),
-  };
 }
 
-/** Whether stdin is a terminal (a CGI program started by hand): then it is never read to EOF. */
-function stdinIsTerminal(): boolean {
+/**
+ * Whether the request has a body to read from stdin. Without CONTENT_LENGTH, stdin to
+ * EOF when a body is expected: a method other than GET/HEAD, or a chunked upload
+ * (Apache passes those with no CONTENT_LENGTH and HTTP_TRANSFER_ENCODING set). Never
+ * from a terminal: a program started by hand would wait for a ^D that nobody types.
+ */
+function expectsBody(request: GatewayRequest, env: Record<string, string>): boolean {
+  const declared = request.contentLength;
+  if (declared !== undefined) return declared > 0;
+  return (request.hasBody || !!env.HTTP_TRANSFER_ENCODING) && !stdinIsTerminal();
+}
+
+/** The app's answer, or a 500 (exit code 1) when there is none we can write. */
+async function appAnswer(
+  app: ServeOptions["app"],
+  request: GatewayRequest,
+  log: (line: string) => void,
+): Promise<{ out: GatewayAnswer; code: number }> {
   try {
-    if (runtime === "deno") return g.Deno.stdin.isTerminal();
-    const tty = g.process?.getBuiltinModule?.("node:tty");
-    if (tty) return tty.isatty(0);
-    return g.process?.stdin?.isTTY === true;
-  } catch {
-    return false;
+    return { out: await answer(app, request, (error) => log(`CGI: ${errorText(error)}`)), code: 0 };
+  } catch (error) {
+    // Our bug, or an answer we cannot write (a fetch app returning garbage): a 500 rather than no header at all.
+    log(`CGI: internal error: ${errorText(error)}`);
+    return { out: simpleAnswer(500, "Internal Server Error\n"), code: 1 };
   }
 }
 
@@ -165,15 +155,12 @@ function stdinIsTerminal(): boolean {
  * @example
  * ```ts
  * import { serveCgi } from "./cgi.ts";
- * const code = await serveCgi({ fetch: () => new Response("hi") }, { REQUEST_METHOD: "GET" });
+ * const code = await serveCgi({ app: { fetch: () => new Response("hi") }, env: { REQUEST_METHOD: "GET" } });
  * ```
  */
-export async function serveCgi(
-  app: ServeOptions["app"],
-  env: Record<string, string> = envAll(),
-  log: (line: string) => void = (line) => writeStderr(line + "\n"),
-): Promise<number> {
-  const params = new Map(Object.entries(env));
+export async function serveCgi(options: CgiOptions): Promise<number> {
+  const env = options.env ?? envAll();
+  const log = options.log ?? ((line: string) => writeStderr(line + "\n"));
   const stdout = openStdout();
   let request: GatewayRequest;
   // The app's error lines for this request (ServeInfo.log) are not written again: its
@@ -181,98 +168,42 @@ export async function serveCgi(
   // They only tell that the app reported a failure itself (then ours would repeat it).
   let appLogged = false;
   try {
-    request = new GatewayRequest(params, () => (appLogged = true));
+    request = new GatewayRequest(new Map(Object.entries(env)), () => (appLogged = true));
   } catch (error) {
     log(`CGI: ${(error as Error).message}`);
     await writeAnswer(stdout, simpleAnswer(400, "Bad Request\n")).catch(() => {});
     await stdout.close();
     return 1;
   }
-  // The body: exactly CONTENT_LENGTH bytes when it is given (RFC 3875 §4.2). Without
-  // it, stdin to EOF when a body is expected: a method other than GET/HEAD, or a
-  // chunked upload (Apache passes those with no CONTENT_LENGTH and
-  // HTTP_TRANSFER_ENCODING set). Never from a terminal: a program started by hand
-  // would wait for a ^D that nobody types.
-  const declared = request.contentLength;
-  const hasBody = declared !== undefined ? declared > 0 : (request.hasBody || !!env.HTTP_TRANSFER_ENCODING) && !stdinIsTerminal();
-  let stdin: Stdin | undefined;
-  let remaining = declared ?? Infinity;
-  let body: ReadableStream<Uint8Array> | undefined;
-  if (hasBody) {
-    stdin = openStdin();
-    const input = stdin;
-    body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        if (remaining <= 0) return controller.close();
-        const chunk = await input.read();
-        if (chunk === null) {
-          if (declared !== undefined) {
-            const error = new Error(`request body truncated: stdin ended ${remaining} bytes early`);
-            request.abort(error);
-            return controller.error(error);
-          }
-          remaining = 0;
-          return controller.close();
-        }
-        // Never hand the app more than CONTENT_LENGTH bytes (RFC 3875 §4.2).
-        const part = chunk.length > remaining ? chunk.subarray(0, remaining) : chunk;
-        remaining -= part.length;
-        controller.enqueue(part);
-        if (remaining <= 0) controller.close();
-      },
-    });
-    request.setBody(body);
-  }
-  // Whatever the app leaves unread is read and dropped, so the server does not get
-  // EPIPE writing it (Apache then sends an empty reply).
-  let draining: Promise<void> | undefined;
-  const drain = (): Promise<void> =>
-    draining ??= (async () => {
-      if (!stdin) return;
-      try {
-        while (remaining > 0) {
-          const chunk = await stdin.read();
-          if (chunk === null) break;
-          remaining -= chunk.length;
-        }
-      } catch { /* stdin already gone */ }
-      stdin.close();
-    })();
-  let out: GatewayAnswer;
-  let code = 0;
-  try {
-    out = await answer(app, request, (error) => log(`CGI: ${errorText(error)}`));
-  } catch (error) {
-    // Our bug, or an answer we cannot write (a fetch app returning garbage): a 500 rather than no header at all.
-    log(`CGI: internal error: ${errorText(error)}`);
-    out = simpleAnswer(500, "Internal Server Error\n");
-    code = 1;
-  }
+  const body = expectsBody(request, env) ? new StdinBody(request.contentLength, (e) => request.abort(e)) : undefined;
+  if (body) request.setBody(body.stream);
+  const { out, code } = await appAnswer(options.app, request, log);
   // Drain *while* writing the answer when the app is done with the body (it never
   // touched it, or its answer is complete bytes): Apache's mod_cgid writes the whole
   // request body before it reads our output, so with both pipes full, draining only
   // after a large answer would deadlock until Apache's timeout.
   const streamed = out.body !== null && !(out.body instanceof Uint8Array);
-  if (body && (!body.locked || !streamed)) {
-    if (!body.locked) body.cancel().catch(() => {});
-    drain();
+  if (body && (!body.stream.locked || !streamed)) {
+    if (!body.stream.locked) body.stream.cancel().catch(() => {});
+    body.drain();
   }
+  let exitCode = code;
   try {
     await writeAnswer(stdout, out);
   } catch (error) {
     // A Carafe app logs a failing stream before it fails it: one failure, one line.
     if (!appLogged) log(`CGI: error while sending the response: ${errorText(error)}`);
-    code = 1;
+    exitCode = 1;
   }
   await stdout.close();
-  await drain();
-  return code;
+  await body?.drain();
+  return exitCode;
 }
 
 const encoder = new TextEncoder();
 
 /** Writes the header block and the body (in one write when it is bytes). */
-async function writeAnswer(stdout: { write(bytes: Uint8Array): Promise<void> }, out: GatewayAnswer): Promise<void> {
+async function writeAnswer(stdout: Pick<StdoutWriter, "write">, out: GatewayAnswer): Promise<void> {
   const head = encoder.encode(out.head);
   if (out.body === null || out.body instanceof Uint8Array) {
     if (!out.body || out.body.length === 0) return stdout.write(head);
@@ -301,8 +232,8 @@ function errorText(error: unknown): string {
  *
  * @example
  * ```ts
- * import { cgiAdapter } from "./cgi.ts";
- * if (Deno.env.get("REQUEST_METHOD")) {
+ * import { cgiAdapter, isCgiEnvironment } from "./cgi.ts";
+ * if (isCgiEnvironment()) {
  *   await cgiAdapter.serve({
  *     app: { fetch: () => new Response("hi") }, host: "", port: 0, quiet: true, debug: false,
  *     trustProxy: false, maxBodySize: Infinity, shutdownTimeout: 0, log: () => {},
@@ -331,7 +262,7 @@ export const cgiAdapter: Adapter = {
     // module-level setInterval, an open connection), since the web server waits for the
     // program to end. `finished` resolves first, so code awaiting it still runs (until
     // it waits for something else).
-    const finished = serveCgi(options.app, env, log).then((code) => {
+    const finished = serveCgi({ app: options.app, env, log }).then((code) => {
       setTimeout(() => exit(code), 0);
     });
     return { url: "cgi:", close: () => finished, finished };
