@@ -40,6 +40,9 @@ import process from "node:process";
 import { collect, here, runtime, runtimeCommand, spawnScript, stop, tempDir, waitForOutput } from "./_helpers.ts";
 import { get, load, sleep, waitUntil } from "./_cluster_helpers.ts";
 import { denoWorkerArgs, respawnBackoff } from "../adapters/cluster/mod.ts";
+import { decodeToPrimary, decodeToWorker, message, readWorkerEnv, workerEnv } from "../adapters/cluster/protocol.ts";
+import { clusterTimings } from "../adapters/cluster/timings.ts";
+import { workerApp } from "../adapters/cluster/worker.ts";
 
 const fixture = here("tests/fixtures/cluster_app.ts");
 /** Workers that crash, hang or start slowly by a schedule (see the fixture). */
@@ -496,5 +499,70 @@ describe("cluster: Deno workers keep the primary's flags", () => {
     } finally {
       await stop(c.child);
     }
+  });
+});
+
+describe("cluster: the pure pieces (protocol, timings, the worker's app wrapper)", () => {
+  test("protocol: every message survives the IPC channel's JSON and decodes to itself", () => {
+    const toPrimary = [message.ready("http://127.0.0.1:8080/"), message.recycle()];
+    const toWorker = [message.drain(), message.stop()];
+    for (const m of toPrimary) assert.deepEqual(decodeToPrimary(JSON.parse(JSON.stringify(m))), m);
+    for (const m of toWorker) assert.deepEqual(decodeToWorker(JSON.parse(JSON.stringify(m))), m);
+    // Each side hears only its own kind.
+    for (const m of toWorker) assert.equal(decodeToPrimary(m), undefined);
+    for (const m of toPrimary) assert.equal(decodeToWorker(m), undefined);
+  });
+
+  test("protocol: anything else on the channel is ignored, not thrown on", () => {
+    const foreign = [null, undefined, 0, "stop", ["stop"], {}, { carafe: "STOP" }, { cmd: "NODE_CLUSTER", carafe: 1 }, { type: "ready" }];
+    for (const m of foreign) {
+      assert.equal(decodeToPrimary(m), undefined, JSON.stringify(m));
+      assert.equal(decodeToWorker(m), undefined, JSON.stringify(m));
+    }
+    // A ready without a usable URL still means "listening" (the primary does not use the URL).
+    assert.deepEqual(decodeToPrimary({ carafe: "ready", url: 42 }), { carafe: "ready", url: "" });
+  });
+
+  test("protocol: a worker reads back the slot, port and adapter it was spawned with", () => {
+    const spawned = workerEnv({ slot: 2, port: 8080, server: "node" });
+    assert.deepEqual(readWorkerEnv((name) => spawned[name]), { port: 8080, server: "node" });
+    assert.deepEqual(spawned, { CARAFE_WORKER: "3", CARAFE_CLUSTER_PORT: "8080", CARAFE_CLUSTER_SERVER: "node" });
+    // Outside a cluster: nothing, so the options' own port and adapter apply.
+    assert.deepEqual(readWorkerEnv(() => undefined), { port: undefined, server: undefined });
+  });
+
+  test("timings: the test-only override takes numbers > 0 and ignores the rest", () => {
+    const defaults = { backoffFirstMs: 100, backoffMaxMs: 10_000, healthyAfterMs: 10_000, readyTimeoutMs: 30_000 };
+    assert.deepEqual(clusterTimings(undefined), defaults);
+    assert.deepEqual(clusterTimings("not json"), defaults);
+    assert.deepEqual(clusterTimings("null"), defaults);
+    assert.deepEqual(
+      clusterTimings(JSON.stringify({ backoffMaxMs: 400, healthyAfterMs: 0, readyTimeoutMs: "5", other: 1 })),
+      { ...defaults, backoffMaxMs: 400 },
+    );
+  });
+
+  test("workerApp: asks to be recycled past the maximum (not again at once), and drains with Connection: close", async () => {
+    let asked = 0;
+    let draining = false;
+    const app = workerApp(
+      { fetch: (req: Request) => (new URL(req.url).pathname === "/gone" ? Response.redirect("http://x/", 302) : new Response("ok")) },
+      { max: 2, onMax: () => asked++, draining: () => draining },
+    );
+    const hit = async (path = "/") => await app.fetch(new Request(`http://x${path}`));
+    assert.equal((await hit()).headers.get("connection"), null);
+    assert.equal(asked, 0);
+    await hit();
+    await hit();
+    assert.equal(asked, 1, "asked once at the maximum; repeats wait RECYCLE_RESEND_MS");
+    draining = true;
+    const res = await hit();
+    assert.equal(res.headers.get("connection"), "close");
+    assert.equal(await res.text(), "ok");
+    // Response.redirect's headers are immutable: the answer is copied, status and body kept.
+    const moved = await hit("/gone");
+    assert.equal(moved.status, 302);
+    assert.equal(moved.headers.get("location"), "http://x/");
+    assert.equal(moved.headers.get("connection"), "close");
   });
 });
