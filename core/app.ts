@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { checkBodyLimits, DEFAULT_BODY_LIMITS } from "./body.ts";
 import { assertHeaderSafe, HTTPError, HTTPResponse } from "./errors.ts";
 import { compileTrust, type TrustProxy } from "./proxy.ts";
 import { ReplyTransform, replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
@@ -37,6 +38,20 @@ export interface CarafeOptions {
   debug?: boolean;
   /** Largest request body in bytes; bigger ones get 413. Default 100 MiB; `Infinity` disables. */
   maxBodySize?: number;
+  /**
+   * Largest urlencoded `form()` body in bytes, read no further (and the most bytes a
+   * multipart form's text fields may hold together; its files count towards
+   * `maxBodySize` only). Default 1 MiB. Over it: 413 naming `maxFormSize`.
+   */
+  maxFormSize?: number;
+  /** Most fields in a `form()`: urlencoded pairs or multipart parts. Default 10,000. */
+  maxFormFields?: number;
+  /** Largest form field name or value in bytes, as sent. Default 256 KiB. */
+  maxFormFieldSize?: number;
+  /** Largest `json()` body in bytes, read no further. Default 1 MiB. */
+  maxJsonSize?: number;
+  /** Deepest nesting of arrays and objects `json()` accepts. Default 1,000. */
+  maxJsonDepth?: number;
   /** Which proxies' `X-Forwarded-*` headers to believe. Default `false`. */
   trustProxy?: TrustProxy;
   /** Where errors are logged. Default: `console.error`. */
@@ -153,7 +168,6 @@ interface MountPoint {
 
 type Config = Required<Omit<CarafeOptions, "logger">> & { logger: (message: string) => void };
 
-const DEFAULT_MAX_BODY = 100 * 1024 * 1024;
 const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
 const HTML = "text/html; charset=UTF-8";
 const JSON_TYPE = "application/json";
@@ -165,42 +179,39 @@ const OCTET = "application/octet-stream";
  */
 const CONFIG_DEFAULTS: Config = {
   debug: false,
-  maxBodySize: DEFAULT_MAX_BODY,
+  ...DEFAULT_BODY_LIMITS,
   trustProxy: false,
   logger: (message) => console.error(message),
 };
-const SETTING_NAMES = ["debug", "maxBodySize", "trustProxy", "logger"] as const;
+const SETTING_NAMES = Object.keys(CONFIG_DEFAULTS) as (keyof Config)[];
 
 /**
  * The settings an app answers with: its config, and in a mounted app what it inherits.
  * One object per change of settings, shared by every request (requests only compare).
  */
-interface Settings extends RequestContext {
-  debug: boolean;
+interface Settings extends RequestContext, Config {
   /** The logger, made safe: a logger that throws must not break the answer. */
   log: (message: string) => void;
-  /** What `trust` was compiled from. */
-  trustSource: TrustProxy;
-  /** What `log` calls. */
-  logger: (message: string) => void;
   /** The dispatching app's settings these inherit from; `undefined` at the top. */
   parent: Settings | undefined;
 }
 
-function makeSettings(
-  maxBodySize: number,
-  trustSource: TrustProxy,
-  trust: RequestContext["trust"],
-  debug: boolean,
-  logger: (message: string) => void,
-  parent: Settings | undefined,
-): Settings {
+/** A setting in effect: the app's own, or in a mounted app that did not set it, its parent's. */
+function settingOf<K extends keyof Config>(config: Config, parent: Settings | undefined, name: K): Config[K] {
+  return parent === undefined || Object.hasOwn(config, name) ? config[name] : parent[name];
+}
+
+/** Settings from the config in effect (`trust` compiled from its `trustProxy`). */
+function makeSettings(config: Config, parent: Settings | undefined, trust: RequestContext["trust"]): Settings {
+  const values = {} as Config;
+  for (const name of SETTING_NAMES) (values as Record<string, unknown>)[name] = settingOf(config, parent, name);
+  const logger = values.logger;
   const log = (message: string) => {
     try {
       logger(message);
     } catch { /* a broken logger must not break the answer */ }
   };
-  return { maxBodySize, trust, trustSource, debug, logger, log, parent };
+  return { ...values, trust, log, parent };
 }
 
 /** A reply already produced by a mounted Carafe app; merged with the parent's `res`. */
@@ -304,16 +315,18 @@ export class Carafe {
   /**
    * Makes an app.
    *
-   * @param options debug, maxBodySize, trustProxy, logger
+   * @param options debug, the body limits (maxBodySize, maxFormSize, maxFormFields,
+   *   maxFormFieldSize, maxJsonSize, maxJsonDepth), trustProxy, logger
    */
   constructor(options: CarafeOptions = {}) {
+    checkBodyLimits(options, "new Carafe()");
     const config: Config = Object.create(CONFIG_DEFAULTS);
     for (const name of SETTING_NAMES) {
       if (options[name] !== undefined) (config as Record<string, unknown>)[name] = options[name];
     }
     this.config = config;
     // Compiled now, so that a bad trustProxy fails here rather than on the first request.
-    this.#ctx = makeSettings(config.maxBodySize, config.trustProxy, compileTrust(config.trustProxy), config.debug, config.logger, undefined);
+    this.#ctx = makeSettings(config, undefined, compileTrust(config.trustProxy));
   }
 
   // -- Registration ---------------------------------------------------------
@@ -654,23 +667,15 @@ export class Carafe {
    */
   #settings(parent: Settings | undefined): Settings {
     const c = this.config;
-    let { maxBodySize, trustProxy, debug, logger } = c;
-    if (parent !== undefined) {
-      if (!Object.hasOwn(c, "maxBodySize")) maxBodySize = parent.maxBodySize;
-      if (!Object.hasOwn(c, "trustProxy")) trustProxy = parent.trustSource;
-      if (!Object.hasOwn(c, "debug")) debug = parent.debug;
-      if (!Object.hasOwn(c, "logger")) logger = parent.logger;
-    }
     const s = this.#ctx;
-    if (s.parent === parent && s.maxBodySize === maxBodySize && s.trustSource === trustProxy && s.debug === debug && s.logger === logger) {
-      return s;
-    }
-    const trust = trustProxy === s.trustSource
+    if (s.parent === parent && sameSettings(s, c, parent)) return s;
+    const trustProxy = settingOf(c, parent, "trustProxy");
+    const trust = trustProxy === s.trustProxy
       ? s.trust
-      : parent !== undefined && trustProxy === parent.trustSource
+      : parent !== undefined && trustProxy === parent.trustProxy
       ? parent.trust
-      : compileTrustSafely(trustProxy, logger);
-    return (this.#ctx = makeSettings(maxBodySize, trustProxy, trust, debug, logger, parent));
+      : compileTrustSafely(trustProxy, settingOf(c, parent, "logger"));
+    return (this.#ctx = makeSettings(c, parent, trust));
   }
 
   /**
@@ -974,6 +979,23 @@ function logFor(req: CarafeRequest, ctx: Settings, message: string): void {
   try {
     sink(message);
   } catch { /* the channel is gone (the connection closed) */ }
+}
+
+/**
+ * Whether `settings` still are those `config` (and `parent`, for what it did not set)
+ * give. Asked on every request: at the top, spelled out (named reads are the fast ones).
+ */
+function sameSettings(s: Settings, c: Config, parent: Settings | undefined): boolean {
+  if (parent === undefined) {
+    return s.debug === c.debug && s.maxBodySize === c.maxBodySize && s.maxFormSize === c.maxFormSize &&
+      s.maxFormFields === c.maxFormFields && s.maxFormFieldSize === c.maxFormFieldSize &&
+      s.maxJsonSize === c.maxJsonSize && s.maxJsonDepth === c.maxJsonDepth && s.trustProxy === c.trustProxy &&
+      s.logger === c.logger;
+  }
+  for (const name of SETTING_NAMES) {
+    if (s[name] !== settingOf(c, parent, name)) return false;
+  }
+  return true;
 }
 
 /**

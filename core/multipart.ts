@@ -7,6 +7,12 @@
  * `Content-Disposition`. Fields would be lost without a word, so Carafe reads
  * the body itself and refuses (400) anything that is not a complete, well-formed form.
  *
+ * It also bounds the work a body can cause (413, naming the setting): parts are counted
+ * as they are found (`maxFormFields`, files included), each text field and the text
+ * fields together are measured (`maxFormFieldSize`, `maxFormSize`; files count only
+ * towards `maxBodySize`, which bounds the whole body before it is parsed), and a
+ * part's header lines may take {@linkcode MAX_PART_HEADER_SIZE} bytes.
+ *
  * @example
  * ```ts
  * import { parseMultipart } from "./multipart.ts";
@@ -16,13 +22,28 @@
  *
  * @module
  */
+import { overLimit, type BodyLimits } from "./body.ts";
 import { HTTPError } from "./errors.ts";
+import { fieldTooLarge, tooManyFields } from "./form.ts";
+
+/** The limits {@linkcode parseMultipart} applies (see {@linkcode BodyLimits}). */
+export type MultipartLimits = Pick<BodyLimits, "maxFormFields" | "maxFormFieldSize" | "maxFormSize">;
+
+/**
+ * The most bytes of header lines one part may have. Browsers send two short lines
+ * (`Content-Disposition` with the name and file name, `Content-Type`); 16 KiB leaves room
+ * for a long file name in any script and keeps the search for their end short.
+ */
+export const MAX_PART_HEADER_SIZE = 16 * 1024;
+
+const NO_LIMITS: MultipartLimits = { maxFormFields: Infinity, maxFormFieldSize: Infinity, maxFormSize: Infinity };
 
 const CR = 13;
 const LF = 10;
 const DASH = 45;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const BLANK_LINE = encoder.encode("\r\n\r\n");
 
 /** Why the body is not a form, as a 400. */
 function malformed(reason: string): HTTPError {
@@ -52,6 +73,20 @@ function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number
   return -1;
 }
 
+/**
+ * Where the header lines of the part starting at `at` end (the index of the blank
+ * line's CRLF CRLF): searched within {@linkcode MAX_PART_HEADER_SIZE} bytes only.
+ */
+function endOfHeaders(body: Uint8Array, at: number): number {
+  // From the CRLF that ends the delimiter line (a part without header lines starts with
+  // the blank line) to the blank line after MAX_PART_HEADER_SIZE bytes of lines.
+  const window = body.subarray(at - 2, at + MAX_PART_HEADER_SIZE + 4);
+  const end = indexOf(window, BLANK_LINE, 0);
+  if (end >= 0) return at - 2 + end;
+  if (window.length < MAX_PART_HEADER_SIZE + 6) throw malformed("a part's header lines are not ended by a blank line");
+  throw new HTTPError(413, `A multipart part's header lines are larger than ${MAX_PART_HEADER_SIZE} bytes.`);
+}
+
 /** The parameters of a `Content-Disposition: form-data; name="a"; filename="b"` value. */
 function dispositionParams(value: string): Map<string, string> {
   const params = new Map<string, string>();
@@ -72,7 +107,8 @@ function dispositionParams(value: string): Map<string, string> {
  * `filename` become `File`s (type from the part's `Content-Type`, default
  * `application/octet-stream`). Throws an `HTTPError` 400 saying what is wrong: no
  * boundary, no first delimiter, a part without `Content-Disposition` or `name`, header
- * lines not ended, or a body that stops before the closing delimiter.
+ * lines not ended, or a body that stops before the closing delimiter. Throws a 413 past
+ * `limits` (none by default; the app passes its settings).
  *
  * @example
  * ```ts
@@ -82,9 +118,11 @@ function dispositionParams(value: string): Map<string, string> {
  * const file = parseMultipart(new TextEncoder().encode(text), "multipart/form-data; boundary=x").get("f");
  * ```
  */
-export function parseMultipart(body: Uint8Array, contentType: string): FormData {
+export function parseMultipart(body: Uint8Array, contentType: string, limits: MultipartLimits = NO_LIMITS): FormData {
   const delimiter = encoder.encode(`\r\n--${boundaryOf(contentType)}`);
   const form = new FormData();
+  let parts = 0;
+  let textBytes = 0;
   // The first delimiter may open the body (without the CRLF before it) or follow a preamble.
   let at: number;
   if (body.length >= delimiter.length - 2 && delimiter.subarray(2).every((b, i) => body[i] === b)) {
@@ -102,8 +140,8 @@ export function parseMultipart(body: Uint8Array, contentType: string): FormData 
       throw malformed(at >= body.length ? "it ends before the closing boundary" : "a boundary line is followed by other text");
     }
     at += 2;
-    const headersEnd = indexOf(body, encoder.encode("\r\n\r\n"), at - 2);
-    if (headersEnd < 0) throw malformed("a part's header lines are not ended by a blank line");
+    if (++parts > limits.maxFormFields) throw tooManyFields(limits.maxFormFields);
+    const headersEnd = endOfHeaders(body, at);
     let disposition: string | undefined;
     let type = "";
     for (const line of decoder.decode(body.subarray(at, headersEnd)).split("\r\n")) {
@@ -118,14 +156,21 @@ export function parseMultipart(body: Uint8Array, contentType: string): FormData 
     const params = dispositionParams(disposition);
     const fieldName = params.get("name");
     if (fieldName === undefined) throw malformed("a part's Content-Disposition has no name");
+    if (encoder.encode(fieldName).length > limits.maxFormFieldSize) throw fieldTooLarge(limits.maxFormFieldSize);
     const start = headersEnd + 4;
     const end = indexOf(body, delimiter, start - 2 > at ? start - 2 : start);
     if (end < 0) throw malformed("it ends before the closing boundary");
     // An empty part's content: its delimiter's CRLF is the blank line's own.
     const content = end < start ? body.subarray(start, start) : body.subarray(start, end);
     const filename = params.get("filename");
-    if (filename === undefined) form.append(fieldName, decoder.decode(content));
-    else form.append(fieldName, new File([content as Uint8Array<ArrayBuffer>], filename, { type: type || "application/octet-stream" }));
+    if (filename === undefined) {
+      if (content.length > limits.maxFormFieldSize) throw fieldTooLarge(limits.maxFormFieldSize);
+      textBytes += content.length;
+      if (textBytes > limits.maxFormSize) {
+        throw overLimit("The form's text fields are larger than", limits.maxFormSize, "bytes", "maxFormSize");
+      }
+      form.append(fieldName, decoder.decode(content));
+    } else form.append(fieldName, new File([content as Uint8Array<ArrayBuffer>], filename, { type: type || "application/octet-stream" }));
     at = end + delimiter.length;
   }
 }

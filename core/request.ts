@@ -18,9 +18,21 @@
  *
  * @module
  */
-import { checkDeclaredLength, limitStream, parseJsonBody, readJsonLimited, readLimited, readTextLimited } from "./body.ts";
+import {
+  type BodyLimits,
+  byteLimit,
+  type ByteLimit,
+  checkDeclaredLength,
+  declaredLength,
+  limitStream,
+  parseJsonBody,
+  readJsonLimited,
+  readLimited,
+  readTextLimited,
+} from "./body.ts";
 import { parseCookies, verifyCookieValue, type CookieSecret } from "./cookies.ts";
 import { HTTPError } from "./errors.ts";
+import { parseUrlEncoded } from "./form.ts";
 import { LazySearchParams } from "./query.ts";
 import { lastForwarded, resolveClient, type ClientAddress, type TrustFn } from "./proxy.ts";
 
@@ -41,10 +53,8 @@ export const REQUEST_TARGET: unique symbol = Symbol("carafe.requestTarget");
  */
 export const SERVER_PREFIX: unique symbol = Symbol("carafe.serverPrefix");
 
-/** What the app hands each request: settings that shape how it is read. */
-export interface RequestContext {
-  /** Largest body in bytes. */
-  maxBodySize: number;
+/** What the app hands each request: settings that shape how it is read (body limits, proxies). */
+export interface RequestContext extends BodyLimits {
   /** Which peers' `X-Forwarded-*` headers to believe. */
   trust: TrustFn;
 }
@@ -334,21 +344,54 @@ export class CarafeRequest<P = Record<string, unknown>> {
 
   /**
    * The body parsed as JSON (read once, then cached); `400` when it is not valid JSON,
-   * `413` past `maxBodySize`. An empty body gives `undefined`.
-   * With a declared length the runtime's native `json()` parses it, and the size check
-   * is the declared length's (which every Carafe adapter frames).
+   * `413` past `maxJsonSize` (or `maxBodySize` when smaller) or nested deeper than
+   * `maxJsonDepth`. An empty body gives `undefined`. A declared length over the limit
+   * is refused before the body is read, which `text()` or `bytes()` can then still do.
+   * With a declared length too short to be nested too deep, the runtime's native
+   * `json()` parses it, and the size check is the declared length's (which every
+   * Carafe adapter frames).
    */
   json<T = unknown>(): Promise<T> {
-    return (this.#json ??= this.#text !== undefined || this.#bytes !== undefined
-      ? this.text().then(parseJsonBody)
-      : readJsonLimited(this.raw, this.#ctx.maxBodySize)) as Promise<T>;
+    if (this.#json !== undefined) return this.#json as Promise<T>;
+    const ctx = this.#ctx;
+    const limit = byteLimit(ctx, "maxJsonSize", "The JSON body");
+    if (this.#text === undefined && this.#bytes === undefined) {
+      if (declaredLength(this.raw) > limit.bytes) return Promise.reject(limit.tooLarge());
+      return (this.#json = readJsonLimited(this.raw, limit, ctx.maxJsonDepth)) as Promise<T>;
+    }
+    return (this.#json = this.text().then((text) => {
+      // A UTF-16 unit is 1 to 3 bytes of UTF-8: only a long text is encoded to count them.
+      if (text.length > limit.bytes || (text.length * 3 > limit.bytes && encoder.encode(text).byteLength > limit.bytes)) {
+        throw limit.tooLarge();
+      }
+      return parseJsonBody(text, ctx.maxJsonDepth);
+    })) as Promise<T>;
+  }
+
+  /**
+   * The whole body for a parser that holds it in memory, within `limit`: read with that
+   * limit when no reader came first (a declared length over it is refused before the
+   * body is touched, so other readers still can), else what the first reader got.
+   */
+  #bytesWithin(limit: ByteLimit): Promise<Uint8Array> {
+    if (this.#bytes === undefined && this.#text === undefined && this.#json === undefined) {
+      checkDeclaredLength(this.raw, limit);
+      return (this.#bytes = readLimited(this.raw, limit));
+    }
+    return this.bytes().then((bytes) => {
+      if (bytes.byteLength > limit.bytes) throw limit.tooLarge();
+      return bytes;
+    });
   }
 
   /**
    * The body as `FormData`: `multipart/form-data` (files included) or
    * `application/x-www-form-urlencoded` (also assumed when there is no
    * `Content-Type`). `400` when it cannot be parsed or has another type (JSON is read
-   * with {@linkcode CarafeRequest.json}).
+   * with {@linkcode CarafeRequest.json}). `413` past the form limits, naming the one
+   * met: `maxFormFields`, `maxFormFieldSize`, `maxFormSize` (an urlencoded body is not
+   * read past it; in a multipart body it bounds the text fields, and the whole body,
+   * files included, is bounded by `maxBodySize`).
    */
   async form(): Promise<FormData> {
     const type = this.contentType;
@@ -358,21 +401,14 @@ export class CarafeRequest<P = Record<string, unknown>> {
         `Expected a form body (application/x-www-form-urlencoded or multipart/form-data), got ${type}.`,
       );
     }
-    const bytes = await this.bytes();
+    const ctx = this.#ctx;
     if (type === "multipart/form-data") {
+      const bytes = await this.bytes();
       // Loaded on first use: a module less at every start (a CGI request pays for each).
       const { parseMultipart } = await import("./multipart.ts");
-      return parseMultipart(bytes, this.headers.get("content-type")!);
+      return parseMultipart(bytes, this.headers.get("content-type")!, ctx);
     }
-    const form = new FormData();
-    let text: string;
-    try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    } catch (err) {
-      throw new HTTPError(400, "The form body is not valid UTF-8.", { cause: err });
-    }
-    for (const [k, v] of new URLSearchParams(text)) form.append(k, v);
-    return form;
+    return parseUrlEncoded(await this.#bytesWithin(byteLimit(ctx, "maxFormSize", "The form body")), ctx);
   }
 }
 
