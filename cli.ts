@@ -34,7 +34,8 @@
  * headers prefixing `section.` to the keys that follow, `#` or `;` comments.
  * Values `true`/`false` and numbers are converted. A key that names a `run()`
  * option (`host`, `port`, `server`, `workers`, `worker`, `debug`, `quiet`,
- * `maxBodySize`, `trustProxy`, `shutdownTimeout`, `maxRequestsPerWorker`,
+ * `maxBodySize`, `maxFormSize`, `maxFormFields`, `maxFormFieldSize`, `maxJsonSize`,
+ * `maxJsonDepth`, `trustProxy`, `shutdownTimeout`, `maxRequestsPerWorker`,
  * `idleTimeout`, `maxHeaderSize`, `socket`; also written in snake_case or
  * kebab-case) sets that option; any other key is stored in the app's `config`
  * (Bottle's `app.config`), e.g. `db.url`.
@@ -206,8 +207,9 @@ export function parseConfig(text: string, filename: string): Record<string, unkn
 }
 
 const RUN_KEYS = [
-  "host", "port", "socket", "server", "workers", "worker", "debug", "quiet", "maxBodySize", "trustProxy",
-  "shutdownTimeout", "maxRequestsPerWorker", "idleTimeout", "maxHeaderSize",
+  "host", "port", "socket", "server", "workers", "worker", "debug", "quiet", "maxBodySize", "maxFormSize",
+  "maxFormFields", "maxFormFieldSize", "maxJsonSize", "maxJsonDepth", "trustProxy", "shutdownTimeout",
+  "maxRequestsPerWorker", "idleTimeout", "maxHeaderSize",
 ] as const;
 
 /** `max_body_size` / `max-body-size` → `maxBodySize`, when that is a run() option. */

@@ -69,6 +69,19 @@ export interface RunOptions {
   trustProxy?: TrustProxy;
   /** Largest request body in bytes (default 100 MiB; `Infinity` disables). Copied to the app's config. */
   maxBodySize?: number;
+  /**
+   * Largest urlencoded form body `req.form()` reads, and the most bytes a multipart
+   * form's text fields may hold together (default 1 MiB). Copied to the app's config.
+   */
+  maxFormSize?: number;
+  /** Most fields in a form, urlencoded or multipart (default 10,000). Copied to the app's config. */
+  maxFormFields?: number;
+  /** Largest form field name or value in bytes (default 256 KiB). Copied to the app's config. */
+  maxFormFieldSize?: number;
+  /** Largest body `req.json()` reads (default 1 MiB). Copied to the app's config. */
+  maxJsonSize?: number;
+  /** Deepest nesting `req.json()` accepts (default 1,000). Copied to the app's config. */
+  maxJsonDepth?: number;
   /** Milliseconds graceful shutdown may take before connections are forced closed. Default 10 000. */
   shutdownTimeout?: number;
   /** Largest request-header block in bytes, where the runtime lets us set it (node; deno and bun warn that they cannot). */
@@ -277,8 +290,16 @@ function checkLimit(name: string, value: unknown, zeroOk: boolean, expected: str
   }
 }
 
+/** The options a Carafe app also has as settings: `run()` copies those given to its `config`. */
+const APP_SETTINGS = [
+  "debug", "maxBodySize", "maxFormSize", "maxFormFields", "maxFormFieldSize", "maxJsonSize", "maxJsonDepth", "trustProxy",
+] as const;
+
+/** The body limits among them: numbers ≥ 0 (`Infinity` disables one). */
+const BODY_LIMITS = ["maxBodySize", "maxFormSize", "maxFormFields", "maxFormFieldSize", "maxJsonSize", "maxJsonDepth"] as const;
+
 interface ConfigurableApp {
-  config?: { debug?: boolean; maxBodySize?: number; trustProxy?: TrustProxy };
+  config?: Partial<Pick<RunOptions, (typeof APP_SETTINGS)[number]>>;
 }
 
 /**
@@ -288,8 +309,9 @@ interface ConfigurableApp {
  * request in Common Log Format, and on SIGINT/SIGTERM stops accepting, finishes the
  * requests in flight (at most `shutdownTimeout` ms) and exits with 0.
  *
- * Options that the app also has (`debug`, `maxBodySize`, `trustProxy`) are copied to
- * a Carafe app's `config` when given.
+ * Options that the app also has (`debug`, `trustProxy` and the body limits
+ * `maxBodySize`, `maxFormSize`, `maxFormFields`, `maxFormFieldSize`, `maxJsonSize`,
+ * `maxJsonDepth`) are copied to a Carafe app's `config` when given.
  *
  * @example
  * ```ts
@@ -310,11 +332,12 @@ export async function run(options: RunOptions = {}): Promise<Server> {
   if (typeof (app as FetchApp | undefined)?.fetch !== "function") {
     throw new TypeError("run: `app` must have a fetch(request) method (a Carafe app, or any fetch handler)");
   }
+  for (const name of BODY_LIMITS) checkLimit(name, options[name], true, "a number ≥ 0 (Infinity disables it)");
   const config = (app as ConfigurableApp).config;
   if (config && typeof config === "object") {
-    if (options.debug !== undefined) config.debug = options.debug;
-    if (options.maxBodySize !== undefined) config.maxBodySize = options.maxBodySize;
-    if (options.trustProxy !== undefined) config.trustProxy = options.trustProxy;
+    for (const name of APP_SETTINGS) {
+      if (options[name] !== undefined) (config as Record<string, unknown>)[name] = options[name];
+    }
   }
   const port = options.port ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
