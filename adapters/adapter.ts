@@ -18,16 +18,17 @@
  * @module
  */
 
-import type { ServeInfo } from "../core/app.ts";
+import type { FetchHandler, ServeInfo } from "../core/contract.ts";
 import type { TrustProxy } from "../core/proxy.ts";
 
-export type { ServeInfo, TrustProxy };
+export type { FetchHandler, ServeInfo, TrustProxy };
 
-/** Anything with a web-standard `fetch` handler: a Carafe app, a Hono app, a plain object. */
-export interface FetchApp {
-  /** Answers one request. */
-  fetch(request: Request, info?: ServeInfo): Response | Promise<Response>;
-}
+/**
+ * What `run()` serves: anything with a web-standard `fetch` handler (a Carafe app, a
+ * Hono app, a plain object). The same interface as the core's
+ * {@linkcode FetchHandler}, under the name the adapters' options have always used.
+ */
+export type FetchApp = FetchHandler;
 
 /** TLS material, as file paths or PEM text. */
 export interface TlsOptions {

@@ -18,6 +18,7 @@
  * @module
  */
 import { checkBodyLimits, DEFAULT_BODY_LIMITS } from "./body.ts";
+import type { FetchHandler, IncomingRequest, ServeInfo } from "./contract.ts";
 import { assertHeaderSafe, HTTPError, HTTPResponse } from "./errors.ts";
 import { compileTrust, type TrustProxy } from "./proxy.ts";
 import { ReplyTransform, replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
@@ -28,6 +29,8 @@ import { Router, type PathParams } from "./router.ts";
 import { StaticFile } from "./static.ts";
 import { isBodyless, statusText } from "./status.ts";
 
+
+export type { FetchHandler, IncomingRequest, ServeInfo };
 // ---------------------------------------------------------------------------
 // Types
 // ---------------------------------------------------------------------------
@@ -58,18 +61,6 @@ export interface CarafeOptions {
   logger?: (message: string) => void;
 }
 
-/** Connection facts an adapter passes along with a request. */
-export interface ServeInfo {
-  /** The socket peer's address. */
-  remoteAddr?: string;
-  /** A prefix the gateway already stripped from the path (CGI/FastCGI `SCRIPT_NAME`). */
-  scriptName?: string;
-  /**
-   * Also receives the error lines the app logs for this request (an exception in a
-   * handler, a failing stream): FastCGI sends them to the web server as STDERR records.
-   */
-  log?: (message: string) => void;
-}
 
 /**
  * A route handler: gets the request and response, returns the body (see the README
@@ -147,11 +138,6 @@ export interface Route extends RouteInfo {
   preparedFor?: number;
 }
 
-/** Anything with a web `fetch` handler: a Carafe app, a Hono app… */
-export interface FetchHandler {
-  /** Answers one request. */
-  fetch(request: Request, info?: ServeInfo): Response | Promise<Response>;
-}
 
 interface Mount {
   /** Decoded, without a trailing slash (`/api`, `/瓶`). */
