@@ -7,7 +7,8 @@
  * made only when read) and `app.handle()` returns a `Reply` that is written with one
  * `writeHead`; strings and bytes carry a computed `Content-Length`, streams are piped
  * with back-pressure. Client disconnects abort `req.signal`; unread request bodies are
- * drained when small, else the connection is closed after the response.
+ * drained when small, else the connection is closed after the response. Pipelined
+ * requests are handled one after the other, each when the answer ahead of it is sent.
  *
  * @example
  * ```ts
@@ -36,6 +37,7 @@ import {
   removeStaleSocket,
   unlinkQuietly,
 } from "./common.ts";
+import { waitForTurn } from "./node_pipelining.ts";
 import { readPem } from "../shims/tls.ts";
 import { writeStderr } from "../shims/runtime.ts";
 
@@ -413,6 +415,8 @@ function nodeHandlers(app: FetchApp, options: NodeHandlerOptions): {
   };
 
   function carafeNodeHandler(im: IncomingMessage, res: ServerResponse): void {
+    // A pipelined request starts once the answers ahead of it are sent (node_pipelining.ts).
+    if (res.socket === null) return waitForTurn(im, res, carafeNodeHandler);
     const done = track?.();
     if (done) res.on("close", done); // a response closes once: no once() wrapper needed
     const rec = accessLog ? logWhenDone(im, res) : undefined;
