@@ -18,7 +18,7 @@
  *
  * | option | meaning |
  * |---|---|
- * | `-b, --bind ADDRESS` | `HOST:PORT`, `HOST` (port 8080), `:PORT`, `[::1]:PORT`, or `unix:/path.sock` |
+ * | `-b, --bind ADDRESS` | `HOST:PORT`, `HOST` (port 8080), `:PORT`, `[::1]:PORT`, or `unix:/path.sock`; without it (and without `host`/`port` in a config file), the `HOST` and `PORT` environment variables, else 127.0.0.1:8080 |
  * | `-s, --server NAME` | adapter name (`auto`, `deno`, `bun`, `node`, `cluster`, `fastcgi`, `cgi`) |
  * | `-w, --workers N` | worker processes: the `cluster` server (with `-s deno|bun|node`, the server each worker runs) |
  * | `--reload` | restart the server when a file under the module's directory changes |
@@ -83,7 +83,8 @@ export const USAGE = `Usage: carafe [options] module[:export]
 Serves the Carafe app (or any object with fetch()) that a module exports.
 
 Options:
-  -b, --bind ADDRESS     HOST:PORT, HOST, :PORT, [::1]:PORT or unix:/path.sock (default 127.0.0.1:8080)
+  -b, --bind ADDRESS     HOST:PORT, HOST, :PORT, [::1]:PORT or unix:/path.sock (default
+                         $HOST:$PORT from the environment when set, else 127.0.0.1:8080)
   -s, --server NAME      server adapter: auto, deno, bun, node, cluster, fastcgi, cgi (default auto)
   -w, --workers N        worker processes: the cluster server (-s deno|bun|node: what workers run)
       --reload           restart when a file under the module's directory changes

@@ -51,9 +51,12 @@ export interface RunOptions {
   app?: FetchApp;
   /** An adapter name from {@linkcode serverNames} or an adapter object. Default `"auto"`. */
   server?: string | Adapter;
-  /** Interface to bind. Default `"127.0.0.1"`. */
+  /** Interface to bind. Default: the `HOST` environment variable, else `"127.0.0.1"`. */
   host?: string;
-  /** TCP port; `0` picks a free one (see `Server.url`). Default `8080`. */
+  /**
+   * TCP port; `0` picks a free one (see `Server.url`). Default: the `PORT` environment
+   * variable (as App Engine, Cloud Run, Heroku, Render and Fly set it), else `8080`.
+   */
   port?: number;
   /** Listen on this Unix socket path instead of host/port. */
   socket?: string;
@@ -298,6 +301,22 @@ const APP_SETTINGS = [
 /** The body limits among them: numbers ≥ 0 (`Infinity` disables one). */
 const BODY_LIMITS = ["maxBodySize", "maxFormSize", "maxFormFields", "maxFormFieldSize", "maxJsonSize", "maxJsonDepth"] as const;
 
+/**
+ * The port a hosting platform asks for in `PORT` (App Engine, Cloud Run, Heroku,
+ * Render, Fly), or undefined when it is unset or empty. A value that is not a port
+ * number is an error naming the variable, not a silent fallback to 8080: the platform
+ * would then wait for a port the app never opens.
+ */
+function portFromEnvironment(): number | undefined {
+  const text = env("PORT")?.trim();
+  if (!text) return undefined;
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) {
+    throw new RangeError(`run: the PORT environment variable is ${JSON.stringify(text)}, not a port number (0-65535); fix it or pass run({ port })`);
+  }
+  return port;
+}
+
 interface ConfigurableApp {
   config?: Partial<Pick<RunOptions, (typeof APP_SETTINGS)[number]>>;
 }
@@ -312,6 +331,8 @@ interface ConfigurableApp {
  * Options that the app also has (`debug`, `trustProxy` and the body limits
  * `maxBodySize`, `maxFormSize`, `maxFormFields`, `maxFormFieldSize`, `maxJsonSize`,
  * `maxJsonDepth`) are copied to a Carafe app's `config` when given.
+ * Without `port` or `host`, the `PORT` and `HOST` environment variables (set by
+ * hosting platforms) are used, else 127.0.0.1:8080.
  *
  * @example
  * ```ts
@@ -339,7 +360,7 @@ export async function run(options: RunOptions = {}): Promise<Server> {
       if (options[name] !== undefined) (config as Record<string, unknown>)[name] = options[name];
     }
   }
-  const port = options.port ?? 8080;
+  const port = options.port ?? portFromEnvironment() ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`run: port must be an integer from 0 to 65535, got ${options.port}`);
   }
@@ -358,7 +379,7 @@ export async function run(options: RunOptions = {}): Promise<Server> {
     : await getAdapter(options.server ?? "auto");
   const serveOptions: ServeOptions = {
     app,
-    host: options.host ?? "127.0.0.1",
+    host: options.host ?? (env("HOST") || "127.0.0.1"),
     port,
     socket: options.socket,
     socketMode: options.socketMode,

@@ -15,6 +15,8 @@ import { Carafe } from "../../mod.ts";
 const app = new Carafe();
 
 app.get("/", () => "Hello from Carafe!\n");
+// For health checks (the HAProxy recipe): answers while the instance serves.
+app.get("/health", () => "ok\n");
 // Which process answered: shows the load balancing at work.
 app.get("/whoami", (req) => ({ pid: globalThis.process?.pid ?? 0, remote: req.remoteAddr }));
 
