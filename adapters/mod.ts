@@ -23,6 +23,7 @@ import type { NodeHandlerOptions } from "./node.ts";
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_TIMEOUT } from "./common.ts";
 import { clusterWorkerId, isClusterWorker } from "./cluster/worker_id.ts";
 import { env, exit, onSignal, runtime, stdinMaybeSocket, writeStderr } from "../shims/runtime.ts";
+import { type PassengerHost, passengerHost } from "./passenger.ts";
 
 export type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy };
 
@@ -195,7 +196,8 @@ export async function getAdapter(name: string): Promise<Adapter> {
 }
 
 /**
- * Which adapter `auto` means here, as a name: `"cgi"` under a CGI environment
+ * Which adapter `auto` means here, as a name: `"node"` inside Phusion Passenger (which
+ * hands node:http its own socket), `"cgi"` under a CGI environment
  * (`GATEWAY_INTERFACE`), `"fastcgi"` when fd 0 is a listening socket, else the
  * runtime's own server (`"deno"`, `"bun"` or `"node"`; never node:http on Deno/Bun).
  *
@@ -206,6 +208,8 @@ export async function getAdapter(name: string): Promise<Adapter> {
  * ```
  */
 export async function autoServerName(): Promise<string> {
+  // Before the fd 0 probe: Passenger's stdin is its control pipe (its end means "stop").
+  if (passengerHost()) return "node";
   // Cheap pre-checks first, so that a plain start does not load the gateway adapters.
   if (env("GATEWAY_INTERFACE")) {
     const cgi = await import("./cgi.ts").catch(() => undefined);
@@ -232,7 +236,7 @@ const running = new Set<Running>();
 let signalsInstalled = false;
 let signalCount = 0;
 
-function installSignals(log: (line: string) => void): void {
+function installSignals(log: (line: string) => void, host: PassengerHost | undefined): void {
   if (signalsInstalled) return;
   signalsInstalled = true;
   const onStop = () => {
@@ -249,6 +253,9 @@ function installSignals(log: (line: string) => void): void {
   };
   onSignal("SIGINT", onStop);
   onSignal("SIGTERM", onStop);
+  // Passenger restarting or stopping the app: finish the requests in flight first
+  // (without a listener its loader exits the process at once).
+  host?.onStop(onStop);
 }
 
 /**
@@ -377,6 +384,11 @@ export async function run(options: RunOptions = {}): Promise<Server> {
   const adapter = typeof options.server === "object" && options.server !== null
     ? options.server
     : await getAdapter(options.server ?? "auto");
+  // Inside Passenger, node:http listens on Passenger's socket and gets the whole path:
+  // the app is mounted at PassengerBaseURI so that it routes as it would at "/" and
+  // req.scriptName carries the base.
+  const host = adapter.name === "node" ? passengerHost() : undefined;
+  if (host) app = await forPassenger(host.baseUri, app);
   const serveOptions: ServeOptions = {
     app,
     host: options.host ?? (env("HOST") || "127.0.0.1"),
@@ -397,16 +409,13 @@ export async function run(options: RunOptions = {}): Promise<Server> {
     log,
   };
   const server = await adapter.serve(serveOptions);
-  if (!serveOptions.quiet && !adapter.silent) {
-    const label = adapter.label ?? adapter.name;
-    log(`Carafe v${VERSION} server starting up (using ${label})...\nListening on ${server.url}\nHit Ctrl-C to quit.\n`);
-  }
+  if (!serveOptions.quiet && !adapter.silent) log(banner(adapter, server, host));
   const entry: Running = { server };
   running.add(entry);
   server.finished.then(() => running.delete(entry), () => running.delete(entry));
   // The cluster primary and CGI manage their own lifetime; signal handling of a
   // worker process is the cluster's job too.
-  if (options.handleSignals !== false && adapter.name !== "cgi") installSignals(log);
+  if (options.handleSignals !== false && adapter.name !== "cgi") installSignals(log, host);
   // A single process has no workers to restart on SIGHUP; it must not die of it either
   // (systemd's ExecReload sends it). The cluster handles SIGHUP itself (a rolling
   // restart in the primary, ignored in workers); a FastCGI app on an inherited fd 0
@@ -416,6 +425,34 @@ export async function run(options: RunOptions = {}): Promise<Server> {
     !isClusterWorker()
   ) holdSighup(entry, log);
   return server;
+}
+
+/** The start-up lines; inside Passenger they say so, and where Passenger serves the app. */
+function banner(adapter: Adapter, server: Server, host: PassengerHost | undefined): string {
+  const label = adapter.label ?? adapter.name;
+  if (!host) return `Carafe v${VERSION} server starting up (using ${label})...\nListening on ${server.url}\nHit Ctrl-C to quit.\n`;
+  return `Carafe v${VERSION} server starting up (using ${label} inside Phusion Passenger)...\n` +
+    `Listening on ${server.url}, Passenger's socket; it serves the app at ${host.baseUri === "/" ? "/" : host.baseUri + "/"}\n` +
+    "Passenger starts and stops this process (touch tmp/restart.txt to restart it).\n";
+}
+
+/**
+ * `app` as Passenger should see it: mounted at `base` (unless "/"), so req.scriptName is
+ * `base/`, and with the client's address from the header Passenger sets (its loader
+ * makes every socket say 127.0.0.1; Passenger drops a client's own `!~` headers).
+ */
+async function forPassenger(base: string, app: FetchApp): Promise<FetchApp> {
+  const { Carafe } = await import("../core/app.ts");
+  const inner = base === "/" ? app : new Carafe().mount(base, app as Parameters<InstanceType<typeof Carafe>["mount"]>[1]);
+  const handle = (inner as { handle?: (request: Request, info?: ServeInfo) => unknown }).handle;
+  const infoOf = (request: Request, info?: ServeInfo): ServeInfo => ({
+    ...info,
+    remoteAddr: request.headers.get("!~passenger-client-address") ?? info?.remoteAddr,
+  });
+  return {
+    fetch: (request: Request, info?: ServeInfo) => inner.fetch(request, infoOf(request, info)),
+    ...(handle && { handle: (request: Request, info?: ServeInfo) => handle.call(inner, request, infoOf(request, info)) }),
+  } as FetchApp;
 }
 
 // ------------------------------------------------- small exports of mod.ts

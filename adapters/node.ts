@@ -696,8 +696,9 @@ export const nodeAdapter: Adapter = {
       await chmodSocket(o.socket, o.socketMode);
       url = `unix:${o.socket}`;
     } else {
-      const addr = server.address() as { port: number };
-      url = displayUrl(o.tls ? "https" : "http", o.host, addr.port);
+      // A string when a host (Phusion Passenger) made node:http listen on its Unix socket.
+      const addr = server.address() as { port: number } | string;
+      url = typeof addr === "string" ? `unix:${addr}` : displayUrl(o.tls ? "https" : "http", o.host, addr.port);
     }
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));
