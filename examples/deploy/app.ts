@@ -20,4 +20,7 @@ app.get("/health", () => "ok\n");
 // Which process answered: shows the load balancing at work.
 app.get("/whoami", (req) => ({ pid: globalThis.process?.pid ?? 0, remote: req.remoteAddr }));
 
+// A request body, read whole.
+app.post("/echo", async (req) => await req.text());
+
 export default app;
