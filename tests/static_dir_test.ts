@@ -77,10 +77,10 @@ describe("serveDir(): folders", () => {
   test("a folder without its slash is redirected (301) to it, query kept, mount prefix kept", async () => {
     const docs = await get("/static/docs?lang=en");
     assert.equal(docs.status, 301);
-    assert.equal(docs.headers.location, `${s.url}static/docs/?lang=en`);
+    assert.equal(docs.headers.location, "/static/docs/?lang=en");
     const mounted = await get("/mounted/docs");
     assert.equal(mounted.status, 301);
-    assert.equal(mounted.headers.location, `${s.url}mounted/docs/`);
+    assert.equal(mounted.headers.location, "/mounted/docs/");
     assert.equal((await get("/mounted/docs/")).body.toString(), "<p>docs</p>");
   });
 
