@@ -67,10 +67,11 @@ import { fstatSync, readFileSync, readlinkSync } from "node:fs";
 import type { Adapter, FetchApp, ServeOptions, Server } from "./adapter.ts";
 import { type ListenTarget, listenStream, type StreamHandlers, type StreamSocket } from "../shims/socket.ts";
 import { chmodSocket, removeStaleSocket, unlinkQuietly } from "./common.ts";
+import { keep, ParamBlock, utf8 } from "./fastcgi_params.ts";
 
 export type { Adapter, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
 export type { StreamHandlers, StreamSocket } from "../shims/socket.ts";
-import { answer, type GatewayParams, GatewayRequest, joinRepeated, simpleAnswer } from "./gateway.ts";
+import { answer, type GatewayParams, GatewayRequest, simpleAnswer } from "./gateway.ts";
 
 // ---------------------------------------------------------------------------
 // Protocol constants (FastCGI specification 1.0, §8)
@@ -309,15 +310,6 @@ export function encodeParams(pairs: Iterable<readonly [string, string]>): Uint8A
   return out;
 }
 
-const decoder = new TextDecoder();
-
-/** UTF-8 text of `bytes[start..end)`; short ASCII (nearly every param) skips TextDecoder, which costs more per call. */
-function utf8(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start > 256) return decoder.decode(bytes.subarray(start, end));
-  for (let i = start; i < end; i++) if (bytes[i] > 127) return decoder.decode(bytes.subarray(start, end));
-  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
-}
-
 /**
  * Decodes name-value pairs, calling `each(name, value)` per pair. Returns `false`
  * when the bytes end inside a pair (malformed).
@@ -373,146 +365,6 @@ function writeEndRequest(out: Uint8Array, o: number, id: number, appStatus: numb
   out[o + 10] = (appStatus >>> 8) & 255;
   out[o + 11] = appStatus & 255;
   out[o + 12] = protocolStatus;
-}
-
-// ---------------------------------------------------------------------------
-// Params, decoded lazily
-
-/**
- * Text for byte ranges that come again and again (values like `GET`, `/app`,
- * `127.0.0.1`): a direct-mapped cache keyed by a hash of the bytes and checked
- * byte by byte, so a repeated text costs a hash and a compare instead of a new string.
- * Bounded (4096 slots; a colliding text replaces the old one). Longer or non-ASCII
- * text is decoded each time.
- */
-const TEXT_SLOTS = 4096;
-const textCache: (string | undefined)[] = new Array(TEXT_SLOTS);
-
-function textOf(bytes: Uint8Array, start: number, end: number): string {
-  const len = end - start;
-  if (len === 0) return "";
-  if (len > 48) return utf8(bytes, start, end);
-  let h = 0x811c9dc5 ^ len;
-  for (let i = start; i < end; i++) {
-    const b = bytes[i];
-    if (b > 127) return decoder.decode(bytes.subarray(start, end));
-    h = Math.imul(h ^ b, 16777619);
-  }
-  const slot = (h ^ (h >>> 15)) & (TEXT_SLOTS - 1);
-  const cached = textCache[slot];
-  if (cached !== undefined && cached.length === len) {
-    let i = 0;
-    while (i < len && cached.charCodeAt(i) === bytes[start + i]) i++;
-    if (i === len) return cached;
-  }
-  const text = String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
-  textCache[slot] = text;
-  return text;
-}
-
-/**
- * The PARAMS of one request, decoded only as far as they are read: a lookup compares
- * the name's characters with the bytes of the pairs of the same length (no string per
- * name), and a value becomes a string when it is asked for. A repeated `HTTP_*` name
- * is merged the way `addParam` in gateway.ts does (cookies with `"; "`, others with
- * `", "`); for any other name the last one wins.
- */
-class ParamBlock implements GatewayParams {
-  readonly #bytes: Uint8Array;
-  /** Four offsets per pair: name start, name end (= value start), value end… */
-  readonly #at: number[];
-
-  private constructor(bytes: Uint8Array, at: number[]) {
-    this.#bytes = bytes;
-    this.#at = at;
-  }
-
-  /** Indexes the name-value pairs of a whole PARAMS stream; `null` when malformed. */
-  static parse(bytes: Uint8Array): ParamBlock | null {
-    const at: number[] = [];
-    const n = bytes.length;
-    let pos = 0;
-    while (pos < n) {
-      let nameLen = bytes[pos];
-      if (nameLen < 128) pos += 1;
-      else {
-        if (pos + 4 > n) return null;
-        nameLen = ((nameLen & 127) * 0x1000000) + (bytes[pos + 1] << 16) + (bytes[pos + 2] << 8) + bytes[pos + 3];
-        pos += 4;
-      }
-      if (pos >= n) return null;
-      let valueLen = bytes[pos];
-      if (valueLen < 128) pos += 1;
-      else {
-        if (pos + 4 > n) return null;
-        valueLen = ((valueLen & 127) * 0x1000000) + (bytes[pos + 1] << 16) + (bytes[pos + 2] << 8) + bytes[pos + 3];
-        pos += 4;
-      }
-      if (pos + nameLen + valueLen > n) return null;
-      at.push(pos, pos + nameLen, pos + nameLen + valueLen);
-      pos += nameLen + valueLen;
-    }
-    return new ParamBlock(bytes, at);
-  }
-
-  get(name: string): string | undefined {
-    let i = this.#find(name, this.#at.length - 3);
-    if (i < 0) return undefined;
-    const value = this.#value(i);
-    if (!name.startsWith("HTTP_")) return value;
-    // Earlier pairs of the same header (nginx and HAProxy repeat the param) come first.
-    let merged: string | undefined;
-    for (i = this.#find(name, i - 3); i >= 0; i = this.#find(name, i - 3)) {
-      merged = merged === undefined ? this.#value(i) : joinRepeated(name, this.#value(i), merged);
-    }
-    return merged === undefined ? value : joinRepeated(name, merged, value);
-  }
-
-  *[Symbol.iterator](): Iterator<[string, string]> {
-    const at = this.#at;
-    for (let i = 0; i < at.length; i += 3) {
-      const name = textOf(this.#bytes, at[i], at[i + 1]);
-      if (this.#find(name, at.length - 3) !== i) continue; // given again later: yielded there, merged
-      yield [name, this.get(name)!];
-    }
-  }
-
-  /** The offset index (a multiple of 3) of the last pair named `name` at or before `from`, or -1. */
-  #find(name: string, from: number): number {
-    const at = this.#at, bytes = this.#bytes, len = name.length;
-    for (let i = from; i >= 0; i -= 3) {
-      const start = at[i];
-      if (at[i + 1] - start !== len) continue;
-      let k = 0;
-      while (k < len && bytes[start + k] === name.charCodeAt(k)) k++;
-      if (k === len) return i;
-    }
-    return -1;
-  }
-
-  #value(i: number): string {
-    return textOf(this.#bytes, this.#at[i + 1], this.#at[i + 2]);
-  }
-}
-
-/**
- * Copies small byte ranges into shared 64 KiB slabs (as Node's Buffer pool does): one
- * allocation per many PARAMS streams instead of one each. A slab lives as long as
- * a request that points into it.
- */
-let slab = new Uint8Array(0);
-let slabUsed = 0;
-function keep(bytes: Uint8Array): Uint8Array {
-  const n = bytes.length;
-  if (n > 8192) return bytes.slice();
-  if (slabUsed + n > slab.length) {
-    slab = new Uint8Array(65536);
-    slabUsed = 0;
-  }
-  const copy = slab.subarray(slabUsed, slabUsed + n);
-  copy.set(bytes);
-  slabUsed += (n + 7) & ~7;
-  return copy;
 }
 
 // ---------------------------------------------------------------------------
@@ -851,7 +703,7 @@ class Connection implements StreamHandlers {
     const bytes = req.paramChunks.length === 1 ? req.paramChunks[0] : concat(req.paramChunks, req.paramSize);
     this.#paramBytes -= req.paramSize;
     req.paramChunks = [];
-    const params = ParamBlock.parse(bytes);
+    const params = ParamBlock.parse(bytes, { maxPairs: Infinity });
     if (!params) throw new FastCgiProtocolError("malformed PARAMS name-value pairs");
     req.params = params;
     req.phase = "stdin";
