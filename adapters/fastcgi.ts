@@ -42,11 +42,15 @@
  *    `bin-path`, `cgi-fcgi -start`). The socket layer is `shims/socket.ts`: Bun's
  *    native sockets where possible, `node:net` otherwise (and for fd 0).
  *
+ * A request whose PARAMS are too large or too many ({@linkcode FastCgiLimits.maxRequestParamsSize},
+ * {@linkcode FastCgiLimits.maxParamCount}) is answered `431`, one whose URI is longer
+ * than the HTTP servers accept (8 KiB) `414`, without the app; the connection lives on.
  * A hostile stream (bad version, wrong BEGIN_REQUEST size, more PARAMS than
  * {@linkcode FastCgiLimits.maxParamsSize} on a connection, a BEGIN_REQUEST for an
  * active id) closes that connection with a log line; so does a connection with no
  * request in the app for `idleTimeout`, and one beyond `maxConns`. Other connections
- * are unaffected.
+ * are unaffected. Unless `quiet`, every answered request gets a Common Log Format
+ * access line, as on the HTTP servers.
  *
  * @example
  * ```ts
@@ -66,7 +70,7 @@
 import { fstatSync, readFileSync, readlinkSync } from "node:fs";
 import type { Adapter, FetchApp, ServeOptions, Server } from "./adapter.ts";
 import { type ListenTarget, listenStream, type StreamHandlers, type StreamSocket } from "../shims/socket.ts";
-import { chmodSocket, removeStaleSocket, unlinkQuietly } from "./common.ts";
+import { accessLine, chmodSocket, CLIENT_CLOSED, isBodyless, MAX_URL_LENGTH, removeStaleSocket, unlinkQuietly } from "./common.ts";
 import { keep, ParamBlock, utf8 } from "./fastcgi_params.ts";
 
 export type { Adapter, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
@@ -373,6 +377,21 @@ function writeEndRequest(out: Uint8Array, o: number, id: number, appStatus: numb
 /** Bounds that keep a hostile, broken or slow peer from exhausting memory. */
 export interface FastCgiLimits {
   /**
+   * Bytes of one request's PARAMS: its header block (default 64 KiB, twice nginx's
+   * 32 KiB of request headers; nginx cannot send more than 64 KiB of PARAMS). More is
+   * answered `431 Request Header Fields Too Large` as soon as it arrives, the rest of
+   * the stream ignored. `run({ maxHeaderSize })` sets it too.
+   */
+  maxRequestParamsSize: number;
+  /**
+   * Name-value pairs in one request's PARAMS, server variables and headers together
+   * (default 200: the ~20 variables of nginx plus 180 header lines; Apache lets 100
+   * header lines through, HAProxy 101). More is answered `431 Request Header Fields
+   * Too Large`. Keep it modest: the cost of a request's `Headers` grows faster than
+   * their number on some runtimes (iterating 1000 of them takes ~0.4 s on Deno 2.9).
+   */
+  maxParamCount: number;
+  /**
    * Bytes of unfinished PARAMS streams on one connection, all its requests together
    * (default 1 MiB; nginx never sends more than 64 KiB per request). More closes the
    * connection.
@@ -410,6 +429,8 @@ export interface FastCgiLimits {
 }
 
 const DEFAULT_LIMITS: FastCgiLimits = {
+  maxRequestParamsSize: 64 * 1024,
+  maxParamCount: 200,
   maxParamsSize: 1 << 20,
   maxRequestsPerConnection: 100,
   maxBufferedBody: 1 << 20,
@@ -423,6 +444,8 @@ const encoder = new TextEncoder();
 interface Context {
   app: FetchApp;
   log: (line: string) => void;
+  /** Write an access line per answered request (unless `quiet`). */
+  accessLog: boolean;
   limits: FastCgiLimits;
   /** Requests being answered, for graceful shutdown. */
   inflight: Set<Req>;
@@ -464,6 +487,46 @@ interface Req {
   output: ReadableStreamDefaultReader<Uint8Array> | null;
   /** The app reported an error line for this request itself (`ServeInfo.log`). */
   appLogged: boolean;
+  /** What the access line says about the request (when access lines are written), until it is written. */
+  line: RequestLine | null;
+  /** The status of the answer whose head went out; 0 before. */
+  status: number;
+  /** Body bytes of the answer sent so far. */
+  bytesSent: number;
+}
+
+/** The request as an access line shows it, taken from its params. */
+interface RequestLine {
+  remote: string | undefined;
+  method: string;
+  target: string;
+  version: string;
+  /** When the PARAMS ended (the line is stamped with it). */
+  arrived: number;
+}
+
+/**
+ * The request target as the client sent it: `REQUEST_URI` (every web server sends
+ * it), else rebuilt from the CGI variables; `undefined` when there is none of them.
+ */
+function targetOf(params: GatewayParams): string | undefined {
+  const uri = params.get("REQUEST_URI");
+  if (uri !== undefined) return uri;
+  const path = (params.get("SCRIPT_NAME") ?? "") + (params.get("PATH_INFO") ?? "");
+  const query = params.get("QUERY_STRING");
+  return path || query ? `${path || "/"}${query ? "?" + query : ""}` : undefined;
+}
+
+/** The access-line fields of a request (`-` for what its params do not say). */
+function requestLine(params: GatewayParams, peer: string | undefined): RequestLine {
+  const protocol = params.get("SERVER_PROTOCOL");
+  return {
+    remote: params.get("REMOTE_ADDR") || peer,
+    method: params.get("REQUEST_METHOD") || "-",
+    target: targetOf(params) ?? "-",
+    version: protocol?.startsWith("HTTP/") ? protocol.slice(5) : "1.1",
+    arrived: Date.now(),
+  };
 }
 
 /**
@@ -557,6 +620,7 @@ class Connection implements StreamHandlers {
       req.ended = true;
       this.#leaveApp(req);
       this.#ctx.inflight.delete(req);
+      this.#logAccess(req);
     }
     this.#reqs.clear();
     this.#outputBlocked = false;
@@ -685,16 +749,25 @@ class Connection implements StreamHandlers {
       ended: false,
       output: null,
       appLogged: false,
+      line: null,
+      status: 0,
+      bytesSent: 0,
     });
   }
 
   #onParams(req: Req, content: Uint8Array): void {
     if (req.phase !== "params") return;
+    const limits = this.#ctx.limits;
     if (content.length > 0) {
+      if (req.paramSize + content.length > limits.maxRequestParamsSize) {
+        // Answered now: the rest of the stream is ignored (the id is no longer active).
+        const start = ParamBlock.parse(concat(req.paramChunks, req.paramSize), { maxPairs: limits.maxParamCount, partial: true });
+        return this.#refuse(req, start!, 431, "Request Header Fields Too Large\n");
+      }
       req.paramSize += content.length;
       this.#paramBytes += content.length;
-      if (this.#paramBytes > this.#ctx.limits.maxParamsSize) {
-        throw new FastCgiProtocolError(`PARAMS over ${this.#ctx.limits.maxParamsSize} bytes on one connection`);
+      if (this.#paramBytes > limits.maxParamsSize) {
+        throw new FastCgiProtocolError(`PARAMS over ${limits.maxParamsSize} bytes on one connection`);
       }
       req.paramChunks.push(keep(content)); // the parser's buffer is reused: copy
       return;
@@ -703,11 +776,22 @@ class Connection implements StreamHandlers {
     const bytes = req.paramChunks.length === 1 ? req.paramChunks[0] : concat(req.paramChunks, req.paramSize);
     this.#paramBytes -= req.paramSize;
     req.paramChunks = [];
-    const params = ParamBlock.parse(bytes, { maxPairs: Infinity });
+    const params = ParamBlock.parse(bytes, { maxPairs: limits.maxParamCount });
     if (!params) throw new FastCgiProtocolError("malformed PARAMS name-value pairs");
     req.params = params;
     req.phase = "stdin";
+    if (params.overflow) return this.#refuse(req, params, 431, "Request Header Fields Too Large\n");
+    const target = targetOf(params);
+    // The same bound as the HTTP servers' request line.
+    if (target !== undefined && target.length > MAX_URL_LENGTH) return this.#refuse(req, params, 414, "URI Too Long\n");
+    if (this.#ctx.accessLog) req.line = requestLine(params, this.socket.remoteAddress);
     this.#respond(req).catch((error) => this.#internalError(req, error));
+  }
+
+  /** Answers a request the app never sees (headers or URI over their limits). */
+  #refuse(req: Req, params: GatewayParams, status: number, text: string): void {
+    if (this.#ctx.accessLog) req.line = requestLine(params, this.socket.remoteAddress);
+    this.#simpleAnswer(req, status, text, 1);
   }
 
   #onStdin(req: Req, content: Uint8Array): void {
@@ -854,7 +938,22 @@ class Connection implements StreamHandlers {
     this.#reqs.delete(req.id);
     this.#leaveApp(req);
     this.#ctx.inflight.delete(req);
+    this.#logAccess(req);
     this.#ctx.onIdle();
+  }
+
+  /**
+   * The request's access line, once it is over: the status of the answer whose head
+   * went out, else 499 (the web server gave up first); body bytes sent, `-` for HEAD
+   * and bodyless statuses.
+   */
+  #logAccess(req: Req): void {
+    const line = req.line;
+    if (!line) return;
+    req.line = null;
+    const status = req.status || CLIENT_CLOSED;
+    const bytes = req.status && line.method !== "HEAD" && !isBodyless(req.status) ? req.bytesSent : undefined;
+    this.#ctx.log(accessLine(line.remote, line.method, line.target, line.version, status, bytes, new Date(line.arrived)));
   }
 
   /** A complete body the app did not read yet stays readable, but no longer counts against the connection. */
@@ -895,6 +994,8 @@ class Connection implements StreamHandlers {
   #simpleAnswer(req: Req, status: number, text: string, appStatus: number): void {
     const { head, body } = simpleAnswer(status, text);
     req.headSent = true;
+    req.status = status;
+    req.bytesSent = body.length;
     this.#completeWith(req, head, body, appStatus);
   }
 
@@ -967,8 +1068,10 @@ class Connection implements StreamHandlers {
       return;
     }
     req.headSent = true;
+    req.status = out.status;
     if (out.body === null || out.body instanceof Uint8Array) {
       // The common case: header block, body and end markers in one write.
+      req.bytesSent = out.body?.length ?? 0;
       this.#completeWith(req, out.head, out.body ?? EMPTY, 0);
       return;
     }
@@ -982,6 +1085,7 @@ class Connection implements StreamHandlers {
       while (!req.ended) {
         const { done, value } = await reader.read();
         if (done || req.ended) break;
+        req.bytesSent += value.length;
         if (value.length && !this.#send(frame(FCGI.STDOUT, req.id, [value], value.length))) await this.#drained();
       }
     } catch (error) {
@@ -1088,6 +1192,18 @@ export interface FastCgiServeOptions extends ServeOptions {
   forceNodeNet?: boolean;
 }
 
+/** What {@linkcode createFastCgiEngine} serves, and how. */
+export interface FastCgiEngineOptions {
+  /** The application. */
+  app: FetchApp;
+  /** Writes a log line (errors, refused connections, access lines). */
+  log: (line: string) => void;
+  /** One Common Log Format line per answered request, through `log` (default `false`; `serveFastCgi` sets it unless `quiet`). */
+  accessLog?: boolean;
+  /** Protocol bounds (see {@linkcode FastCgiLimits}). */
+  limits?: Partial<FastCgiLimits>;
+}
+
 /**
  * The connection engine behind {@linkcode serveFastCgi}, usable over any transport:
  * `accept(socket)` serves one accepted connection; `close()` stops them gracefully.
@@ -1100,7 +1216,7 @@ export interface FastCgiServeOptions extends ServeOptions {
  * await engine.close(1000);
  * ```
  */
-export function createFastCgiEngine(options: { app: FetchApp; log: (line: string) => void; limits?: Partial<FastCgiLimits> }): {
+export function createFastCgiEngine(options: FastCgiEngineOptions): {
   /** Serves one accepted connection; returns the handlers for its socket events. */
   accept(socket: StreamSocket): StreamHandlers;
   /** Connections open now. */
@@ -1115,6 +1231,7 @@ export function createFastCgiEngine(options: { app: FetchApp; log: (line: string
   const ctx: Context = {
     app: options.app,
     log: options.log,
+    accessLog: options.accessLog ?? false,
     limits,
     inflight: new Set(),
     onIdle: () => {
@@ -1222,7 +1339,9 @@ export function createFastCgiEngine(options: { app: FetchApp; log: (line: string
 export async function serveFastCgi(options: FastCgiServeOptions): Promise<Server> {
   const limits = { ...options.limits };
   if (options.idleTimeout !== undefined && limits.idleTimeout === undefined) limits.idleTimeout = options.idleTimeout;
-  const engine = createFastCgiEngine({ app: options.app, log: options.log, limits });
+  // The PARAMS of a request are its header block.
+  if (options.maxHeaderSize !== undefined && limits.maxRequestParamsSize === undefined) limits.maxRequestParamsSize = options.maxHeaderSize;
+  const engine = createFastCgiEngine({ app: options.app, log: options.log, accessLog: !options.quiet, limits });
   const target: ListenTarget = options.socket ? { path: options.socket } : options.fd0 ? { fd: 0 } : { host: options.host, port: options.port };
   // A path a live server listens on is refused, a stale socket file replaced (as the HTTP adapters do).
   if (options.socket) await removeStaleSocket(options.socket);

@@ -40,7 +40,8 @@ export function pairs(list: [string, string][], long = false): Uint8Array {
     const nb = new TextEncoder().encode(n), vb = new TextEncoder().encode(v);
     len(nb.length);
     len(vb.length);
-    bytes.push(...nb, ...vb);
+    for (const b of nb) bytes.push(b); // (no spread: a value may be larger than an argument list)
+    for (const b of vb) bytes.push(b);
   }
   return Uint8Array.from(bytes);
 }
@@ -56,11 +57,16 @@ export function cat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** A whole simple request: BEGIN, PARAMS (one record + empty), STDIN (body records + empty). */
+/** `bytes` as records of `type` of at most 65535 bytes each (none when empty). */
+export function records(type: number, id: number, bytes: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let o = 0; o < bytes.length; o += 65535) out.push(rec(type, id, bytes.subarray(o, o + 65535)));
+  return out;
+}
+
+/** A whole simple request: BEGIN, PARAMS (records + empty), STDIN (body records + empty). */
 export function request(id: number, params: [string, string][], body: Uint8Array = new Uint8Array(0), keep = false): Uint8Array {
-  const stdin: Uint8Array[] = [];
-  for (let o = 0; o < body.length; o += 65535) stdin.push(rec(T.STDIN, id, body.subarray(o, o + 65535)));
-  return cat(begin(id, { keep }), rec(T.PARAMS, id, pairs(params)), rec(T.PARAMS, id), ...stdin, rec(T.STDIN, id));
+  return cat(begin(id, { keep }), ...records(T.PARAMS, id, pairs(params)), rec(T.PARAMS, id), ...records(T.STDIN, id, body), rec(T.STDIN, id));
 }
 
 /** Parsed record as the client sees it. */

@@ -481,6 +481,49 @@ describe("FastCGI listeners", () => {
   });
 });
 
+describe("FastCGI access log", () => {
+  test("one Common Log Format line per request unless quiet: client address, raw URI, status, body bytes; 414/431 and 499 too", async () => {
+    const lines: string[] = [];
+    const s = await serveFastCgi({
+      app, host: "127.0.0.1", port: 0, quiet: false, debug: false, trustProxy: false,
+      maxBodySize: Infinity, shutdownTimeout: 1000, log: (l) => lines.push(l),
+    });
+    const c = await FcgiClient.connect(Number(s.url.split(":").pop()));
+    const stamp = String.raw`\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000\]`;
+    /** The last log line once request `id` is answered. */
+    const ask = async (id: number, params: [string, string][]) => {
+      c.send(request(id, params, undefined, true));
+      await c.ended(id);
+      return lines.at(-1) ?? "";
+    };
+    try {
+      const ok = await ask(1, get("/hello/world", [["REMOTE_ADDR", "203.0.113.9"], ["SERVER_PROTOCOL", "HTTP/1.0"]]));
+      assert.match(ok, new RegExp(`^203\\.0\\.113\\.9 - - ${stamp} "GET /app/hello/world HTTP/1\\.0" 200 12$`));
+      const head = await ask(2, get("/hello/x", [["REQUEST_METHOD", "HEAD"]]));
+      assert.match(head, new RegExp(`^127\\.0\\.0\\.1 - - ${stamp} "HEAD /app/hello/x HTTP/1\\.1" 200 -$`));
+      // A quote in the request line is escaped: a client cannot forge a log entry.
+      const quoted = await ask(3, get('/hello/q?a="b"'));
+      assert.ok(quoted.endsWith(String.raw`"GET /app/hello/q?a=\x22b\x22 HTTP/1.1" 200 8`), quoted);
+      const long = await ask(4, get(`/hello/${"q".repeat(9000)}`));
+      assert.match(long, /^127\.0\.0\.1 - - .* "GET \/app\/hello\/q{9000} HTTP\/1\.1" 414 13$/);
+      const many = await ask(5, get("/hello/many", Array.from({ length: 300 }, (_, i) => [`HTTP_X_${i}`, "1"] as [string, string])));
+      assert.match(many, /"GET \/app\/hello\/many HTTP\/1\.1" 431 32$/);
+      // The web server gives up while the app waits for the body: 499, no bytes.
+      const post = [...get("/upload"), ["REQUEST_METHOD", "POST"], ["CONTENT_LENGTH", "100"]] as [string, string][];
+      c.send(cat(begin(6, { keep: true }), rec(T.PARAMS, 6, pairs(post)), rec(T.PARAMS, 6), rec(T.STDIN, 6, "x")));
+      await new Promise((r) => setTimeout(r, 50));
+      c.send(rec(T.ABORT, 6));
+      await c.ended(6);
+      assert.match(lines.at(-1) ?? "", /"POST \/app\/upload HTTP\/1\.1" 499 -$/);
+      assert.equal(lines.length, 6, lines.join("\n"));
+    } finally {
+      c.close();
+      await s.close();
+    }
+    assert.ok(!logs.some((l) => l.includes('"GET /app/')), "the quiet server wrote no access line");
+  });
+});
+
 describe("FastCGI with a Carafe app (the app.handle() path, lazy request)", () => {
   test("the app's error lines go out as STDERR records of their request, ended at once; once each", async () => {
     const { Carafe } = await import("../mod.ts");
