@@ -4,7 +4,7 @@
 // deno.json's version. Tests and examples are compiled too (the Node test run uses them)
 // but left out of the published files.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, existsSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,6 +21,13 @@ try {
   console.error("build_npm: tsc reported errors (above); fix them and build again.");
   process.exit(1);
 }
+
+// The examples' templates and static files sit next to their compiled modules, as
+// they do next to the sources (a demo's data folder stays behind).
+cpSync(join(root, "examples"), join(out, "esm", "examples"), {
+  recursive: true,
+  filter: (src) => !src.endsWith(".ts") && !/[\\/]data$/.test(src),
+});
 
 const pkg = {
   name: "carafe",
