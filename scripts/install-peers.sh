@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real web servers and tools the integration tests talk to, and builds
+# Installs the real web servers and tools the integration tests talk to (and Chromium,
+# which tests/browser_test.ts drives through playwright-core), and builds
 # Pound (Debian 12 has no package) from the source release the project keeps beside the
 # repository (shared/peers/, so ../shared/peers/ from the repository root; override
 # with CARAFE_PEERS_SRC). Idempotent: does nothing (and prints nothing) when every
@@ -7,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(nginx lighttpd apache2 haproxy fcgiwrap libfcgi-bin spawn-fcgi wrk curl openssl systemd
-  libapache2-mod-passenger iproute2 build-essential libssl-dev libpcre2-dev)
+  libapache2-mod-passenger iproute2 build-essential libssl-dev libpcre2-dev
+  chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
