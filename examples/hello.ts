@@ -1,6 +1,11 @@
 /**
- * The smallest useful Carafe app: `npm start` (Node), `deno task start`, or
- * `bun examples/hello.ts` serves it on http://127.0.0.1:8080/ with the `auto` server.
+ * The smallest useful Carafe app, on http://127.0.0.1:8080/ (PORT and HOST override)
+ * with the `auto` server:
+ *
+ *     deno run -A examples/hello.ts           # or: bun examples/hello.ts
+ *     curl http://127.0.0.1:8080/hello/world  # Hello world!
+ *
+ * (Node: `npm run build:npm`, then `node npm/esm/examples/hello.js`.)
  *
  * @module
  */

@@ -1,0 +1,2 @@
+% rebase("layout", { title: `Hello ${name}` })
+<h1>Hello {{ name }}!</h1>
