@@ -168,6 +168,14 @@ function walkThrough(name: string, start: (data: string, dir: string) => Promise
       await shot("home-items");
     });
 
+    test("mark an item done: it is struck through and loses its button", async () => {
+      const item = page.locator(".todos li", { hasText: "<b>not bold</b>" });
+      await item.locator("button:has-text('Done')").click();
+      assert.equal(await item.getAttribute("class"), "done");
+      assert.equal(await item.evaluate((li) => getComputedStyle(li.querySelector(".text")!).textDecorationLine), "line-through");
+      assert.equal(await item.locator("button").count(), 0);
+    });
+
     test("the live feed of another tab shows an item added here, without a reload", async () => {
       const other = await browser.newPage();
       try {
@@ -208,7 +216,7 @@ function walkThrough(name: string, start: (data: string, dir: string) => Promise
 
     test("the JSON API lists the same items", async () => {
       const api = await page.evaluate(async (url) => (await fetch(url)).json(), new URL("api/todos", target.base).href);
-      assert.deepEqual(api.todos.map((t: { text: string }) => t.text), ["Buy milk", "<b>not bold</b>", "Water the plants"]);
+      assert.deepEqual(api.todos.map((t: { text: string; done: boolean }) => [t.text, t.done]), [["Buy milk", false], ["<b>not bold</b>", true], ["Water the plants", false]]);
     });
 
     test("an unknown address shows the 404 page", async () => {
