@@ -36,6 +36,7 @@ import {
 import { badHost, HostCheck } from "./host.ts";
 import { readPem } from "../shims/tls.ts";
 import type { Reply } from "../core/reply.ts";
+import { bunWebSockets } from "./websocket/bun.ts";
 
 // The type-checker runs with Node's types only; Bun's API is reached through globalThis.
 // deno-lint-ignore no-explicit-any
@@ -242,8 +243,10 @@ export const bunAdapter: Adapter = {
         const res = admitted instanceof Response ? admitted : drained(admitted, plain(admitted, { remoteAddr }));
         return res instanceof Promise ? res.then(logged) : logged(res);
       };
+    const webSockets = bunWebSockets(log); // WebSocket routes: adapters/websocket/bun.ts
     const config: Any = {
-      fetch,
+      fetch: webSockets.wrap(fetch),
+      websocket: webSockets.handlers(),
       error(err: unknown) {
         logError(log, "Unhandled error while serving a request", err);
         return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain" } });
@@ -281,7 +284,8 @@ export const bunAdapter: Adapter = {
       finished,
       close() {
         return (closing ??= (async () => {
-          const graceful = Promise.resolve(server.stop(false));
+          const socketsClosed = webSockets.sessions.closeAll(1001, "server shutting down", o.shutdownTimeout);
+          const graceful = Promise.all([server.stop(false), socketsClosed]);
           if (await Promise.race([graceful.then(() => "done" as const), delay(o.shutdownTimeout)]) === "timeout") {
             await server.stop(true);
           }

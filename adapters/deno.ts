@@ -30,6 +30,7 @@ import {
 import { badHost, HostCheck } from "./host.ts";
 import type { Reply } from "../core/reply.ts";
 import { readPem } from "../shims/tls.ts";
+import { denoWebSockets } from "./websocket/deno.ts";
 
 // The type-checker runs with Node's types only; Deno's API is reached through globalThis.
 // deno-lint-ignore no-explicit-any
@@ -145,7 +146,8 @@ export const denoAdapter: Adapter = {
       };
     let ready!: (addr: Any) => void;
     const listening = new Promise<Any>((r) => (ready = r));
-    const common: Any = { handler, onError, onListen: (addr: Any) => ready(addr) };
+    const webSockets = denoWebSockets(log); // WebSocket routes: adapters/websocket/deno.ts
+    const common: Any = { handler: webSockets.wrap(handler), onError, onListen: (addr: Any) => ready(addr) };
     if (o.tls) {
       common.cert = await readPem(o.tls.cert);
       common.key = await readPem(o.tls.key);
@@ -176,7 +178,9 @@ export const denoAdapter: Adapter = {
         url,
         finished,
         close() {
-          return (closing ??= Promise.race([server.shutdown() as Promise<void>, delay(o.shutdownTimeout)]).then(async () => {
+          // Open WebSockets get a 1001 close while the HTTP side drains.
+          const drained = () => Promise.all([server.shutdown() as Promise<void>, webSockets.sessions.closeAll(1001, "server shutting down", o.shutdownTimeout)]);
+          return (closing ??= Promise.race([drained(), delay(o.shutdownTimeout)]).then(async () => {
             if (o.socket) await unlinkQuietly(o.socket);
           }));
         },

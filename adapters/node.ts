@@ -39,6 +39,7 @@ import {
 } from "./common.ts";
 import { waitForTurn } from "./node_pipelining.ts";
 import { readPem } from "../shims/tls.ts";
+import { attachWebSockets } from "./websocket/node.ts";
 import { writeStderr } from "../shims/runtime.ts";
 
 /** Unread request bodies up to this many bytes are drained to keep the connection; bigger ones close it. */
@@ -649,6 +650,8 @@ export const nodeAdapter: Adapter = {
       const http = await import("node:http");
       server = http.createServer(serverOptions, handler);
     }
+    // WebSocket routes (adapters/websocket/): the upgrade event, and its sockets on shutdown.
+    const webSockets = attachWebSockets(server, { app: o.app, log: o.log, scheme: o.tls ? "https" : "http" });
     // Inactivity: no byte either way for idleTimeout while it is the client's turn (an
     // announced body that stops arriving, a response the client stops reading) closes
     // the connection. The app's turn is not idleness: a handler still working on a fully
@@ -710,6 +713,7 @@ export const nodeAdapter: Adapter = {
         return (closed ??= (async () => {
           // Graceful drain. From now on every answer carries Connection: close.
           closing = true;
+          const socketsClosed = webSockets.sessions.closeAll(1001, "server shutting down", o.shutdownTimeout);
           const stopped = new Promise<void>((r) => stopListening(server, () => r()));
           // Connections without a request in flight (just accepted, or kept alive) get a
           // short grace to send one: it is answered, then the connection closes.
@@ -717,9 +721,9 @@ export const nodeAdapter: Adapter = {
           if (sockets.size > 0) {
             await Promise.race([delay(grace), new Promise<void>((r) => (allGone = r))]);
           }
-          for (const s of sockets) if (!responding(s)) s.destroy();
-          // In-flight requests finish, up to shutdownTimeout; then everything is cut.
-          await Promise.race([inflight.idle(), delay(Math.max(0, o.shutdownTimeout - grace))]);
+          for (const s of sockets) if (!responding(s) && !webSockets.owns(s)) s.destroy();
+          // In-flight requests and WebSocket closing handshakes finish, up to shutdownTimeout; then everything is cut.
+          await Promise.race([Promise.all([inflight.idle(), socketsClosed]), delay(Math.max(0, o.shutdownTimeout - grace))]);
           server.closeAllConnections?.();
           for (const s of sockets) s.destroy();
           await Promise.race([stopped, delay(1000)]);
