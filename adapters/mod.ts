@@ -389,6 +389,12 @@ export async function run(options: RunOptions = {}): Promise<Server> {
   // req.scriptName carries the base.
   const host = adapter.name === "node" ? passengerHost() : undefined;
   if (host) app = await forPassenger(host.baseUri, app);
+  // FastCGI and CGI cannot carry a WebSocket: say so (adapters/websocket/unsupported.ts,
+  // loaded only when websocket() was used, which sets this mark: a CGI start loads nothing more).
+  if ((adapter.name === "fastcgi" || adapter.name === "cgi") && Symbol.for("carafe.websocket") in globalThis) {
+    const notice = (await import("./websocket/unsupported.ts")).webSocketNotice(app, adapter.name);
+    if (notice) log(`Carafe warning: ${notice}`);
+  }
   const serveOptions: ServeOptions = {
     app,
     host: options.host ?? (env("HOST") || "127.0.0.1"),

@@ -320,6 +320,8 @@ export function websocket<P = Record<string, unknown>>(
   }
   const limits = checkOptions(options);
   declared.routes++;
+  // The mark run() looks for before it loads anything about WebSockets (adapters/mod.ts).
+  (globalThis as Record<symbol, unknown>)[Symbol.for("carafe.websocket")] = true;
   declared.maxMessageSize = Math.max(declared.maxMessageSize, limits.maxMessageSize);
   declared.maxBufferedAmount = Math.max(declared.maxBufferedAmount, limits.maxBufferedAmount);
   const accept = (req: CarafeRequest<P>, key: string, handlers: WebSocketHandlers): Response => {
@@ -330,6 +332,9 @@ export function websocket<P = Record<string, unknown>>(
       "This WebSocket was accepted, but this server cannot upgrade the connection: serve the app with run() on deno, bun, node or cluster.",
       { status: 426, headers: { "content-type": "text/plain; charset=UTF-8", upgrade: "websocket" } },
     );
+    // Resolved now, while the request is live: a runtime may not say who the peer was
+    // once the connection is upgraded (Bun's requestIP), and the socket keeps `req`.
+    void req.remoteAddr;
     const protocol = chooseProtocol(req as CarafeRequest, options.protocols);
     accepted.set(response, { handlers, req: req as CarafeRequest, key, protocol, limits });
     return response;

@@ -329,7 +329,8 @@ export class FrameReader {
     const first = this.#chunks[0];
     if (first !== undefined && first.byteLength >= n) {
       // A copy either way: the chunk belongs to the socket, and unmasking writes into it.
-      const out = first.slice(0, n);
+
+      const out = new Uint8Array(first.subarray(0, n));
       if (first.byteLength === n) this.#chunks.shift();
       else this.#chunks[0] = first.subarray(n);
       return out;
