@@ -67,6 +67,10 @@ export { cors } from "./core/cors.ts";
 export type { CorsOptions, CorsOrigin } from "./core/cors.ts";
 export { transformReply } from "./core/reply.ts";
 export type { ReplyTransformer } from "./core/reply.ts";
+export { websocket, WebSocketState } from "./core/websocket.ts";
+export type { CarafeWebSocket, WebSocketHandlers, WebSocketOptions, WebSocketSetup } from "./core/websocket.ts";
+export { formatEvent, sse } from "./core/sse.ts";
+export type { ServerSentEvent, SSEContext, SSEItem, SSEOptions, SSESource } from "./core/sse.ts";
 export { clearTemplateCache, Template, template, TemplateError, templatePath, view } from "./core/template.ts";
 export type { TemplateOptions, TemplateVars } from "./core/template.ts";
 // toNodeHandler, clusterWorkerId and isClusterWorker come from adapters/mod.ts, which
