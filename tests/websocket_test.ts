@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { collect, here, runtime, spawnScript, stop, waitForOutput } from "./_helpers.ts";
 import { connect, connectRaw, type RawWebSocket } from "./_websocket_client.ts";
+import { freePort } from "./_gateway_peers.ts";
 import { closePayload, encodeFrame, Opcode } from "../adapters/websocket/frames.ts";
 import { Carafe } from "../mod.ts";
 import { run } from "../adapters/mod.ts";
@@ -364,5 +365,33 @@ describe("without a server", () => {
     assert.ok(lines.some((l) => /cannot carry WebSockets: GET \/ws will answer 426/.test(l)), lines.join("\n"));
     assert.match(webSocketNotice(app, "cgi") ?? "", /server "cgi" cannot carry WebSockets: GET \/ws/);
     assert.equal(webSocketNotice(app, "node"), undefined);
+  });
+});
+
+describe(`examples/websocket.ts (under ${runtime})`, () => {
+  test("echo (text and binary) at /echo, a chat room at /chat, on the port in PORT", async () => {
+    const port = await freePort();
+    const child = spawnScript(here("examples/websocket.ts"), [], { env: { PORT: String(port) } });
+    try {
+      await waitForOutput(child, /Listening on http:\/\/127\.0\.0\.1:\d+\//, 30_000);
+      const echo = await connect(port, { path: "/echo" });
+      echo.send("text stays text");
+      assert.equal(await echo.message(), "text stays text");
+      echo.send(new Uint8Array([1, 2, 3]));
+      assert.deepEqual([...(await echo.message()) as Uint8Array], [1, 2, 3]);
+      echo.destroy();
+      const ada = await connect(port, { path: "/chat?name=ada" });
+      assert.equal(await ada.message(), "* ada joined (1 here)");
+      const bob = await connect(port, { path: "/chat?name=bob" });
+      assert.equal(await ada.message(), "* bob joined (2 here)");
+      bob.send("hi ada");
+      assert.equal(await bob.message(), "* bob joined (2 here)");
+      assert.equal(await bob.message(), "bob: hi ada");
+      assert.equal(await ada.message(), "bob: hi ada");
+      ada.destroy();
+      bob.destroy();
+    } finally {
+      await stop(child);
+    }
   });
 });
