@@ -114,3 +114,9 @@ for (const server of servers) {
     });
   });
 }
+
+test("the README shows examples/deploy/websocket-nginx.conf verbatim (the file these tests start)", () => {
+  const readme = readFileSync(here("README.md").replace(/npm\/esm\/README\.md$/, "README.md"), "utf8");
+  const blocks = [...readme.matchAll(/```nginx\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(blocks.includes(readFileSync(join(deployDir, "websocket-nginx.conf"), "utf8")), "README: a block must be the recipe verbatim");
+});

@@ -6,7 +6,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { collect, here, runtime, spawnScript, stop, waitForOutput } from "./_helpers.ts";
+import { spawn } from "node:child_process";
+import { collect, here, peer, runtime, spawnScript, stop, waitForOutput } from "./_helpers.ts";
 import { connect, connectRaw, type RawWebSocket } from "./_websocket_client.ts";
 import { freePort } from "./_gateway_peers.ts";
 import { closePayload, encodeFrame, Opcode } from "../adapters/websocket/frames.ts";
@@ -16,6 +17,7 @@ import { websocket } from "../core/websocket.ts";
 import { webSocketNotice } from "../adapters/websocket/unsupported.ts";
 
 const servers = runtime === "node" ? ["node"] : [runtime, "node"];
+const chromium = peer("chromium");
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
 interface Fixture {
@@ -99,6 +101,17 @@ for (const server of servers) {
       const got = await nativeExchange(`ws://127.0.0.1:${f.port}/echo`, ["one", new Uint8Array([7, 8])], 2);
       assert.equal(got[0], "one");
       assert.deepEqual([...(got[1] as Uint8Array)], [7, 8]);
+    });
+
+    test("a real browser page opens the socket and gets its text and bytes back", { skip: chromium.skip }, async () => {
+      const browser = spawn(chromium.path!, [
+        "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", "--virtual-time-budget=10000",
+        `http://127.0.0.1:${f.port}/page`,
+      ], { stdio: ["ignore", "pipe", "pipe"] });
+      const guard = setTimeout(() => browser.kill("SIGKILL"), 30_000); // a browser we started, by its handle
+      const out = await collect(browser);
+      clearTimeout(guard);
+      assert.match(out.stdout, /echoed: from the browser \| 1,2,250/, out.stderr.slice(-2000));
     });
 
     test("a plain request to a WebSocket route gets 426 with Upgrade: websocket; a bad handshake 400/426", async () => {
