@@ -37,7 +37,8 @@ interface Connection {
 /** Bun's ServerWebSocket as a {@linkcode Transport}. */
 function bunTransport(ws: Any, conn: Connection): Transport {
   return {
-    send: (data) => void ws.send(data),
+    // Bun's answer: bytes written (all of it), -1 queued behind back-pressure, 0 dropped.
+    send: (data) => ws.send(data) > 0 ? 0 : ws.getBufferedAmount(),
     get bufferedAmount() {
       return ws.getBufferedAmount() as number;
     },

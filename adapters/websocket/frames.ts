@@ -363,6 +363,7 @@ export class FrameReader {
       if (this.#opcode === 0) throw new WebSocketProtocolError(CloseCode.ProtocolError, "a continuation frame without a message to continue");
     } else {
       if (this.#opcode !== 0) throw new WebSocketProtocolError(CloseCode.ProtocolError, "a new message before the previous one was finished");
+      if (fin) return wholeMessage(opcode, payload); // the common case: one frame, nothing to keep
       this.#opcode = opcode;
       if (opcode === Opcode.Text) this.#text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
     }
@@ -390,6 +391,16 @@ export class FrameReader {
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A message that came in one frame: text decoded (and checked) at once, bytes as they are. */
+function wholeMessage(opcode: number, payload: Uint8Array): WebSocketEvent {
+  if (opcode !== Opcode.Text) return { kind: "message", data: payload };
+  try {
+    return { kind: "message", data: strictUtf8.decode(payload) };
+  } catch {
+    throw new WebSocketProtocolError(CloseCode.InvalidData, "a text message that is not valid UTF-8");
+  }
+}
 
 /** A close frame's code and reason, validated. */
 function parseClose(payload: Uint8Array): WebSocketEvent {

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import { closePayload, CloseCode, encodeFrame, FrameReader, Opcode, WebSocketProtocolError } from "./frames.ts";
 import type { Transport, WebSocketSession } from "./session.ts";
@@ -20,7 +21,8 @@ import type { Transport, WebSocketSession } from "./session.ts";
 /** Milliseconds to wait for the peer's close frame (or its TCP close) after ours. */
 const CLOSE_TIMEOUT = 5000;
 
-const encoder = new TextEncoder();
+/** Messages up to this size are framed into one buffer (copied); bigger ones are written after their header. */
+const SMALL_MESSAGE = 16 * 1024;
 
 /** Server-side frame header for a payload of `length` bytes (unmasked). */
 function header(opcode: number, length: number): Uint8Array {
@@ -76,15 +78,27 @@ export class NodeTransport implements Transport {
     return this.#socket.writableLength;
   }
 
-  send(data: string | Uint8Array): void {
-    if (this.#closeSent || this.#socket.destroyed) return;
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    const opcode = typeof data === "string" ? Opcode.Text : Opcode.Binary;
-    // Header and payload as two writes, corked into one segment: no copy of the payload.
-    this.#socket.cork();
-    this.#socket.write(header(opcode, bytes.byteLength));
-    this.#socket.write(bytes);
-    this.#socket.uncork();
+  send(data: string | Uint8Array): number {
+    const socket = this.#socket;
+    if (this.#closeSent || socket.destroyed) return 0;
+    const text = typeof data === "string";
+    const length = text ? Buffer.byteLength(data) : data.byteLength;
+    const head = header(text ? Opcode.Text : Opcode.Binary, length);
+    if (length <= SMALL_MESSAGE) {
+      // One buffer, one write: for small messages a copy costs less than a second write.
+      const frame = Buffer.allocUnsafe(head.byteLength + length);
+      frame.set(head);
+      if (text) frame.write(data, head.byteLength);
+      else frame.set(data, head.byteLength);
+      socket.write(frame);
+    } else {
+      // Header and payload as two writes, corked into one segment: no copy of the payload.
+      socket.cork();
+      socket.write(head);
+      socket.write(text ? Buffer.from(data) : data);
+      socket.uncork();
+    }
+    return socket.writableLength;
   }
 
   drained(): Promise<void> {

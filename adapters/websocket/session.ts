@@ -31,8 +31,8 @@ import { CloseCode, isSendableCloseCode } from "./frames.ts";
 
 /** What a runtime's glue provides to carry one connection's frames. */
 export interface Transport {
-  /** Sends one message (a string as text, bytes as binary). */
-  send(data: string | Uint8Array): void;
+  /** Sends one message (a string as text, bytes as binary); returns the bytes still buffered (0: all sent). */
+  send(data: string | Uint8Array): number;
   /** Bytes accepted by `send` and not yet written to the network. */
   readonly bufferedAmount: number;
   /** Resolves when nothing is buffered any more (or the connection is gone). */
@@ -46,6 +46,7 @@ export interface Transport {
 }
 
 const encoder = new TextEncoder();
+const asError = (err: unknown): Error => err instanceof Error ? err : new Error(String(err));
 
 /** A message's bytes, whatever the app passed. */
 function toPayload(data: string | Uint8Array | ArrayBuffer | ArrayBufferView): string | Uint8Array {
@@ -76,8 +77,11 @@ export class WebSocketSession implements CarafeWebSocket {
   /** The code Carafe closed with on a fault, reported when the peer sends none back. */
   #faultCode: number | undefined;
   #faultReason = "";
-  #lastSeen = Date.now();
-  #keepalive: ReturnType<typeof setTimeout> | undefined;
+  /** A sign of life since the keepalive last looked (a flag, not a clock read per message). */
+  #active = true;
+  /** The keepalive sent a ping and has seen nothing since. */
+  #pinged = false;
+  #keepalive: ReturnType<typeof setInterval> | undefined;
   #onClosed: Array<() => void> = [];
 
   /**
@@ -103,8 +107,7 @@ export class WebSocketSession implements CarafeWebSocket {
   send(data: string | Uint8Array | ArrayBuffer | ArrayBufferView): number {
     const payload = toPayload(data);
     if (this.#state !== WebSocketState.OPEN || this.#transport === undefined) return -1;
-    this.#transport.send(payload);
-    const buffered = this.#transport.bufferedAmount;
+    const buffered = this.#transport.send(payload);
     if (buffered > this.limits.maxBufferedAmount) {
       this.#fault(CloseCode.PolicyViolation, `more than maxBufferedAmount (${this.limits.maxBufferedAmount} bytes) waiting to be sent: the client is not reading`);
     }
@@ -144,14 +147,14 @@ export class WebSocketSession implements CarafeWebSocket {
   opened(): void {
     if (this.#state !== WebSocketState.CONNECTING) return;
     this.#state = WebSocketState.OPEN;
-    this.#lastSeen = Date.now();
-    if (this.limits.idleTimeout > 0 && this.#transport?.ping) this.#armKeepalive(this.limits.idleTimeout / 2);
-    this.#call("open", () => this.#handlers.open?.(this), true);
+    if (this.limits.idleTimeout > 0 && this.#transport?.ping) this.#startKeepalive(this.limits.idleTimeout / 2);
+    const open = this.#handlers.open;
+    if (open !== undefined) this.#call("open", open, undefined, true);
   }
 
   /** A whole message arrived. `sized`: the transport has already applied `maxMessageSize`. */
   received(data: string | Uint8Array, sized = false): void {
-    this.#lastSeen = Date.now();
+    this.#active = true;
     if (this.#state !== WebSocketState.OPEN) return;
     if (!sized) {
       const size = typeof data === "string" ? (data.length * 3 > this.limits.maxMessageSize ? encoder.encode(data).byteLength : data.length) : data.byteLength;
@@ -159,12 +162,13 @@ export class WebSocketSession implements CarafeWebSocket {
         return this.#fault(CloseCode.TooBig, `a message over the limit of ${this.limits.maxMessageSize} bytes`);
       }
     }
-    this.#call("message", () => this.#handlers.message?.(this, data), true);
+    const message = this.#handlers.message;
+    if (message !== undefined) this.#call("message", message, data, true);
   }
 
   /** Any sign of life from the peer (a frame, a pong): the idle clock starts again. */
   seen(): void {
-    this.#lastSeen = Date.now();
+    this.#active = true;
   }
 
   /** The peer broke a rule or a limit was passed: reported to `error`, closed with `code`. */
@@ -177,13 +181,21 @@ export class WebSocketSession implements CarafeWebSocket {
     if (this.#state === WebSocketState.CLOSED) return;
     const wasConnecting = this.#state === WebSocketState.CONNECTING;
     this.#state = WebSocketState.CLOSED;
-    if (this.#keepalive !== undefined) clearTimeout(this.#keepalive);
+    if (this.#keepalive !== undefined) clearInterval(this.#keepalive);
     if (this.#faultCode !== undefined && (code === CloseCode.Abnormal || code === CloseCode.NoStatus)) {
       code = this.#faultCode;
       reason = this.#faultReason;
     }
     for (const f of this.#onClosed.splice(0)) f();
-    if (!wasConnecting) this.#call("close", () => this.#handlers.close?.(this, code, reason), false);
+    const close = this.#handlers.close;
+    if (!wasConnecting && close !== undefined) {
+      try {
+        const out = close(this, code, reason);
+        if (out instanceof Promise) out.catch((err) => this.#reportError(asError(err), "close"));
+      } catch (err) {
+        this.#reportError(asError(err), "close");
+      }
+    }
   }
 
   /** Calls `f` once the connection is closed (at once if it is). */
@@ -208,36 +220,45 @@ export class WebSocketSession implements CarafeWebSocket {
     else this.#closeWith(code, this.#faultReason);
   }
 
-  /** Pings after half the idle timeout without a sign of life; drops the peer after all of it. */
-  #armKeepalive(ms: number): void {
-    this.#keepalive = setTimeout(() => {
+  /**
+   * Every half idle timeout: a peer heard from since the last look is fine; one that was
+   * silent gets a ping; one silent since the ping is dropped.
+   */
+  #startKeepalive(every: number): void {
+    this.#keepalive = setInterval(() => {
       if (this.#state === WebSocketState.CLOSED) return;
-      const idle = this.limits.idleTimeout;
-      const quiet = Date.now() - this.#lastSeen;
-      if (quiet >= idle) {
+      if (this.#active) {
+        this.#active = false;
+        this.#pinged = false;
+      } else if (!this.#pinged) {
+        this.#pinged = true;
+        this.#transport?.ping?.();
+      } else {
         this.#faultCode ??= CloseCode.Abnormal;
-        this.#faultReason ||= `no answer to a ping within idleTimeout (${idle} ms)`;
+        this.#faultReason ||= `no answer to a ping within idleTimeout (${this.limits.idleTimeout} ms)`;
         this.#transport?.terminate();
-        return;
       }
-      if (quiet >= idle / 2) this.#transport?.ping?.();
-      this.#armKeepalive(Math.max(10, Math.min(idle / 2, idle - quiet)));
-    }, ms);
+    }, every);
   }
 
-  /** Runs a handler; an exception (or rejection) is reported, and in `open`/`message` closes with 1011. */
-  #call(name: string, run: () => unknown, fatal: boolean): void {
-    const onError = (err: unknown) => {
-      const error = err instanceof Error ? err : new Error(String(err));
-      if (name !== "error") this.#reportError(error, name);
-      if (fatal) this.#closeWith(CloseCode.InternalError, "internal error");
-    };
+  /** Runs a handler; an exception (or rejection) is reported and closes with 1011. */
+  #call(
+    name: string,
+    handler: (ws: CarafeWebSocket, data: string | Uint8Array) => unknown,
+    data: string | Uint8Array | undefined,
+    fatal: boolean,
+  ): void {
     try {
-      const out = run();
-      if (out instanceof Promise) out.catch(onError);
+      const out = handler(this, data as string | Uint8Array);
+      if (out instanceof Promise) out.catch((err) => this.#failedIn(name, err, fatal));
     } catch (err) {
-      onError(err);
+      this.#failedIn(name, err, fatal);
     }
+  }
+
+  #failedIn(name: string, err: unknown, fatal: boolean): void {
+    this.#reportError(asError(err), name);
+    if (fatal) this.#closeWith(CloseCode.InternalError, "internal error");
   }
 
   #reportError(error: Error, during?: string): void {
