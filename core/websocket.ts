@@ -106,8 +106,9 @@ export interface WebSocketOptions {
   /** Largest message accepted, in bytes; a bigger one closes with 1009. Default 1 MiB. */
   maxMessageSize?: number;
   /**
-   * Milliseconds without a byte from the peer before it is dropped as dead: after half
-   * of it a ping is sent, which a live peer answers. Default 60 000; `0` disables.
+   * How long a silent peer may take to prove it is alive: silent for half of it, it gets
+   * a ping; still silent half of it later, it is dropped (after 1–1.5× this in all).
+   * Milliseconds; default 60 000; `0` disables.
    */
   idleTimeout?: number;
   /** Most bytes waiting to be sent before the socket is closed with 1008 (a client that does not read). Default 4 MiB. */
