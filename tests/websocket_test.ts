@@ -314,15 +314,19 @@ describe(`graceful shutdown closes open WebSockets with 1001 (under ${runtime})`
   for (const server of servers) {
     test(server, async () => {
       const f = await startApp({ WS_SERVER: server, WS_SHUTDOWN: "5000" });
-      const clients = [await connect(f.port, { path: "/echo" }), await connect(f.port, { path: "/chat" })];
-      const exited = collect(f.child);
-      f.child.kill("SIGTERM");
-      for (const ws of clients) {
-        assert.equal((await ws.closeFrame())?.code, 1001);
-        ws.close(1001);
+      try {
+        const clients = [await connect(f.port, { path: "/echo" }), await connect(f.port, { path: "/chat" })];
+        const exited = collect(f.child);
+        f.child.kill("SIGTERM");
+        for (const ws of clients) {
+          assert.equal((await ws.closeFrame())?.code, 1001);
+          ws.close(1001);
+        }
+        const result = await exited;
+        assert.equal(result.code ?? 0, 0, f.stderr());
+      } finally {
+        await stop(f.child); // a failed assertion must not leave the server running
       }
-      const result = await exited;
-      assert.equal(result.code ?? 0, 0, f.stderr());
     });
   }
 });
