@@ -3,6 +3,7 @@
 //
 //   node bench/http_bench.mjs [--quick] [--rounds=3] [--duration=5] [--runtimes=deno,bun,node]
 //                             [--frameworks=bare,hono,carafe] [--depth=16] [--connections=64]
+//                             [--baseline=<another Carafe checkout>]
 //
 // Server-bound method (see the issue's Performance section): the server is pinned to
 // CPU 0 (`taskset -c 0`), wrk to CPU 1 with a Lua script pipelining `depth` requests per
@@ -30,6 +31,11 @@ const depth = Number(opt("depth", 16));
 const connections = Number(opt("connections", 64));
 const runtimes = opt("runtimes", "deno,bun,node").split(",");
 const frameworks = opt("frameworks", "bare,hono,carafe").split(",");
+// --baseline=DIR adds "baseline": the same Carafe app served from another checkout (for
+// example main before a refactor, `git worktree add ../before main`), interleaved with
+// the others so that a before/after ratio comes from one run.
+const baseline = opt("baseline", "");
+if (baseline) frameworks.push("baseline");
 const routes = [
   { name: "GET /", path: "/", method: "GET" },
   { name: "GET /user/<id>", path: "/user/42?name=x", method: "GET" },
@@ -46,6 +52,7 @@ for (const tool of ["wrk", "taskset"]) {
 if (runtimes.includes("node") && frameworks.includes("carafe")) {
   // Node runs Carafe from the npm build.
   spawnSync(process.execPath, [join(root, "scripts", "build_npm.mjs")], { stdio: ["ignore", "ignore", "inherit"] });
+  if (baseline) spawnSync(process.execPath, [join(baseline, "scripts", "build_npm.mjs")], { stdio: ["ignore", "ignore", "inherit"], cwd: baseline });
 }
 
 const bin = (n) => join(root, "node_modules", ".bin", n);
@@ -72,7 +79,8 @@ function probe(port) {
 
 async function start(runtime, framework) {
   const port = nextPort++;
-  const [cmd, args] = command(runtime, join(root, "bench", "http", `${framework}.mjs`));
+  const script = framework === "baseline" ? join(baseline, "bench", "http", "carafe.mjs") : join(root, "bench", "http", `${framework}.mjs`);
+  const [cmd, args] = command(runtime, script);
   const t0 = performance.now();
   const child = spawn("taskset", ["-c", "0", cmd, ...args], { env: { ...env, PORT: String(port) }, stdio: ["ignore", "ignore", "pipe"], cwd: root });
   let err = "";
@@ -168,7 +176,7 @@ if (frameworks.includes("carafe")) {
   console.log(`|---|---|${routes.map(() => "---").join("|")}|---|---|---|`);
   for (const runtime of runtimes) {
     const car = results.get(`carafe-${runtime}`);
-    for (const other of ["bare", "hono"]) {
+    for (const other of ["bare", "hono", "baseline"]) {
       const o = results.get(`${other}-${runtime}`);
       if (!o || !car) continue;
       const ratios = routes.map((_, i) => (median(car.rps[i]) / median(o.rps[i])).toFixed(2));
@@ -182,7 +190,7 @@ if (frameworks.includes("carafe")) {
   console.log(`|---|---|${routes.map(() => "---").join("|")}|`);
   for (const runtime of runtimes) {
     const car = results.get(`carafe-${runtime}`);
-    for (const other of ["bare", "hono"]) {
+    for (const other of ["bare", "hono", "baseline"]) {
       const o = results.get(`${other}-${runtime}`);
       if (!o || !car) continue;
       console.log(`| ${runtime} | ${other} | ${routes.map((_, i) => (median(o.us[i]) / median(car.us[i])).toFixed(2)).join(" | ")} |`);
