@@ -52,6 +52,7 @@ export type {
   RouteOptions,
   ServeInfo,
 } from "./core/app.ts";
+export type { PlatformContext } from "./core/platform.ts";
 export { abort, HTTPError, HTTPResponse, redirect } from "./core/errors.ts";
 export type { HeadersLike, HTTPErrorOptions } from "./core/errors.ts";
 export { CarafeRequest } from "./core/request.ts";

@@ -22,6 +22,7 @@ import type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, Tr
 import type { NodeHandlerOptions } from "./node.ts";
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_TIMEOUT } from "./common.ts";
 import { clusterWorkerId, isClusterWorker } from "./cluster/worker_id.ts";
+import { backgroundWork } from "../core/platform.ts";
 import { env, exit, onSignal, runtime, stdinMaybeSocket, writeStderr } from "../shims/runtime.ts";
 import { type PassengerHost, passengerHost } from "./passenger.ts";
 
@@ -230,6 +231,8 @@ async function autoAdapter(): Promise<Adapter> {
 
 interface Running {
   server: Server;
+  /** How long the shutdown may take; `req.waitUntil` work gets as long after the last answer. */
+  shutdownTimeout: number;
   closing?: Promise<void>;
 }
 const running = new Set<Running>();
@@ -245,9 +248,12 @@ function installSignals(log: (line: string) => void, host: PassengerHost | undef
       // The user insists: stop now, without waiting for in-flight requests.
       exit(0);
     }
-    const all = [...running].map((r) => (r.closing ??= r.server.close()));
-    Promise.allSettled(all).then((results) => {
+    const servers = [...running];
+    const all = servers.map((r) => (r.closing ??= r.server.close()));
+    Promise.allSettled(all).then(async (results) => {
       for (const r of results) if (r.status === "rejected") log(`shutdown: ${String(r.reason)}`);
+      // Work handlers gave to req.waitUntil (core/platform.ts) finishes before the exit.
+      await backgroundWork(Math.max(0, ...servers.map((r) => r.shutdownTimeout)));
       exit(0);
     });
   };
@@ -416,7 +422,7 @@ export async function run(options: RunOptions = {}): Promise<Server> {
   };
   const server = await adapter.serve(serveOptions);
   if (!serveOptions.quiet && !adapter.silent) log(banner(adapter, server, host));
-  const entry: Running = { server };
+  const entry: Running = { server, shutdownTimeout: serveOptions.shutdownTimeout };
   running.add(entry);
   server.finished.then(() => running.delete(entry), () => running.delete(entry));
   // The cluster primary and CGI manage their own lifetime; signal handling of a

@@ -20,6 +20,7 @@
 import { checkBodyLimits, DEFAULT_BODY_LIMITS } from "./body.ts";
 import type { FetchHandler, IncomingRequest, ServeInfo } from "./contract.ts";
 import { assertHeaderSafe, HTTPError, HTTPResponse } from "./errors.ts";
+import { platformInfo } from "./platform.ts";
 import { compileTrust, type TrustProxy } from "./proxy.ts";
 import { ReplyTransform, replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
 import { resolveLocation } from "./location.ts";
@@ -584,6 +585,9 @@ export class Carafe {
   /**
    * Answers one request. Every adapter ends up here; tests call it directly. It does
    * not reject: even a reply that cannot become a `Response` gives a (logged) 500.
+   * On Cloudflare Workers (`export default app`) the runtime calls it as
+   * `fetch(request, env, ctx)`: `env` becomes `req.env` and `ctx.waitUntil`
+   * `req.waitUntil` (core/platform.ts).
    *
    * @example
    * ```ts
@@ -592,7 +596,8 @@ export class Carafe {
    * const res = await app.fetch(new Request("http://localhost/"));
    * ```
    */
-  fetch = (request: Request, info?: ServeInfo): Promise<Response> => Promise.resolve(this.respond(request, info));
+  fetch = (request: Request, info?: ServeInfo, ctx?: unknown): Promise<Response> =>
+    Promise.resolve(this.respond(request, platformInfo(request, info, ctx)));
 
   /**
    * Like `fetch`, but answers synchronously when nothing had to wait (no async
@@ -808,7 +813,7 @@ export class Carafe {
       // A foreign app parses the URL itself: an encoded slash that ended the prefix becomes the path's "/".
       const target = inner.charCodeAt(0) === 47 ? inner : "/" + inner.slice(3);
       const request = new Request(origin + target + search, raw);
-      return await child.fetch(request, { remoteAddr: info?.remoteAddr, scriptName: childScript.slice(0, -1) });
+      return await child.fetch(request, { remoteAddr: info?.remoteAddr, env: info?.env, waitUntil: info?.waitUntil, scriptName: childScript.slice(0, -1) });
     }
     return undefined;
   }

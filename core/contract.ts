@@ -39,6 +39,10 @@ export interface ServeInfo {
    * handler, a failing stream): FastCGI sends them to the web server as STDERR records.
    */
   log?: (message: string) => void;
+  /** The platform's bindings (a Worker's `env`): `req.env`. See core/platform.ts. */
+  env?: Record<string, unknown>;
+  /** The platform's way to keep work going after the answer: `req.waitUntil`. */
+  waitUntil?: (promise: Promise<unknown>) => void;
 }
 
 /**
@@ -52,8 +56,11 @@ export interface ServeInfo {
  * ```
  */
 export interface FetchHandler {
-  /** Answers one request. */
-  fetch(request: Request, info?: ServeInfo): Response | Promise<Response>;
+  /**
+   * Answers one request. The second argument is the server's {@linkcode ServeInfo}, or
+   * on Cloudflare Workers the Worker's `env` (with its `ctx` third).
+   */
+  fetch(request: Request, info?: ServeInfo, ctx?: unknown): Response | Promise<Response>;
 }
 
 /**

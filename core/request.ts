@@ -33,6 +33,8 @@ import {
 import { parseCookies, verifyCookieValue, type CookieSecret } from "./cookies.ts";
 import { HTTPError } from "./errors.ts";
 import { parseUrlEncoded } from "./form.ts";
+import { envAll } from "../shims/runtime.ts";
+import { keepAlive } from "./platform.ts";
 import { LazySearchParams } from "./query.ts";
 import { lastForwarded, resolveClient, type ClientAddress, type TrustFn } from "./proxy.ts";
 
@@ -57,6 +59,8 @@ export const SERVER_PREFIX: unique symbol = Symbol("carafe.serverPrefix");
 export interface RequestContext extends BodyLimits {
   /** Which peers' `X-Forwarded-*` headers to believe. */
   trust: TrustFn;
+  /** The app's logger (a failed `waitUntil` job is logged there). */
+  log?: (message: string) => void;
 }
 
 /**
@@ -260,6 +264,47 @@ export class CarafeRequest<P = Record<string, unknown>> {
     return (this.#client ??= resolveClient(this.#peer(), this.headers.get("x-forwarded-for"), this.#ctx.trust));
   }
 
+  /**
+   * The platform's bindings: on Cloudflare Workers the Worker's `env` (vars, secrets,
+   * KV, D1 …); elsewhere (Deno, Bun, Node, Lambda) the process environment variables.
+   * Read-only; an empty object where the environment may not be read.
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../app.ts";
+   * const app = new Carafe();
+   * app.get("/greeting", (req) => String(req.env.GREETING ?? "Hello"));
+   * ```
+   */
+  get env(): Readonly<Record<string, unknown>> {
+    return this.#info?.env ?? processEnv();
+  }
+
+  /**
+   * Keeps `work` going after the answer was sent: on Workers and edge hosts through
+   * their `waitUntil`; with `toLambdaHandler`, before Lambda gets the answer (Lambda
+   * freezes the process afterwards); on every server of `run()`, a graceful shutdown
+   * waits for it. A rejection is logged, never unhandled.
+   *
+   * @example
+   * ```ts
+   * import { Carafe } from "../app.ts";
+   * const app = new Carafe();
+   * app.post("/events", async (req) => {
+   *   const event = await req.text();
+   *   req.waitUntil(fetch("https://analytics.example/", { method: "POST", body: event }));
+   *   return { accepted: true };
+   * });
+   * ```
+   */
+  waitUntil(work: Promise<unknown>): void {
+    const platform = this.#info?.waitUntil;
+    const log = this.#info?.log ?? this.#ctx.log ?? console.error;
+    const logged = Promise.resolve(work).catch((err) => log(`A waitUntil() job failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
+    if (platform !== undefined) platform(logged);
+    else keepAlive(logged, () => {});
+  }
+
   /** The client's address: the socket peer, or what trusted proxies report. */
   get remoteAddr(): string | undefined {
     return this.#clientAddress().addr;
@@ -412,12 +457,20 @@ export class CarafeRequest<P = Record<string, unknown>> {
   }
 }
 
+/** The process environment, read at the first `req.env` (a frozen copy: later changes are not seen). */
+let environment: Readonly<Record<string, string>> | undefined;
+function processEnv(): Readonly<Record<string, string>> {
+  return (environment ??= Object.freeze(envAll()));
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** What an adapter tells the request about its connection (a `ServeInfo`). */
 interface RequestInfo {
   readonly remoteAddr?: string;
+  readonly env?: Record<string, unknown>;
+  readonly waitUntil?: (promise: Promise<unknown>) => void;
   /** The prefix the server stripped (FastCGI/CGI `SCRIPT_NAME`), decoded. */
   readonly scriptName?: string;
   readonly log?: (message: string) => void;

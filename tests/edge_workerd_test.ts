@@ -60,6 +60,31 @@ describe(`Cloudflare Workers in workerd (${runtime})`, { skip }, () => {
     test(name, () => check(served!.workerd.url));
   }
 
+  test("req.env is the Worker's env: vars and JSON vars", async () => {
+    const got = await request(served!.workerd.url, { path: "/platform/env" });
+    assert.deepEqual(JSON.parse(got.body.toString()), { greeting: "hello from a var", limits: { maxItems: 3 } });
+  });
+
+  test("req.waitUntil work runs to its end after the answer (ctx.waitUntil), and reaches a binding", async () => {
+    const base = served!.workerd.url;
+    const scheduled = await request(base, { method: "POST", path: "/platform/later/job1", body: "done later" });
+    assert.deepEqual([scheduled.status, scheduled.body.toString()], [200, "scheduled"]);
+    // Answered before the job's 200 ms timer: the value is not stored yet.
+    assert.equal((await request(base, { path: "/platform/kv/job1" })).status, 404);
+    let stored: { status: number; body: Buffer } | undefined;
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline;) {
+      stored = await request(base, { path: "/platform/kv/job1" });
+      if (stored.status === 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual([stored?.status, stored?.body.toString()], [200, "done later"]);
+  });
+
+  test("req.remoteAddr is CF-Connecting-IP, the header Cloudflare sets for the client", async () => {
+    const got = await request(served!.workerd.url, { path: "/platform/ip", headers: { "cf-connecting-ip": "203.0.113.7" } });
+    assert.deepEqual(JSON.parse(got.body.toString()), { remoteAddr: "203.0.113.7" });
+  });
+
   test("logs a handler's exception to the Worker's console, with method and path", async () => {
     await request(served!.workerd.url, { path: "/boom" });
     assert.match(served!.workerd.output(), /GET \/boom: Error: the handler failed/);

@@ -18,6 +18,8 @@
  * @module
  */
 import type { Adapter, FetchApp, Server, ServeInfo, ServeOptions } from "../adapter.ts";
+import { DEFAULT_SHUTDOWN_TIMEOUT } from "../common.ts";
+import { backgroundWork } from "../../core/platform.ts";
 import { nodeClusterMember, type ParentChannel, parentChannel, watchParent } from "../../shims/processes.ts";
 import { env, exit, onSignal, runtime } from "../../shims/runtime.ts";
 import { decodeToWorker, message, readWorkerEnv } from "./protocol.ts";
@@ -107,6 +109,8 @@ export async function serveWorker(options: ServeOptions): Promise<Server> {
       // short, unless shutdownTimeout ran out first.
       await member?.leave(options.shutdownTimeout);
       await server.close();
+      // Work handlers gave to req.waitUntil (core/platform.ts) finishes before the exit.
+      await backgroundWork(options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT);
     })().finally(() => exit(0)));
   const result = { url: server.url, finished: server.finished, close };
   if (orders.listening(close)) {

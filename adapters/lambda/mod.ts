@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { FetchHandler } from "../../core/contract.ts";
+import type { FetchHandler, ServeInfo } from "../../core/contract.ts";
 import { eventToRequest, type LambdaHttpEvent } from "./events.ts";
 import { type LambdaResult, responseToResult, splitHeaders } from "./result.ts";
 
@@ -96,9 +96,32 @@ export function toLambdaHandler(app: FetchHandler, options: LambdaHandlerOptions
   return async (event) => {
     const converted = convert(event);
     if (!converted) return { ...BAD_REQUEST };
+    const jobs = collectJobs(converted.info);
     const response = await app.fetch(converted.request, converted.info);
-    return responseToResult(response, converted.kind);
+    const result = await responseToResult(response, converted.kind);
+    await settled(jobs);
+    return result;
   };
+}
+
+/**
+ * `req.waitUntil` under Lambda: the jobs are collected and awaited before the handler
+ * returns, because Lambda freezes the process once it has the answer (a job left
+ * running would resume, if ever, during a later invocation).
+ */
+function collectJobs(info: ServeInfo): Promise<unknown>[] {
+  const jobs: Promise<unknown>[] = [];
+  info.waitUntil = (job) => void jobs.push(job);
+  return jobs;
+}
+
+async function settled(jobs: Promise<unknown>[]): Promise<void> {
+  // A job may hand out further jobs: wait until no new one came.
+  for (let done = 0; done < jobs.length;) {
+    const batch = jobs.slice(done);
+    done = jobs.length;
+    await Promise.allSettled(batch);
+  }
 }
 
 // A TypeError from an HTTP event means a header or body a Request cannot hold (400);
@@ -122,12 +145,14 @@ function streamingHandler(app: FetchHandler): LambdaStreamingHandler {
   }
   return awslambda.streamifyResponse(async (event, responseStream) => {
     const converted = convert(event);
+    const jobs = converted ? collectJobs(converted.info) : [];
     const response = converted
       ? await app.fetch(converted.request, converted.info)
       : new Response(BAD_REQUEST.body, { status: 400, headers: BAD_REQUEST.headers });
     const { single, cookies } = splitHeaders(response.headers);
     const stream = awslambda.HttpResponseStream.from(responseStream, { statusCode: response.status, headers: single, cookies });
     await pipeBody(response.body, stream);
+    await settled(jobs);
   });
 }
 
