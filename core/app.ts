@@ -22,12 +22,11 @@ import type { FetchHandler, IncomingRequest, ServeInfo } from "./contract.ts";
 import { assertHeaderSafe, HTTPError, HTTPResponse } from "./errors.ts";
 import { platformInfo } from "./platform.ts";
 import { compileTrust, type TrustProxy } from "./proxy.ts";
-import { ReplyTransform, replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
+import { ANSWER_FOR, type AnswersForRequest, ReplyTransform, replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
 import { resolveLocation } from "./location.ts";
 import { CarafeRequest, ERROR_SINK, REQUEST_TARGET, type RequestContext, SERVER_PREFIX } from "./request.ts";
 import { CarafeResponse } from "./response.ts";
 import { Router, type PathParams } from "./router.ts";
-import { StaticFile } from "./static.ts";
 import { isBodyless, statusText } from "./status.ts";
 
 
@@ -768,7 +767,9 @@ export class Carafe {
   /** From the handler's outcome, returned or thrown, to the reply. */
   #conclude(out: unknown, thrown: boolean, req: CarafeRequest, res: CarafeResponse, ctx: Settings): Reply | Promise<Reply> {
     // staticFile() needs the request (conditional and range headers) but is called without it.
-    if (!thrown && out instanceof StaticFile) return this.#concludeLater(out.respond(req), req, res, ctx);
+    if (!thrown && typeof out === "object" && out !== null && ANSWER_FOR in out) {
+      return this.#concludeLater((out as AnswersForRequest)[ANSWER_FOR](req), req, res, ctx);
+    }
     if (!thrown && out instanceof ReplyTransform) return this.#transformed(out, req, res, ctx);
     if (this.#after.length !== 0) return this.#afterRequest(out, thrown, req, res, ctx);
     // A thrown HTTPResponse (redirect) is an answer like a returned one; anything else thrown is an error.

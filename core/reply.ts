@@ -35,6 +35,26 @@ export interface Reply {
 }
 
 /**
+ * The key of a handler's return value that builds its answer from the request when the
+ * app concludes it (`staticFile()` does: it needs the conditional and range headers, but
+ * a handler calls it without the request). A key rather than a class the app checks for,
+ * so that an app that never serves files does not carry the file code (edge bundles).
+ *
+ * @example
+ * ```ts
+ * import { ANSWER_FOR, type AnswersForRequest } from "./reply.ts";
+ * const later: AnswersForRequest = { [ANSWER_FOR]: (req) => Promise.resolve(`Answered a ${req.method}`) };
+ * ```
+ */
+export const ANSWER_FOR: unique symbol = Symbol("carafe.answerFor");
+
+/** A return value answered by {@linkcode ANSWER_FOR}: what its promise gives is concluded like a handler's return value. */
+export interface AnswersForRequest {
+  /** Builds the answer for the request from its method and headers. */
+  [ANSWER_FOR](req: { readonly method: string; readonly headers: Headers }): Promise<unknown>;
+}
+
+/**
  * A reply whose only header is its content type. `fetch()` turns it into a `Response`
  * with a plain, shared init object, which is much cheaper than a `Headers` per
  * Response; anyone reading `headers` gets a real `Headers` (made on first access).

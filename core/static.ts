@@ -20,6 +20,7 @@
  * @module
  */
 import { HTTPError, HTTPResponse, type HeadersLike } from "./errors.ts";
+import { ANSWER_FOR } from "./reply.ts";
 import { fileSystem, type FileInfo, type FileSystem } from "../shims/fs.ts";
 
 /** Options of {@linkcode staticFile}. */
@@ -113,6 +114,11 @@ export class StaticFile {
     if (found instanceof HTTPError) return found;
     if (!found.info.isFile) return MISSING();
     return sendLocated(fs, req, { ...found, filename: this.filename, options: this.options });
+  }
+
+  /** The app concludes a returned `StaticFile` through this (core/reply.ts {@linkcode ANSWER_FOR}). */
+  [ANSWER_FOR](req: RequestLike): Promise<HTTPResponse> {
+    return this.respond(req);
   }
 }
 

@@ -40,12 +40,16 @@ const pkg = {
   types: "./esm/mod.d.ts",
   exports: {
     ".": { types: "./esm/mod.d.ts", default: "./esm/mod.js" },
+    // The app without the servers (no node: import, no run()): the entry for edge bundles.
+    "./app": { types: "./esm/app.d.ts", default: "./esm/app.js" },
+    "./lambda": { types: "./esm/adapters/lambda/mod.d.ts", default: "./esm/adapters/lambda/mod.js" },
     "./cli": { types: "./esm/cli.d.ts", default: "./esm/cli.js" },
     "./package.json": "./package.json",
   },
   bin: { carafe: "./esm/cli.js" },
   files: ["esm/", "!esm/tests/", "!esm/examples/", "README.md", "LICENSE"],
-  sideEffects: false,
+  // Only the command runs anything when imported: bundlers may drop every unused module.
+  sideEffects: ["./esm/cli.js"],
 };
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
 for (const f of ["README.md", "LICENSE"]) {

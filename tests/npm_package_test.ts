@@ -44,6 +44,14 @@ const server = await run({ app, port: 0, quiet: true });
 const live = await fetch(server.url + "hello/socket");
 console.log(live.status, await live.text());
 await server.close();
+// The entry points without the servers: the app alone (edge bundles) and the Lambda adapter.
+const edge = await import("carafe/app");
+const { toLambdaHandler } = await import("carafe/lambda");
+const lambda = await toLambdaHandler(new edge.Carafe().get("/", () => "from lambda"))({
+  version: "2.0", rawPath: "/", rawQueryString: "", headers: { host: "x.lambda-url.on.aws" },
+  requestContext: { http: { method: "GET", path: "/", sourceIp: "192.0.2.1" } }, isBase64Encoded: false,
+});
+console.log(typeof edge.run, lambda.body);
 process.exit(0);
 `,
     );
@@ -51,7 +59,7 @@ process.exit(0);
     delete env.NODE_EXTRA_CA_CERTS;
     const out = spawnSync(process.execPath, ["app.js"], { cwd: project, encoding: "utf8", env, timeout: 30_000 });
     assert.equal(out.status, 0, out.stderr);
-    assert.equal(out.stdout, '200 {"hello":"npm"}\n200 {"hello":"socket"}\n');
+    assert.equal(out.stdout, '200 {"hello":"npm"}\n200 {"hello":"socket"}\nundefined from lambda\n');
     const bin = spawnSync(join(project, "node_modules", ".bin", "carafe"), ["--version"], { encoding: "utf8", env, timeout: 30_000 });
     assert.equal(bin.status, 0, bin.stderr);
     assert.match(bin.stdout, /^Carafe \d+\.\d+\.\d+$/m);
