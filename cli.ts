@@ -57,7 +57,7 @@
 import { isClusterWorker, VERSION, run, type RunOptions } from "./adapters/mod.ts";
 import type { FetchApp, ServeInfo, TlsOptions, TrustProxy } from "./adapters/adapter.ts";
 export type { FetchApp, RunOptions, ServeInfo, TlsOptions, TrustProxy };
-import { args as runtimeArgs, exit, mainScript, writeStderr } from "./shims/runtime.ts";
+import { args as runtimeArgs, exit, mainScript, runtimeVersion, writeStderr } from "./shims/runtime.ts";
 import { absolutePath, dirname, fileUrl, isFile, pathFromUrl, readTextFileSync, realPath } from "./shims/files.ts";
 import { isReloaderChild, runReloader } from "./shims/reloader.ts";
 
@@ -389,7 +389,7 @@ export async function loadApp(target: string): Promise<FetchApp> {
  * @example
  * ```ts
  * import { main } from "./cli.ts";
- * await main(["--version"]); // prints "Carafe 0.1.0", returns 0
+ * await main(["--version"]); // prints "Carafe 0.1.0 (deno 2.9.6)", returns 0
  * ```
  */
 export async function main(argv: string[] = runtimeArgs()): Promise<number> {
@@ -406,7 +406,7 @@ export async function main(argv: string[] = runtimeArgs()): Promise<number> {
     return 0;
   }
   if (o.version) {
-    console.log(`Carafe ${VERSION}`);
+    console.log(`Carafe ${VERSION} (${runtimeVersion()})`);
     return 0;
   }
   if (!o.target) {

@@ -30,7 +30,8 @@ cpSync(join(root, "examples"), join(out, "esm", "examples"), {
 });
 
 const pkg = {
-  name: "carafe",
+  // "carafe" on npm is an unrelated package; the scope matches the JSR name.
+  name: "@carafe/carafe",
   version: deno.version,
   description: "Bottle's idea in TypeScript: a micro web framework with one run() for every server.",
   license: "MIT",
@@ -55,4 +56,4 @@ writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
 for (const f of ["README.md", "LICENSE"]) {
   if (existsSync(join(root, f))) copyFileSync(join(root, f), join(out, f));
 }
-console.log(`build_npm: npm/ carafe@${deno.version}`);
+console.log(`build_npm: npm/ ${pkg.name}@${deno.version}`);

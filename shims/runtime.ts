@@ -38,6 +38,22 @@ function detect(): RuntimeName {
 export const runtime: RuntimeName = detect();
 
 /**
+ * The runtime and its version, as `carafe --version` prints it (`bun 1.4.5`).
+ *
+ * @example
+ * ```ts
+ * import { runtimeVersion } from "./runtime.ts";
+ * console.log(runtimeVersion()); // e.g. "deno 2.9.6"
+ * ```
+ */
+export function runtimeVersion(): string {
+  if (runtime === "deno") return `deno ${g.Deno.version.deno}`;
+  if (runtime === "bun") return `bun ${g.Bun.version}`;
+  if (runtime === "node") return `node ${g.process.versions.node}`;
+  return runtime;
+}
+
+/**
  * Reads an environment variable; `undefined` when unset or when the runtime
  * does not allow access (Deno without `--allow-env`, edge hosts).
  *

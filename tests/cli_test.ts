@@ -73,7 +73,7 @@ describe(`cli: the program (${runtime})`, { concurrency: false }, () => {
   test("--version and --help exit 0", async () => {
     const v = await collect(spawnScript(cli, ["--version"]));
     assert.equal(v.code, 0);
-    assert.match(v.stdout, /^Carafe \d+\.\d+\.\d+/);
+    assert.match(v.stdout, new RegExp(`^Carafe \\d+\\.\\d+\\.\\d+ \\(${runtime} \\d`));
     const h = await collect(spawnScript(cli, ["--help"]));
     assert.equal(h.code, 0);
     assert.match(h.stdout, /Usage: carafe \[options\] module\[:export\]/);

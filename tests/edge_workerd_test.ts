@@ -99,6 +99,10 @@ describe(`the README's Worker (examples/edge/worker.ts) in workerd (${runtime})`
       assert.deepEqual([home.status, home.body.toString()], [200, "Hello from Carafe on the edge!\n"]);
       const json = await request(workerd.url, { path: "/json?x=1" });
       assert.deepEqual(JSON.parse(json.body.toString()), { hello: "world", query: { x: "1" } });
+      const hello = await request(workerd.url, { path: "/hello/%3Cb%3E" });
+      assert.equal(hello.body.toString(), "Hello &lt;b&gt;!\n");
+      const greeting = await request(workerd.url, { path: "/greeting" });
+      assert.equal(greeting.body.toString(), "hello from a var from the edge!\n");
     } finally {
       await workerd.stop();
       remove();

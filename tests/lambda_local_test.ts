@@ -89,3 +89,29 @@ describe(`AWS Lambda through lambda-local (${runtime})`, { skip }, () => {
     assert.equal((await invoke(fixture("alb-multi-value"))).statusCode, 200);
   });
 });
+
+describe(`examples/edge/lambda.ts through lambda-local (${runtime})`, { skip }, () => {
+  test("bundled as the header says, it answers an HTTP API event and a REST API event inside its stage", async () => {
+    const dir = tempDir("carafe-lambda-example-");
+    try {
+      const lambdaPath = join(dir.path, "index.mjs");
+      execFileSync(devTool("esbuild").path!, [source("examples/edge/lambda.ts"), "--bundle", "--platform=node", "--format=esm", `--outfile=${lambdaPath}`, "--log-level=error"]);
+      // deno-lint-ignore no-explicit-any
+      const invoke = (event: unknown): Promise<any> =>
+        pkg.execute({ event, lambdaPath, lambdaHandler: "handler", esm: true, timeoutMs: 20_000, verboseLevel: -1 });
+      const v2 = fixture("http-api-v2");
+      Object.assign(v2, { rawPath: "/hello/%3Cb%3E", rawQueryString: "", body: undefined, cookies: undefined });
+      Object.assign(v2.requestContext.http, { method: "GET", path: "/hello/%3Cb%3E" });
+      const hello = await invoke(v2);
+      assert.deepEqual([hello.statusCode, hello.body], [200, "Hello &lt;b&gt;!\n"]);
+      const v1 = fixture("apigateway-rest-v1");
+      Object.assign(v1, { path: "/where", httpMethod: "GET", body: null, isBase64Encoded: false });
+      Object.assign(v1.requestContext, { path: "/Prod/where", httpMethod: "GET" });
+      const where = await invoke(v1);
+      assert.equal(where.statusCode, 200, where.body);
+      assert.deepEqual(JSON.parse(where.body), { stage: "/Prod/", url: "/Prod/where" });
+    } finally {
+      dir.remove();
+    }
+  });
+});

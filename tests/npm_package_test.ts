@@ -16,10 +16,10 @@ import { compiled, here, runtime, tempDir } from "./_helpers.ts";
 const onNodeBuild = runtime === "node" && compiled;
 const skip = onNodeBuild ? undefined : "checked by the Node run, against the npm/ build it has just made";
 
-test("npm pack of npm/ installs into an empty project; import { Carafe, run } from \"carafe\" works", { skip }, () => {
+test("npm pack of npm/ installs into an empty project; import { Carafe, run } from \"@carafe/carafe\" works", { skip }, () => {
   // here() maps into npm/esm under Node; the package root is npm/, above esm/.
   const pkgRoot = join(here("mod.ts"), "..", "..");
-  assert.equal(JSON.parse(readFileSync(join(pkgRoot, "package.json"), "utf8")).name, "carafe");
+  assert.equal(JSON.parse(readFileSync(join(pkgRoot, "package.json"), "utf8")).name, "@carafe/carafe");
   const dir = tempDir("carafe-pack-");
   try {
     const packed = execFileSync("npm", ["pack", "--silent", "--pack-destination", dir.path], { cwd: pkgRoot, encoding: "utf8" }).trim().split("\n").pop()!;
@@ -34,19 +34,19 @@ test("npm pack of npm/ installs into an empty project; import { Carafe, run } fr
     execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", "--silent", tarball], { cwd: project });
     writeFileSync(
       join(project, "app.js"),
-      `import { Carafe } from "carafe";
+      `import { Carafe } from "@carafe/carafe";
 const app = new Carafe();
 app.get("/hello/<name>", (req) => ({ hello: req.params.name }));
 const res = await app.fetch(new Request("http://localhost/hello/npm"));
 console.log(res.status, await res.text());
-const { run } = await import("carafe");
+const { run } = await import("@carafe/carafe");
 const server = await run({ app, port: 0, quiet: true });
 const live = await fetch(server.url + "hello/socket");
 console.log(live.status, await live.text());
 await server.close();
 // The entry points without the servers: the app alone (edge bundles) and the Lambda adapter.
-const edge = await import("carafe/app");
-const { toLambdaHandler } = await import("carafe/lambda");
+const edge = await import("@carafe/carafe/app");
+const { toLambdaHandler } = await import("@carafe/carafe/lambda");
 const lambda = await toLambdaHandler(new edge.Carafe().get("/", () => "from lambda"))({
   version: "2.0", rawPath: "/", rawQueryString: "", headers: { host: "x.lambda-url.on.aws" },
   requestContext: { http: { method: "GET", path: "/", sourceIp: "192.0.2.1" } }, isBase64Encoded: false,
@@ -62,7 +62,15 @@ process.exit(0);
     assert.equal(out.stdout, '200 {"hello":"npm"}\n200 {"hello":"socket"}\nundefined from lambda\n');
     const bin = spawnSync(join(project, "node_modules", ".bin", "carafe"), ["--version"], { encoding: "utf8", env, timeout: 30_000 });
     assert.equal(bin.status, 0, bin.stderr);
-    assert.match(bin.stdout, /^Carafe \d+\.\d+\.\d+$/m);
+    assert.match(bin.stdout, /^Carafe \d+\.\d+\.\d+ \(node /m);
+    // The systemd unit's Bun line (examples/deploy/carafe@.service): `bun x --bun carafe`
+    // runs the installed command under Bun (plain `bun x` follows its node shebang).
+    const bunLine = readFileSync(here("examples/deploy/carafe@.service"), "utf8").match(/^# Bun:\s+ExecStart=\S+ (x --bun carafe) /m);
+    assert.ok(bunLine, "the unit's Bun line changed shape");
+    const bun = join(here("mod.ts"), "..", "..", "..", "node_modules", ".bin", "bun");
+    const underBun = spawnSync(bun, [...bunLine[1].split(" "), "--version"], { cwd: project, encoding: "utf8", env, timeout: 30_000 });
+    assert.equal(underBun.status, 0, underBun.stderr);
+    assert.match(underBun.stdout, /^Carafe \d+\.\d+\.\d+ \(bun/m);
   } finally {
     dir.remove();
   }

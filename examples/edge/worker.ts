@@ -12,12 +12,16 @@
  *
  * @module
  */
-import { Carafe } from "../../app.ts";
+import { Carafe, escapeHtml } from "../../app.ts";
 
 const app = new Carafe();
 
 app.get("/", () => "Hello from Carafe on the edge!\n");
-app.get("/hello/<name>", (req) => `Hello ${req.params.name}!\n`);
+// A string answer is HTML: request data in it is escaped.
+app.get("/hello/<name>", (req) => `Hello ${escapeHtml(req.params.name)}!\n`);
 app.get("/json", (req) => ({ hello: "world", query: Object.fromEntries(req.query) }));
+// The Worker's bindings (wrangler.toml's [vars], KV, D1, secrets) are req.env; work that
+// should go on after the answer is handed to req.waitUntil (ctx.waitUntil underneath).
+app.get("/greeting", (req) => `${String(req.env.GREETING ?? "Hello")} from the edge!\n`);
 
 export default app;
