@@ -137,7 +137,7 @@ const registry = new Map<string, Loader>([
   ["bun", async () => (await import("./bun.ts")).bunAdapter],
   ["node", async () => (await import("./node.ts")).nodeAdapter],
   ["cluster", async () => (await import("./cluster/mod.ts")).clusterAdapter],
-  ["fastcgi", async () => (await import("./fastcgi.ts")).fastcgiAdapter],
+  ["fastcgi", async () => (await import("./fastcgi/mod.ts")).fastcgiAdapter],
   ["cgi", async () => (await import("./cgi.ts")).cgiAdapter],
   ["auto", autoAdapter],
 ]);
@@ -217,7 +217,7 @@ export async function autoServerName(): Promise<string> {
     if (!cgi || cgi.isCgiEnvironment()) return "cgi";
   }
   if (await stdinMaybeSocket()) {
-    const fcgi = await import("./fastcgi.ts").catch(() => undefined);
+    const fcgi = await import("./fastcgi/mod.ts").catch(() => undefined);
     if (fcgi?.isFastCgiListener()) return "fastcgi";
   }
   return runtime === "deno" ? "deno" : runtime === "bun" ? "bun" : "node";

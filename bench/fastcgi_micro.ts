@@ -1,6 +1,6 @@
 /**
  * In-process cost of one FastCGI request, without sockets: the engine of
- * adapters/fastcgi.ts fed the bytes nginx sends for `GET /fcgi/hello` (keep-conn, the
+ * adapters/fastcgi/mod.ts fed the bytes nginx sends for `GET /fcgi/hello` (keep-conn, the
  * Debian fastcgi_params, a split SCRIPT_NAME/PATH_INFO), answered by a Carafe app.
  * Measures the JavaScript work per request (record parsing, params, the request
  * object, the app, the header block, record framing) on the runtime running it.
@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { createFastCgiEngine, encodeParams, encodeRecord, FCGI } from "../adapters/fastcgi.ts";
+import { createFastCgiEngine, encodeParams, encodeRecord, FCGI } from "../adapters/fastcgi/mod.ts";
 import type { StreamHandlers, StreamSocket } from "../shims/socket.ts";
 import { Carafe } from "../core/app.ts";
 import { args, runtime } from "../shims/runtime.ts";

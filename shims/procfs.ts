@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { fstatSync, readFileSync, readlinkSync } from "node:fs";
 import { runtime } from "./runtime.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -57,4 +58,46 @@ export async function readProcFiles(paths: string[]): Promise<(string | undefine
   } catch {
     return paths.map(() => undefined); // not even allowed to run it
   }
+}
+
+/**
+ * Whether fd 0 is a listening socket (the FastCGI way of being started by a web
+ * server). The spec's test is `getpeername(0)` failing with `ENOTCONN`; without native
+ * calls we check that fd 0 is a socket and, on Linux, that `/proc/net` lists its inode
+ * as listening (TCP state `0A`, or a Unix socket with the accept flag).
+ *
+ * @example
+ * ```ts
+ * import { stdinIsListeningSocket } from "./procfs.ts";
+ * console.log(stdinIsListeningSocket()); // false from a terminal
+ * ```
+ */
+export function stdinIsListeningSocket(): boolean {
+  try {
+    if (!fstatSync(0).isSocket()) return false;
+  } catch {
+    return false;
+  }
+  let inode: string | undefined;
+  try {
+    inode = readlinkSync("/proc/self/fd/0").match(/^socket:\[(\d+)\]$/)?.[1];
+  } catch {
+    return true; // not Linux: a socket on stdin is assumed to be a listener (inetd-style connected sockets are rare)
+  }
+  if (!inode) return false;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    try {
+      for (const line of readFileSync(file, "utf8").split("\n").slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        if (cols[9] === inode) return cols[3] === "0A";
+      }
+    } catch { /* no such table */ }
+  }
+  try {
+    for (const line of readFileSync("/proc/net/unix", "utf8").split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[6] === inode) return (parseInt(cols[3], 16) & 0x10000) !== 0; // __SO_ACCEPTCON
+    }
+  } catch { /* ignore */ }
+  return false;
 }

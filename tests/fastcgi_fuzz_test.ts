@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import process from "node:process";
-import { serveFastCgi } from "../adapters/fastcgi.ts";
+import { serveFastCgi } from "../adapters/fastcgi/mod.ts";
 import type { Server } from "../adapters/adapter.ts";
 import { gatewayApp } from "./fixtures/gateway_app.ts";
 import { begin, cat, FcgiClient, get, pairs, rec, request, T } from "./_gateway_peers.ts";

@@ -4,8 +4,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { RecordParser, serveFastCgi } from "../adapters/fastcgi.ts";
-import type { FastCgiLimits } from "../adapters/fastcgi.ts";
+import { RecordParser, serveFastCgi } from "../adapters/fastcgi/mod.ts";
+import type { FastCgiLimits } from "../adapters/fastcgi/mod.ts";
 import type { Server } from "../adapters/adapter.ts";
 import { begin, cat, FcgiClient, get, pairs, rec, request, T } from "./_gateway_peers.ts";
 

@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { spawn } from "node:child_process";
-import { serveFastCgi, fastcgiAdapter } from "../adapters/fastcgi.ts";
+import { serveFastCgi, fastcgiAdapter } from "../adapters/fastcgi/mod.ts";
 import type { Server } from "../adapters/adapter.ts";
 import { abortCount, gatewayApp } from "./fixtures/gateway_app.ts";
 import { begin, cat, FcgiClient, get, pairs, rec, request, T } from "./_gateway_peers.ts";
@@ -560,7 +560,7 @@ describe("FastCGI with a Carafe app (the app.handle() path, lazy request)", () =
       assert.equal(stderrOf(1).filter((r) => r.content.length === 0).length, 1, "ended once");
       assert.ok(lastErr < idx((r) => r.type === T.END && r.id === 1), "STDERR before END_REQUEST");
       // An error logged before the answer: its STDERR stream is ended before STDOUT starts
-      // (the order HAProxy 2.6 has been tested with; see #stderr in adapters/fastcgi.ts).
+      // (the order HAProxy 2.6 has been tested with; see #stderr in adapters/fastcgi/mod.ts).
       assert.ok(lastErr < idx((r) => r.type === T.STDOUT && r.id === 1), "STDERR ended before STDOUT starts");
       assert.ok(appLog.some((l) => /carafe deliberate failure/.test(l)), "the app's logger still gets the line");
 

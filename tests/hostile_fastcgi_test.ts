@@ -7,9 +7,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import process from "node:process";
-import { serveFastCgi } from "../adapters/fastcgi.ts";
-import type { FastCgiLimits } from "../adapters/fastcgi.ts";
-import { ParamBlock } from "../adapters/fastcgi_params.ts";
+import { serveFastCgi } from "../adapters/fastcgi/mod.ts";
+import type { FastCgiLimits } from "../adapters/fastcgi/mod.ts";
+import { ParamBlock } from "../adapters/fastcgi/params.ts";
 import type { Server } from "../adapters/adapter.ts";
 import { begin, cat, FcgiClient, get, pairs, rec, request, T } from "./_gateway_peers.ts";
 
@@ -213,7 +213,7 @@ describe("FastCGI: hostile PARAMS", () => {
   });
 });
 
-describe("FastCGI param store (adapters/fastcgi_params.ts)", () => {
+describe("FastCGI param store (adapters/fastcgi/params.ts)", () => {
   const encode = (list: [string, string][]) => pairs(list, true);
 
   test("keeps at most maxPairs pairs and says when there were more", () => {

@@ -11,8 +11,8 @@
  *
  * @example
  * ```ts
- * import { ParamBlock } from "./fastcgi_params.ts";
- * import { encodeParams } from "./fastcgi.ts";
+ * import { ParamBlock } from "./params.ts";
+ * import { encodeParams } from "./records.ts";
  * const block = ParamBlock.parse(encodeParams([["REQUEST_METHOD", "GET"], ["HTTP_ACCEPT", "a"], ["HTTP_ACCEPT", "b"]]), { maxPairs: 1000 });
  * block?.get("HTTP_ACCEPT"); // "a, b"
  * ```
@@ -20,7 +20,7 @@
  * @module
  */
 
-import { addParam, type GatewayParams, joinRepeated } from "./gateway.ts";
+import { addParam, type GatewayParams, joinRepeated } from "../gateway.ts";
 
 const decoder = new TextDecoder();
 
@@ -30,7 +30,7 @@ const decoder = new TextDecoder();
  *
  * @example
  * ```ts
- * import { utf8 } from "./fastcgi_params.ts";
+ * import { utf8 } from "./params.ts";
  * utf8(new TextEncoder().encode("/é"), 0, 3); // "/é"
  * ```
  */
@@ -97,8 +97,8 @@ export interface ParamParseOptions {
  *
  * @example
  * ```ts
- * import { ParamBlock } from "./fastcgi_params.ts";
- * import { encodeParams } from "./fastcgi.ts";
+ * import { ParamBlock } from "./params.ts";
+ * import { encodeParams } from "./records.ts";
  * const block = ParamBlock.parse(encodeParams([["HTTP_COOKIE", "a=1"], ["HTTP_COOKIE", "b=2"]]), { maxPairs: 10 })!;
  * [...block]; // [["HTTP_COOKIE", "a=1; b=2"]]
  * ```
@@ -218,7 +218,7 @@ let slabUsed = 0;
  *
  * @example
  * ```ts
- * import { keep } from "./fastcgi_params.ts";
+ * import { keep } from "./params.ts";
  * const mine = keep(new Uint8Array([1, 2, 3]));
  * ```
  */
