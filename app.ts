@@ -20,11 +20,10 @@
  *
  * @module
  */
+export { Carafe, escapeHtml } from "./core/app.ts";
 export {
-  Carafe,
   defaultApp,
   error,
-  escapeHtml,
   get,
   hook,
   install,
@@ -37,7 +36,7 @@ export {
   route,
   uninstall,
   url,
-} from "./core/app.ts";
+} from "./core/default_app.ts";
 export type {
   AnyHandler,
   CarafeOptions,

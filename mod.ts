@@ -16,11 +16,10 @@
  *
  * @module
  */
+export { Carafe, escapeHtml } from "./core/app.ts";
 export {
-  Carafe,
   defaultApp,
   error,
-  escapeHtml,
   get,
   hook,
   install,
@@ -33,7 +32,7 @@ export {
   route,
   uninstall,
   url,
-} from "./core/app.ts";
+} from "./core/default_app.ts";
 export type {
   AnyHandler,
   CarafeOptions,

@@ -28,16 +28,8 @@ import { type PassengerHost, passengerHost } from "./passenger.ts";
 
 export type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy };
 
-/**
- * Carafe's version, as the banner prints it.
- *
- * @example
- * ```ts
- * import { VERSION } from "./mod.ts";
- * console.log(`Carafe ${VERSION}`);
- * ```
- */
-export const VERSION = "0.1.0";
+import { VERSION } from "../core/settings.ts";
+export { VERSION };
 
 /**
  * What {@linkcode run} accepts. Everything is optional.
@@ -362,7 +354,7 @@ interface ConfigurableApp {
 export async function run(options: RunOptions = {}): Promise<Server> {
   const log = options.log ?? ((line: string) => writeStderr(line + "\n"));
   let app = options.app;
-  if (!app) app = (await import("../core/app.ts")).defaultApp();
+  if (!app) app = (await import("../core/default_app.ts")).defaultApp();
   if (typeof (app as FetchApp | undefined)?.fetch !== "function") {
     throw new TypeError("run: `app` must have a fetch(request) method (a Carafe app, or any fetch handler)");
   }

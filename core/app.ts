@@ -2,9 +2,12 @@
  * The application: routes, hooks, error handlers, plugins, mounts — and `fetch`, the
  * one entry point every adapter calls.
  *
- * Read top to bottom: types, the {@linkcode Carafe} class (registration, then request
- * dispatch, then turning return values into replies), then the default-app stack and
- * Bottle's module-level shortcuts.
+ * Read top to bottom: the {@linkcode Carafe} class — registration, then request
+ * dispatch (hooks, mounts, the route's handler, error handlers). Nearby, one concept
+ * each: `handlers.ts` (the types an app is made of), `settings.ts` (defaults and
+ * inheritance), `cast.ts` (a return value → a reply), `reply.ts` (a reply → a
+ * `Response`), `html.ts` (escaping and the error page), `default_app.ts` (Bottle's
+ * default app and module-level shortcuts).
  *
  * @example
  * ```ts
@@ -17,128 +20,35 @@
  *
  * @module
  */
-import { checkBodyLimits, DEFAULT_BODY_LIMITS } from "./body.ts";
+import { checkBodyLimits } from "./body.ts";
+import {
+  AppliedError,
+  applyResponse,
+  discard,
+  finalize,
+  HTML,
+  logFor,
+  MountedReply,
+  passThrough,
+  sendable,
+  Settled,
+  toReply,
+} from "./cast.ts";
 import type { FetchHandler, IncomingRequest, ServeInfo } from "./contract.ts";
-import { assertHeaderSafe, HTTPError, HTTPResponse } from "./errors.ts";
+import { describeError, HTTPError, HTTPResponse } from "./errors.ts";
+import type { AnyHandler, CarafeOptions, ErrorHandler, Handler, Hook, HookName, Plugin, Route, RouteInfo, RouteOptions } from "./handlers.ts";
+import { errorPage } from "./html.ts";
 import { platformInfo } from "./platform.ts";
-import { compileTrust, type TrustProxy } from "./proxy.ts";
-import { ANSWER_FOR, type AnswersForRequest, ReplyTransform, replyToResponse, TypedReply, type Reply, type ReplyBody } from "./reply.ts";
-import { resolveLocation } from "./location.ts";
-import { CarafeRequest, ERROR_SINK, REQUEST_TARGET, type RequestContext, SERVER_PREFIX } from "./request.ts";
+import { compileTrust } from "./proxy.ts";
+import { ANSWER_FOR, type AnswersForRequest, ReplyTransform, replyToResponse, type Reply } from "./reply.ts";
+import { CarafeRequest, encodePath, REQUEST_TARGET, SERVER_PREFIX } from "./request.ts";
 import { CarafeResponse } from "./response.ts";
 import { Router, type PathParams } from "./router.ts";
-import { isBodyless, statusText } from "./status.ts";
-
+import { compileTrustSafely, type Config, CONFIG_DEFAULTS, makeSettings, sameSettings, SETTING_NAMES, settingOf, type Settings } from "./settings.ts";
 
 export type { FetchHandler, IncomingRequest, ServeInfo };
-// ---------------------------------------------------------------------------
-// Types
-// ---------------------------------------------------------------------------
-
-/** Settings of an app. `run()` copies its options of the same names here. */
-export interface CarafeOptions {
-  /** Stack traces on error pages. Default `false`. */
-  debug?: boolean;
-  /** Largest request body in bytes; bigger ones get 413. Default 100 MiB; `Infinity` disables. */
-  maxBodySize?: number;
-  /**
-   * Largest urlencoded `form()` body in bytes, read no further (and the most bytes a
-   * multipart form's text fields may hold together; its files count towards
-   * `maxBodySize` only). Default 1 MiB. Over it: 413 naming `maxFormSize`.
-   */
-  maxFormSize?: number;
-  /** Most fields in a `form()`: urlencoded pairs or multipart parts. Default 10,000. */
-  maxFormFields?: number;
-  /** Largest form field name or value in bytes, as sent. Default 256 KiB. */
-  maxFormFieldSize?: number;
-  /** Largest `json()` body in bytes, read no further. Default 1 MiB. */
-  maxJsonSize?: number;
-  /** Deepest nesting of arrays and objects `json()` accepts. Default 1,000. */
-  maxJsonDepth?: number;
-  /** Which proxies' `X-Forwarded-*` headers to believe. Default `false`. */
-  trustProxy?: TrustProxy;
-  /** Where errors are logged. Default: `console.error`. */
-  logger?: (message: string) => void;
-}
-
-
-/**
- * A route handler: gets the request and response, returns the body (see the README
- * for what may be returned) or throws an `HTTPResponse`/`HTTPError`.
- */
-export type Handler<P = Record<string, unknown>> = (
-  req: CarafeRequest<P>,
-  res: CarafeResponse,
-) => unknown;
-
-/**
- * A handler of any route: what plugins and the route table hold. Its parameters are
- * `any` on purpose: a handler typed for `<id:int>` must fit where any handler goes.
- */
-// deno-lint-ignore no-explicit-any
-export type AnyHandler = Handler<any>;
-
-/** Renders an error: gets the `HTTPError` (its `cause` is the exception for a 500). */
-export type ErrorHandler = (err: HTTPError, req: CarafeRequest, res: CarafeResponse) => unknown;
-
-/** A `before_request` or `after_request` hook. */
-export type Hook = (req: CarafeRequest, res: CarafeResponse) => void | Promise<void>;
-
-/** The hook names, Bottle's. */
-export type HookName = "before_request" | "after_request";
-
-/** What a plugin sees of a route when it wraps its handler. */
-export interface RouteInfo {
-  /** The method (`GET`, `ANY`…). */
-  method: string;
-  /** The route's path rule. */
-  path: string;
-  /** Its name, if given. */
-  name?: string;
-  /** The original handler. */
-  handler: AnyHandler;
-  /** Every option passed when the route was added (plugins read their own keys here). */
-  options: RouteOptions;
-  /** The app the route was defined on. */
-  app: Carafe;
-}
-
-/**
- * A plugin wraps route handlers (Bottle's plugin API). A plain function is treated as
- * `{ apply: fn }`.
- */
-export interface Plugin {
-  /** Used by `uninstall(name)` and route option `skip`. */
-  name?: string;
-  /** Called once by `install`. */
-  setup?(app: Carafe): void;
-  /** Returns the handler to use for `route` (the same one to leave it alone). */
-  apply(handler: AnyHandler, route: RouteInfo): AnyHandler;
-  /** Called by `uninstall`. */
-  close?(): void;
-}
-
-/** Options of a route. Unknown keys are kept for plugins. */
-export interface RouteOptions {
-  /** Name for `app.url(name, params)`. */
-  name?: string;
-  /** Extra plugins for this route only. */
-  apply?: Array<Plugin | Plugin["apply"]>;
-  /** Installed plugins (objects or names) this route skips; `true` skips all. */
-  skip?: Array<Plugin | string> | true;
-  /** Anything else, for plugins. */
-  [key: string]: unknown;
-}
-
-/** A registered route, as the router stores it. */
-export interface Route extends RouteInfo {
-  /** The handler wrapped by the plugins that apply (built on first use). */
-  prepared?: AnyHandler;
-  /** The plugin-list version `prepared` was built for. */
-  preparedFor?: number;
-}
-
-
+export type { AnyHandler, CarafeOptions, ErrorHandler, Handler, Hook, HookName, Plugin, Route, RouteInfo, RouteOptions } from "./handlers.ts";
+export { escapeHtml } from "./html.ts";
 interface Mount {
   /** Decoded, without a trailing slash (`/api`, `/瓶`). */
   prefix: string;
@@ -152,113 +62,7 @@ interface MountPoint {
   urlPrefix: string;
 }
 
-type Config = Required<Omit<CarafeOptions, "logger">> & { logger: (message: string) => void };
-
 const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
-const HTML = "text/html; charset=UTF-8";
-const JSON_TYPE = "application/json";
-const OCTET = "application/octet-stream";
-
-/**
- * The prototype of every app's `config`: an app's own properties are then exactly the
- * settings it was given, which a mounted app needs to tell "set" from "default".
- */
-const CONFIG_DEFAULTS: Config = {
-  debug: false,
-  ...DEFAULT_BODY_LIMITS,
-  trustProxy: false,
-  logger: (message) => console.error(message),
-};
-const SETTING_NAMES = Object.keys(CONFIG_DEFAULTS) as (keyof Config)[];
-
-/**
- * The settings an app answers with: its config, and in a mounted app what it inherits.
- * One object per change of settings, shared by every request (requests only compare).
- */
-interface Settings extends RequestContext, Config {
-  /** The logger, made safe: a logger that throws must not break the answer. */
-  log: (message: string) => void;
-  /** The dispatching app's settings these inherit from; `undefined` at the top. */
-  parent: Settings | undefined;
-}
-
-/** A setting in effect: the app's own, or in a mounted app that did not set it, its parent's. */
-function settingOf<K extends keyof Config>(config: Config, parent: Settings | undefined, name: K): Config[K] {
-  return parent === undefined || Object.hasOwn(config, name) ? config[name] : parent[name];
-}
-
-/** Settings from the config in effect (`trust` compiled from its `trustProxy`). */
-function makeSettings(config: Config, parent: Settings | undefined, trust: RequestContext["trust"]): Settings {
-  const values = {} as Config;
-  for (const name of SETTING_NAMES) (values as Record<string, unknown>)[name] = settingOf(config, parent, name);
-  const logger = values.logger;
-  const log = (message: string) => {
-    try {
-      logger(message);
-    } catch { /* a broken logger must not break the answer */ }
-  };
-  return { ...values, trust, log, parent };
-}
-
-/** A reply already produced by a mounted Carafe app; merged with the parent's `res`. */
-class MountedReply {
-  constructor(readonly reply: Reply) {}
-}
-
-/**
- * What is left to send once a reply's status and headers were applied to `res` for the
- * after_request hooks. `complete` bodies come from a mounted app and are not finalized again.
- */
-class Settled {
-  constructor(readonly body: ReplyBody, readonly complete: boolean, readonly response?: Response) {}
-}
-
-/**
- * A handler's `Response` sent as it is, with `res`'s headers merged into its own (when
- * they can be changed): a rebuilt Response would lose the length the runtime knows for
- * a string or bytes body (it would go out chunked), on some runtimes even its default
- * type. `body` is read only when an adapter asks: on some runtimes reading it changes
- * the Response (a string body's default type becomes application/octet-stream).
- */
-class ResponseReply implements Reply {
-  constructor(readonly response: Response) {}
-  get status(): number {
-    return this.response.status;
-  }
-  get headers(): Headers {
-    return this.response.headers;
-  }
-  get body(): ReplyBody {
-    return this.response.body;
-  }
-}
-
-/**
- * Sends `response` as it is when it can be: a body to send (not HEAD, not a bodyless
- * status), and headers that take `headers` (those of a `fetch()` answer cannot be
- * changed). `replace`: `headers` is the whole final list (after_request hooks saw and
- * may have changed it), not an addition.
- */
-function passThrough(response: Response, headers: Headers | undefined, replace: boolean, req: CarafeRequest): Reply | undefined {
-  if (req.method === "HEAD" || isBodyless(response.status) || response.bodyUsed) return undefined;
-  try {
-    if (replace && headers !== undefined) {
-      const own = response.headers;
-      for (const name of [...own.keys()]) own.delete(name);
-      for (const [name, value] of headers) own.append(name, value);
-    } else {
-      mergeInto(response.headers, headers);
-    }
-  } catch {
-    return undefined; // immutable headers: the Response is rebuilt
-  }
-  return new ResponseReply(response);
-}
-
-/** An error whose status and headers are on `res` already; it is rendered after the after_request hooks. */
-class AppliedError {
-  constructor(readonly error: HTTPError) {}
-}
 
 // ---------------------------------------------------------------------------
 // The application
@@ -516,7 +320,7 @@ export class Carafe {
     if (child instanceof Carafe) {
       if (this.#isOrIsMountedIn(child)) throw new TypeError(`Cannot mount an app inside itself (at ${JSON.stringify(prefix)}).`);
       // Only the first mount point is remembered: url() needs one answer.
-      child.#mountedAt ??= { parent: this, urlPrefix: encodePrefix(clean) };
+      child.#mountedAt ??= { parent: this, urlPrefix: encodePath(clean) };
     }
     this.#mounts.push({ prefix: clean, child });
     // Longest prefix first, so /api/v2 wins over /api.
@@ -622,7 +426,7 @@ export class Carafe {
       return replyToResponse(reply);
     } catch (err) {
       // e.g. a handler returned a locked stream: `new Response` throws, and nothing else would answer.
-      this.#ctx.log(`Could not build the response (status ${reply.status}): ${describe(err)}`);
+      this.#ctx.log(`Could not build the response (status ${reply.status}): ${describeError(err)}`);
       if (reply.body instanceof ReadableStream) reply.body.cancel().catch(() => {});
       return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain; charset=UTF-8" } });
     }
@@ -931,7 +735,7 @@ export class Carafe {
         const page = await this.#renderError(error, req, fresh, ctx, false, error.status !== failed);
         return sendable(await toReply(page, req, fresh, ctx));
       } catch (fatal) {
-        logFor(req, ctx, `${req.method} ${req.fullpath}: error handler failed: ${describe(fatal)}`);
+        logFor(req, ctx, `${req.method} ${req.fullpath}: error handler failed: ${describeError(fatal)}`);
         return {
           status: 500,
           headers: new Headers({ "content-type": "text/plain; charset=UTF-8" }),
@@ -942,7 +746,7 @@ export class Carafe {
   }
 
   #internalError(err: unknown, req: CarafeRequest, ctx: Settings): HTTPError {
-    logFor(req, ctx, `${req.method} ${req.fullpath}: ${describe(err)}`);
+    logFor(req, ctx, `${req.method} ${req.fullpath}: ${describeError(err)}`);
     return new HTTPError(500, "Internal Server Error", { cause: err });
   }
 
@@ -963,48 +767,6 @@ export class Carafe {
   }
 }
 
-/** Logs a request's error line to the app's logger and to the adapter's channel for that request. */
-function logFor(req: CarafeRequest, ctx: Settings, message: string): void {
-  ctx.log(message);
-  const sink = req[ERROR_SINK];
-  if (sink === undefined) return;
-  try {
-    sink(message);
-  } catch { /* the channel is gone (the connection closed) */ }
-}
-
-/**
- * Whether `settings` still are those `config` (and `parent`, for what it did not set)
- * give. Asked on every request: at the top, spelled out (named reads are the fast ones).
- */
-function sameSettings(s: Settings, c: Config, parent: Settings | undefined): boolean {
-  if (parent === undefined) {
-    return s.debug === c.debug && s.maxBodySize === c.maxBodySize && s.maxFormSize === c.maxFormSize &&
-      s.maxFormFields === c.maxFormFields && s.maxFormFieldSize === c.maxFormFieldSize &&
-      s.maxJsonSize === c.maxJsonSize && s.maxJsonDepth === c.maxJsonDepth && s.trustProxy === c.trustProxy &&
-      s.logger === c.logger;
-  }
-  for (const name of SETTING_NAMES) {
-    if (s[name] !== settingOf(c, parent, name)) return false;
-  }
-  return true;
-}
-
-/**
- * `compileTrust` for a `trustProxy` assigned after the app was made (the constructor
- * compiles, and throws, at once): an invalid value is logged and no proxy is trusted,
- * so that requests still get answers and `fetch()` keeps its promise never to throw.
- */
-function compileTrustSafely(trustProxy: TrustProxy, logger: (message: string) => void): RequestContext["trust"] {
-  try {
-    return compileTrust(trustProxy);
-  } catch (err) {
-    try {
-      logger(`config.trustProxy is invalid, so no proxy is trusted: ${describe(err)}`);
-    } catch { /* a broken logger must not break the answer */ }
-    return () => false;
-  }
-}
 
 function scriptNameOf(prefix: string | undefined): string {
   if (!prefix) return "/";
@@ -1018,276 +780,6 @@ function routingError(match: { kind: string; allow?: string[]; message?: string 
   }
   if (match.kind === "badParam") return new HTTPError(400, match.message ?? "Path has wrong format.");
   return new HTTPError(404, `Not found: '${path}'`);
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
-}
-
-const escapes: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-
-/**
- * Escapes text for HTML (`&`, `<`, `>`, quotes).
- *
- * @example
- * ```ts
- * import { escapeHtml } from "./app.ts";
- * escapeHtml("<b>"); // "&lt;b&gt;"
- * ```
- */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => escapes[c]);
-}
-
-function errorPage(err: HTTPError, req: CarafeRequest, debug: boolean): string {
-  const title = `Error: ${err.status} ${statusText(err.status)}`;
-  const message = typeof err.body === "string" ? err.body : statusText(err.status);
-  let details = "";
-  if (debug && err.cause !== undefined) {
-    details = `<h2>Exception:</h2><pre>${escapeHtml(describe(err.cause))}</pre>`;
-  }
-  return `<!DOCTYPE html>
-<html><head><title>${title}</title>
-<style>html{background-color:#eee;font-family:sans-serif}body{background-color:#fff;border:1px solid #ddd;padding:15px;margin:15px}pre{background-color:#eee;border:1px solid #ddd;padding:5px}</style>
-</head><body><h1>${title}</h1>
-<p>Sorry, the requested URL <tt>${escapeHtml(`'${req.fullpath}'`)}</tt> caused an error:</p>
-<pre>${escapeHtml(message)}</pre>${details}
-</body></html>
-`;
-}
-
-// Headers a bodyless answer must not carry (Bottle's lists): a 304 stands for the
-// cached entity, so it drops all that describe one; a 204 (and 205) only the body's
-// framing, so that an OPTIONS answer keeps its Allow.
-const NOT_MODIFIED_STRIPPED = [
-  "content-type", "content-length", "content-encoding", "content-language", "content-range", "content-md5",
-  "last-modified", "allow", "transfer-encoding",
-];
-const NO_CONTENT_STRIPPED = ["content-type", "content-length", "transfer-encoding"];
-
-function isPlainObject(value: object): boolean {
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null || Array.isArray(value);
-}
-
-/** Turns a handler's return value, with `res`'s status and headers, into a {@linkcode Reply}. */
-function toReply(out: unknown, req: CarafeRequest, res: CarafeResponse, ctx: Settings): Reply | Promise<Reply> {
-  if (out instanceof MountedReply) {
-    // The mounted app's reply is complete (HEAD and bodyless statuses handled): finalizing
-    // it again would, for one, turn a HEAD reply's Content-Length into 0.
-    if (res.hasHeaders) mergeInto(out.reply.headers, res.headers);
-    return out.reply;
-  }
-  if (out instanceof Settled) {
-    const headers = res.hasHeaders ? res.headers : undefined;
-    if (out.complete && !isBodyless(res.status)) return { status: res.status, headers: headers ?? new Headers(), body: out.body };
-    const response = out.response;
-    if (response === undefined) return finalize(res.status, headers, out.body, undefined, req);
-    if (res.status === response.status) {
-      const reply = passThrough(response, headers ?? new Headers(), true, req);
-      if (reply !== undefined) return reply;
-    }
-    return finalize(res.status, headers, response.body, undefined, req);
-  }
-  if (out instanceof HTTPResponse) {
-    applyResponse(res, out, req);
-    out = out.body;
-  }
-  const status = res.status;
-  const headers = res.hasHeaders ? res.headers : undefined;
-  // Strings and plain objects first: they touch no web class (on some runtimes the
-  // first use of the Response global loads its implementation, ~20 ms of a CGI request).
-  if (typeof out === "string") return finalize(status, headers, out === "" ? null : out, HTML, req);
-  if (out === null || out === undefined) return finalize(status, headers, null, undefined, req);
-  if (typeof out !== "object") throw new TypeError(`A handler returned a ${typeof out}, which cannot be sent; return a string, an object, bytes or a stream.`);
-  if (isPlainObject(out)) return finalize(status, headers, JSON.stringify(out), JSON_TYPE, req, out);
-  if (out instanceof Response) {
-    return passThrough(out, headers, false, req) ??
-      finalize(out.status, mergeInto(new Headers(out.headers), headers), out.body, undefined, req);
-  }
-  if (out instanceof Uint8Array) return finalize(status, headers, out, OCTET, req);
-  if (out instanceof ArrayBuffer) return finalize(status, headers, new Uint8Array(out), OCTET, req);
-  if (ArrayBuffer.isView(out)) return finalize(status, headers, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), OCTET, req);
-  if (out instanceof Blob) return finalize(status, headers, out, out.type || OCTET, req);
-  if (out instanceof ReadableStream) return finalize(status, headers, out, OCTET, req);
-  if (Symbol.asyncIterator in out || (Symbol.iterator in out && typeof (out as unknown as Iterator<unknown>).next === "function")) {
-    return iterableReply(out as AsyncIterable<unknown> | Iterable<unknown>, req, res, ctx);
-  }
-  throw new TypeError(
-    `A handler returned a ${out.constructor?.name ?? "object"}, which cannot be sent; return a plain object, a string, bytes or a stream.`,
-  );
-}
-
-/**
- * Bottle's `HTTPResponse.apply`, merging instead of replacing: the status, and the
- * headers over those on `res` (Set-Cookie lines added). A `Location` without a scheme
- * is resolved against the request target, mount prefix included, and sent as an
- * absolute path (core/location.ts): the Host header is not read.
- */
-function applyResponse(res: CarafeResponse, out: HTTPResponse, req: CarafeRequest): void {
-  res.status = out.status;
-  let location: string | undefined;
-  for (const [name, value] of out.headers) {
-    if (name === "set-cookie") res.headers.append(name, value);
-    else res.headers.set(name, value);
-    if (name === "location") location = value;
-  }
-  if (location !== undefined) res.headers.set("location", resolveLocation(location, req[REQUEST_TARGET]));
-}
-
-/**
- * The reply, once its headers are known to be sendable: a control character in a value
- * (set through `res.headers` directly, or on a returned `Response`) throws here, to
- * become a 500, instead of reaching the server — a runtime's server may panic on one
- * and take the whole process down (tests/native_adapters_test.ts shows one that does).
- * A reply with only its content type has nothing to check.
- */
-function sendable(reply: Reply): Reply {
-  if (reply instanceof TypedReply && !reply.headersMaterialised) return reply;
-  for (const [name, value] of reply.headers) assertHeaderSafe(name, value);
-  return reply;
-}
-
-/** Copies `from` into `into` (Set-Cookie lines appended; other headers only when absent). */
-function mergeInto(into: Headers, from: Headers | undefined): Headers {
-  if (!from || from === into) return into;
-  for (const [name, value] of from) {
-    if (name === "set-cookie") into.append(name, value);
-    else if (!into.has(name)) into.set(name, value);
-  }
-  return into;
-}
-
-const encoder = new TextEncoder();
-
-function finalize(
-  status: number,
-  headers: Headers | undefined,
-  body: ReplyBody,
-  defaultType: string | undefined,
-  req: CarafeRequest,
-  json?: unknown,
-): Reply {
-  if (headers === undefined && body !== null && defaultType !== undefined && !isBodyless(status) && req.method !== "HEAD") {
-    // Nothing but a content type: let fetch() build the Response from a plain init object.
-    return new TypedReply(status, body, defaultType, json);
-  }
-  headers ??= new Headers();
-  if (isBodyless(status)) {
-    if (body instanceof ReadableStream) body.cancel().catch(() => {});
-    for (const name of status === 304 ? NOT_MODIFIED_STRIPPED : NO_CONTENT_STRIPPED) headers.delete(name);
-    return { status, headers, body: null };
-  }
-  const head = req.method === "HEAD";
-  if (body === null) {
-    // Nothing is sent, so nothing is declared; but a HEAD handler may state the length GET would send.
-    if (!head || !headers.has("content-length")) headers.set("content-length", "0");
-  } else if (defaultType && !headers.has("content-type")) {
-    headers.set("content-type", defaultType);
-  }
-  if (head) {
-    // HEAD answers with the headers GET would send, Content-Length included, and no body.
-    // A stream's length is unknown without reading it, and GET sends it without one too;
-    // a Content-Length already set (a returned Response's own) is kept.
-    if (typeof body === "string") headers.set("content-length", String(encoder.encode(body).byteLength));
-    else if (body instanceof Uint8Array) headers.set("content-length", String(body.byteLength));
-    else if (body instanceof Blob) headers.set("content-length", String(body.size));
-    else if (body instanceof ReadableStream) body.cancel().catch(() => {});
-    return { status, headers, body: null };
-  }
-  return { status, headers, body };
-}
-
-/**
- * Streams a (async) iterable. As in Bottle, the first chunk is produced before the
- * status is committed: a generator that fails at once, or yields something that cannot
- * be sent, gets a proper error answer instead of a 200 with a broken body, and the
- * status and headers it sets before its first chunk are sent.
- */
-async function iterableReply(
-  source: AsyncIterable<unknown> | Iterable<unknown>,
-  req: CarafeRequest,
-  res: CarafeResponse,
-  ctx: Settings,
-): Promise<Reply> {
-  const iterator = Symbol.asyncIterator in source
-    ? (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-    : (source as Iterable<unknown>)[Symbol.iterator]() as unknown as AsyncIterator<unknown>;
-  let step: IteratorResult<unknown>;
-  let first: Uint8Array | undefined;
-  try {
-    step = await iterator.next();
-    // As in Bottle, an HTTPResponse (or HTTPError) as the first item is the answer.
-    if (!step.done && step.value instanceof HTTPResponse) throw step.value;
-    if (!step.done) first = toChunk(step.value);
-  } catch (err) {
-    closeIterator(iterator);
-    if (err instanceof HTTPResponse && !(err instanceof HTTPError)) return toReply(err, req, res, ctx);
-    throw err;
-  }
-  const body = step.done ? null : iterableToStream(iterator, first, req, ctx);
-  return finalize(res.status, res.hasHeaders ? res.headers : undefined, body, HTML, req);
-}
-
-/** A pull-based stream: the next chunk is produced only when the client is ready for it. */
-function iterableToStream(
-  iterator: AsyncIterator<unknown>,
-  first: Uint8Array | undefined,
-  req: CarafeRequest,
-  ctx: Settings,
-): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      if (first !== undefined) controller.enqueue(first);
-    },
-    async pull(controller) {
-      let chunk: Uint8Array | undefined;
-      try {
-        const { done, value } = await iterator.next();
-        if (done) return controller.close();
-        chunk = toChunk(value);
-      } catch (err) {
-        // The status is sent: too late for an error page. Log, and abort the stream so
-        // that the client sees a failed response rather than a short one that looks whole.
-        logFor(req, ctx, `${req.method} ${req.fullpath}: error while streaming the response: ${describe(err)}`);
-        controller.error(err);
-        closeIterator(iterator);
-        return;
-      }
-      if (chunk !== undefined) controller.enqueue(chunk);
-    },
-    async cancel() {
-      // The client went away: let the generator run its finally blocks.
-      await iterator.return?.();
-    },
-  }, { highWaterMark: 0 });
-}
-
-/** Releases what an outcome holds when it will not be sent: a stream body is cancelled, a generator closed. */
-function discard(out: unknown): void {
-  const body = out instanceof Settled ? out.response?.body ?? out.body : out instanceof HTTPResponse ? out.body : out;
-  if (body instanceof ReadableStream) body.cancel().catch(() => {});
-  else if (body !== null && typeof body === "object" && typeof (body as AsyncIterator<unknown>).return === "function") {
-    closeIterator(body as AsyncIterator<unknown>);
-  }
-}
-
-/** Lets a generator that will not be read any further run its finally blocks. */
-function closeIterator(iterator: AsyncIterator<unknown>): void {
-  Promise.resolve().then(() => iterator.return?.()).catch(() => {});
-}
-
-/** A streamed value as bytes; `undefined` when there is nothing to send. */
-function toChunk(value: unknown): Uint8Array | undefined {
-  if (typeof value === "string") return value === "" ? undefined : encoder.encode(value);
-  if (value instanceof Uint8Array) return value.byteLength === 0 ? undefined : value;
-  if (value === null || value === undefined) return undefined;
-  if (value instanceof ArrayBuffer) return value.byteLength === 0 ? undefined : new Uint8Array(value);
-  if (ArrayBuffer.isView(value)) {
-    return value.byteLength === 0 ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  }
-  const kind = typeof value === "object" ? (value.constructor?.name ?? "object") : typeof value;
-  throw new TypeError(`A streamed chunk must be a string or bytes (Uint8Array, ArrayBuffer or another typed array), got ${kind}.`);
 }
 
 /**
@@ -1304,209 +796,4 @@ function rawPrefixEnd(rawPath: string, prefix: string): number {
     if (separator && slashes-- === 0) return i;
   }
   return rawPath.length;
-}
-
-/** A decoded mount prefix as it appears in a URL (what `url()` returns is sent to clients). */
-function encodePrefix(prefix: string): string {
-  try {
-    return encodeURI(prefix).replace(/[?#]/g, (c) => (c === "?" ? "%3F" : "%23"));
-  } catch {
-    throw new TypeError(`Mount prefix ${JSON.stringify(prefix)} contains a lone UTF-16 surrogate.`);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// The default app and Bottle's module-level shortcuts
-// ---------------------------------------------------------------------------
-
-const appStack: Carafe[] = [];
-
-/**
- * The current default app (created on first use). Module-level `get`, `post`, `route`…
- * and `run()` without `app` act on it.
- *
- * @example
- * ```ts
- * import { defaultApp, get } from "../mod.ts";
- * get("/", () => "hi");
- * const res = await defaultApp().fetch(new Request("http://localhost/"));
- * ```
- */
-export function defaultApp(): Carafe {
-  if (appStack.length === 0) appStack.push(new Carafe());
-  return appStack[appStack.length - 1];
-}
-
-/**
- * Makes `app` (or a new app) the default app until {@linkcode popDefaultApp}.
- *
- * @example
- * ```ts
- * import { popDefaultApp, pushDefaultApp, get } from "../mod.ts";
- * const app = pushDefaultApp();
- * get("/", () => "hi"); // on app
- * popDefaultApp();
- * ```
- */
-export function pushDefaultApp(app: Carafe = new Carafe()): Carafe {
-  appStack.push(app);
-  return app;
-}
-
-/**
- * Removes the current default app from the stack and returns it.
- *
- * @example
- * ```ts
- * import { popDefaultApp, pushDefaultApp } from "../mod.ts";
- * pushDefaultApp();
- * popDefaultApp();
- * ```
- */
-export function popDefaultApp(): Carafe | undefined {
-  return appStack.pop();
-}
-
-/**
- * `defaultApp().route(...)`.
- *
- * @example
- * ```ts
- * import { route } from "../mod.ts";
- * route("/ping", ["GET", "POST"], () => "pong");
- * ```
- */
-export const route: Carafe["route"] = ((...args: unknown[]) =>
-  (defaultApp().route as (...a: unknown[]) => Carafe)(...args)) as Carafe["route"];
-
-/**
- * `defaultApp().get(...)`.
- *
- * @example
- * ```ts
- * import { get } from "../mod.ts";
- * get("/hello/<name>", (req) => `Hello ${req.params.name}`);
- * ```
- */
-export function get<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): Carafe {
-  return defaultApp().get(path, handler, options);
-}
-
-/**
- * `defaultApp().post(...)`.
- *
- * @example
- * ```ts
- * import { post } from "../mod.ts";
- * post("/items", async (req) => await req.json());
- * ```
- */
-export function post<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): Carafe {
-  return defaultApp().post(path, handler, options);
-}
-
-/**
- * `defaultApp().put(...)`.
- *
- * @example
- * ```ts
- * import { put } from "../mod.ts";
- * put("/items/<id:int>", (req) => ({ id: req.params.id }));
- * ```
- */
-export function put<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): Carafe {
-  return defaultApp().put(path, handler, options);
-}
-
-/**
- * `defaultApp().patch(...)`.
- *
- * @example
- * ```ts
- * import { patch } from "../mod.ts";
- * patch("/items/<id:int>", (req) => ({ id: req.params.id }));
- * ```
- */
-export function patch<Path extends string>(path: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): Carafe {
-  return defaultApp().patch(path, handler, options);
-}
-
-/**
- * `defaultApp().error(...)`.
- *
- * @example
- * ```ts
- * import { error } from "../mod.ts";
- * error(404, () => "Nothing here.");
- * ```
- */
-export function error(status: number, handler: ErrorHandler): Carafe {
-  return defaultApp().error(status, handler);
-}
-
-/**
- * `defaultApp().hook(...)`.
- *
- * @example
- * ```ts
- * import { hook } from "../mod.ts";
- * hook("before_request", (req) => console.log(req.method, req.path));
- * ```
- */
-export function hook(name: HookName, fn: Hook): Carafe {
-  return defaultApp().hook(name, fn);
-}
-
-/**
- * `defaultApp().mount(...)`.
- *
- * @example
- * ```ts
- * import { Carafe, mount } from "../mod.ts";
- * mount("/api", new Carafe().get("/", () => "api"));
- * ```
- */
-export function mount(prefix: string, child: Carafe | FetchHandler): Carafe {
-  return defaultApp().mount(prefix, child);
-}
-
-/**
- * `defaultApp().install(...)`.
- *
- * @example
- * ```ts
- * import { install } from "../mod.ts";
- * install({ name: "noop", apply: (handler) => handler });
- * ```
- */
-export function install(plugin: Plugin | Plugin["apply"]): Plugin {
-  return defaultApp().install(plugin);
-}
-
-/**
- * `defaultApp().uninstall(...)`.
- *
- * @example
- * ```ts
- * import { uninstall } from "../mod.ts";
- * uninstall(true);
- * ```
- */
-export function uninstall(plugin: Plugin | string | true): number {
-  return defaultApp().uninstall(plugin);
-}
-
-/**
- * `defaultApp().url(...)`: pass `req` to include the server's prefix (`SCRIPT_NAME`).
- *
- * @example
- * ```ts
- * import { get, url } from "../mod.ts";
- * get("/item/<id:int>", () => "", { name: "item" });
- * url("item", { id: 1 }); // "/item/1"
- * get("/first", (req) => url("item", { id: 1 }, req)); // "/app/item/1" under SCRIPT_NAME /app
- * ```
- */
-export function url(name: string, params?: Record<string, unknown>, req?: CarafeRequest<unknown>): string {
-  return defaultApp().url(name, params, req);
 }

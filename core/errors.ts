@@ -191,3 +191,17 @@ function asciiLocation(url: string): string {
     return ascii;
   }
 }
+
+/**
+ * An error as a log line shows it: its stack (which names it and says its message), or
+ * `Name: message` without one; anything else thrown as text.
+ *
+ * @example
+ * ```ts
+ * import { describeError } from "./errors.ts";
+ * console.log(describeError(new TypeError("bad"))); // TypeError: bad\n    at …
+ * ```
+ */
+export function describeError(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
+}

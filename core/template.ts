@@ -57,6 +57,7 @@
  * @module
  */
 import { fileSystem } from "../shims/fs.ts";
+import { escapeHtml } from "./html.ts";
 
 /** Variables given to a template. */
 export type TemplateVars = Record<string, unknown>;
@@ -314,9 +315,6 @@ interface Runtime {
   done(out: string, pending: Array<string | Promise<string>> | null, rebase: [string, TemplateVars?] | null, env: TemplateVars): string | Promise<string>;
 }
 
-const ESCAPE_TEST = /[&<>"']/;
-const ESCAPE_ALL = /[&<>"']/g;
-const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const decoder = new TextDecoder();
 
 function toText(value: unknown): string {
@@ -327,8 +325,7 @@ function toText(value: unknown): string {
 }
 
 function escape(value: unknown): string {
-  const s = toText(value);
-  return ESCAPE_TEST.test(s) ? s.replace(ESCAPE_ALL, (c) => ENTITIES[c]) : s;
+  return escapeHtml(toText(value));
 }
 
 /**
