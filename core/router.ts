@@ -25,6 +25,19 @@
  *
  * @module
  */
+import {
+  type Bucket,
+  buildBucket,
+  type Entry,
+  escapeRegex,
+  hit as found,
+  type Leaf,
+  type Param,
+  search,
+  shapeOf,
+  type Token,
+  type WildToken,
+} from "./route_matcher.ts";
 
 /**
  * What a wildcard filter is made of: the regular expression it matches, how a
@@ -130,74 +143,6 @@ export type PathParams<P extends string> = string extends P ? Record<string, unk
 // ---------------------------------------------------------------------------
 // Internals.
 
-/** One piece of a parsed rule. */
-type Token =
-  | { text: string }
-  | { name: string | undefined; pattern: string; toValue?: (raw: string) => unknown; toUrl?: (value: unknown) => string; check: RegExp };
-
-type WildToken = Exclude<Token, { text: string }>;
-
-interface Param {
-  name: string;
-  /** Index of the wildcard among the rule's wildcards (its capture group is found at compile time). */
-  position: number;
-  toValue?: (raw: string) => unknown;
-}
-
-interface Entry<T> {
-  method: string;
-  rule: string;
-  name?: string;
-  target: T;
-  tokens: Token[];
-  /** Named wildcards, in rule order. */
-  params: Param[];
-}
-
-/** A compiled dynamic route: which capture groups hold which parameters. */
-interface Leaf<T> {
-  entry: Entry<T>;
-  /** Definition order among the method's dynamic routes (lower wins). */
-  order: number;
-  names: string[];
-  groups: number[];
-  convert: Array<((raw: string) => unknown) | undefined>;
-  /** True when no parameter needs converting (the common case). */
-  plain: boolean;
-}
-
-/** A node of the prefix tree the per-method regular expression is built from. */
-interface TrieNode<T> {
-  key: string;
-  /** Regex source: an escaped literal or a wildcard's pattern (wrapped in a group when emitted). */
-  source: string;
-  wildcard: boolean;
-  items: Array<TrieNode<T> | Entry<T>>;
-}
-
-/** One combined expression and the route behind each of its end markers. */
-interface Matcher<T> {
-  regex: RegExp;
-  leaves: Array<Leaf<T> | undefined>;
-}
-
-/**
- * Dynamic routes split by a literal path segment (`/repos/<o>/<r>/issues/…` → segment
- * 3 is "issues"), recursively, so a lookup runs a few small expressions instead of
- * one with a group for every route. Routes without that literal segment are in
- * `rest`, tried too; the earlier-defined of the two answers wins, as in Bottle.
- */
-interface Bucket<T> {
-  /** A leaf: one combined expression. */
-  matcher?: Matcher<T>;
-  /** Segment index (0 = the first) the children are keyed by. */
-  depth: number;
-  children?: Map<string, Bucket<T>>;
-  rest?: Bucket<T>;
-  /** Lowest definition order inside, to skip a bucket that cannot win. */
-  first: number;
-}
-
 interface MethodTable<T> {
   static: Map<string, Entry<T>>;
   dynamic: Entry<T>[];
@@ -210,9 +155,6 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const FILTER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const METHOD = /^[A-Z0-9!#$%&'*+.^_`|~-]+$/;
 
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}
 
 /**
  * Makes every capturing group non-capturing (Bottle's `_re_flatten`), so a user's
@@ -470,12 +412,12 @@ export class Router<T> {
     // A fresh params object each time: handlers and plugins may add to req.params.
     if (hit !== undefined) return { kind: "found", target: hit.target, params: {} };
     if (table.dynamic.length === 0) return undefined;
-    hitLeaf = undefined;
+    found.leaf = undefined;
     search(table.compiled ?? this.#compile(table), path);
-    const leaf = hitLeaf as Leaf<T> | undefined;
-    const m = hitMatch!;
+    const leaf = found.leaf as Leaf<T> | undefined;
+    const m = found.match!;
     if (leaf === undefined) return undefined;
-    hitMatch = undefined; // do not keep the request's path alive
+    found.match = undefined; // do not keep the request's path alive
     const params: Record<string, unknown> = {};
     const { names, groups } = leaf;
     if (leaf.plain) {
@@ -513,10 +455,10 @@ export class Router<T> {
     if (!anyStatic) {
       const any = this.#anyDynamic === undefined ? this.#compileAny() : this.#anyDynamic;
       if (any === null) return NOT_FOUND;
-      hitLeaf = hitMatch = undefined;
+      found.leaf = found.match = undefined;
       search(any, path);
-      const hit = hitLeaf !== undefined;
-      hitLeaf = hitMatch = undefined;
+      const hit = found.leaf !== undefined;
+      found.leaf = found.match = undefined;
       if (!hit) return NOT_FOUND;
     }
     let allow: string[] | undefined;
@@ -524,10 +466,10 @@ export class Router<T> {
       if (name === method || name === "ANY" || (method === "HEAD" && name === "GET")) continue;
       let hit = table.static.has(path);
       if (!hit && table.dynamic.length > 0) {
-        hitLeaf = hitMatch = undefined;
+        found.leaf = found.match = undefined;
         search(table.compiled ?? this.#compile(table), path);
-        hit = hitLeaf !== undefined;
-        hitLeaf = hitMatch = undefined;
+        hit = found.leaf !== undefined;
+        found.leaf = found.match = undefined;
       }
       if (hit) (allow ??= []).push(name);
     }
@@ -694,188 +636,4 @@ export class Router<T> {
     }
     return { name: name || undefined, pattern, toValue: spec.toValue, toUrl: spec.toUrl, check };
   }
-}
-
-/** Filter patterns known never to match "/": a wildcard using one ends where its segment ends. */
-const SEGMENT_PATTERNS = new Set(["[^/]+", "-?\\d+", "-?[\\d.]+"]);
-let unshared = 0;
-
-/**
- * Prefix-tree keys of a rule: literal text cut before each "/", and one key per
- * wildcard. Two routes may share a wildcard node only when it matches exactly one
- * way — a pattern that cannot match "/" followed by "/" or the end. Otherwise a
- * greedy or lazy wildcard would let the engine try a later route's continuation
- * before backtracking into an earlier route's, breaking definition order; such a
- * wildcard gets a key of its own.
- */
-function* pieces(tokens: Token[]): Generator<{ key: string; source: string; wildcard: boolean }> {
-  for (let i = 0; i < tokens.length; i++) {
-    const token = tokens[i];
-    if ("text" in token) {
-      for (const part of token.text.split(/(?=\/)/)) {
-        if (part) yield { key: "L" + part, source: escapeRegex(part), wildcard: false };
-      }
-    } else {
-      const next = tokens[i + 1] as { text?: string } | undefined;
-      const bounded = SEGMENT_PATTERNS.has(token.pattern) && (next === undefined || next.text?.charCodeAt(0) === 47);
-      yield { key: bounded ? "W" + token.pattern : `U${unshared++}`, source: token.pattern, wildcard: true };
-    }
-  }
-}
-
-/**
- * The rule's leading segments that each match exactly one path segment: a literal
- * (its text) or a wildcard that cannot match "/" (0). Stops at the first other one.
- */
-function shapeOf(tokens: Token[]): Array<string | 0> {
-  const shape: Array<string | 0> = [];
-  const first = tokens[0];
-  if (!("text" in first) || first.text.charCodeAt(0) !== 47) return shape;
-  const segments: Token[][] = [];
-  let current: Token[] = [];
-  for (const token of tokens) {
-    if (!("text" in token)) {
-      current.push(token);
-      continue;
-    }
-    const parts = token.text.split("/");
-    if (parts[0] !== "") current.push({ text: parts[0] });
-    for (let k = 1; k < parts.length; k++) {
-      segments.push(current);
-      current = parts[k] === "" ? [] : [{ text: parts[k] }];
-    }
-  }
-  segments.push(current);
-  segments.shift(); // the empty one before the leading "/"
-  for (const segment of segments) {
-    if (segment.length === 0) shape.push("");
-    else if (segment.length > 1) break;
-    else if ("text" in segment[0]) shape.push(segment[0].text);
-    else if (SEGMENT_PATTERNS.has(segment[0].pattern)) shape.push(0);
-    else break;
-  }
-  return shape;
-}
-
-const LEAF_SIZE = 6;
-
-function buildBucket<T>(list: Array<[Entry<T>, number, Array<string | 0>]>, from: number): Bucket<T> {
-  const first = list[0][1];
-  if (list.length > LEAF_SIZE) {
-    const longest = Math.max(...list.map(([, , shape]) => shape.length));
-    for (let depth = from; depth < longest; depth++) {
-      const keys = new Set<string>();
-      for (const [, , shape] of list) if (typeof shape[depth] === "string") keys.add(shape[depth] as string);
-      if (keys.size < 2) continue;
-      const children = new Map<string, Array<[Entry<T>, number, Array<string | 0>]>>();
-      const rest: Array<[Entry<T>, number, Array<string | 0>]> = [];
-      for (const item of list) {
-        const key = item[2][depth];
-        if (typeof key !== "string") {
-          rest.push(item);
-          continue;
-        }
-        let sub = children.get(key);
-        if (sub === undefined) children.set(key, sub = []);
-        sub.push(item);
-      }
-      const bucket: Bucket<T> = { depth, children: new Map(), first };
-      for (const [key, sub] of children) bucket.children!.set(key, buildBucket(sub, depth + 1));
-      if (rest.length) bucket.rest = buildBucket(rest, depth + 1);
-      return bucket;
-    }
-  }
-  return { matcher: buildMatcher(list.map(([entry, order]) => [entry, order])), depth: -1, first };
-}
-
-/** The lookup result of {@linkcode search} (a lookup is synchronous, so module state is safe). */
-let hitLeaf: Leaf<unknown> | undefined;
-let hitMatch: RegExpExecArray | undefined;
-
-/** Finds the earliest-defined matching route under `bucket`, into hitLeaf/hitMatch. */
-function search<T>(bucket: Bucket<T>, path: string): void {
-  if (hitLeaf !== undefined && hitLeaf.order < bucket.first) return;
-  const matcher = bucket.matcher;
-  if (matcher !== undefined) {
-    const m = matcher.regex.exec(path);
-    if (m === null) return;
-    const leaf = leafOf(matcher, m);
-    if (hitLeaf === undefined || leaf.order < hitLeaf.order) {
-      hitLeaf = leaf;
-      hitMatch = m;
-    }
-    return;
-  }
-  // The path's segment number `depth` (paths start with "/").
-  if (path.charCodeAt(0) === 47) {
-    let start = 1;
-    for (let d = bucket.depth; d > 0 && start > 0; d--) start = path.indexOf("/", start) + 1;
-    if (start > 0) {
-      const end = path.indexOf("/", start);
-      const child = bucket.children!.get(end < 0 ? path.slice(start) : path.slice(start, end));
-      if (child !== undefined) search(child, path);
-    }
-  }
-  if (bucket.rest !== undefined) search(bucket.rest, path);
-}
-
-/** The route whose end marker matched. */
-function leafOf<T>(matcher: Matcher<T>, m: RegExpExecArray): Leaf<T> {
-  // The marker is an empty group; a parameter that captured "" can come before it,
-  // hence the fallback to the last "" (the marker is the last group that is set).
-  return matcher.leaves[m.indexOf("", 1)] ?? matcher.leaves[m.lastIndexOf("")]!;
-}
-
-/**
- * Builds one combined expression. Routes go into a prefix tree, but a route only
- * descends into a node's *last* child: so every alternative holds older routes than
- * the ones after it, and the first alternative that matches is the earliest defined
- * route that matches — Bottle's order, with shared prefixes.
- */
-function buildMatcher<T>(list: Array<[Entry<T>, number]>): Matcher<T> {
-  const root: TrieNode<T> = { key: "", source: "", wildcard: false, items: [] };
-  const orders = new Map<Entry<T>, number>();
-  for (const [entry, order] of list) {
-    orders.set(entry, order);
-    let node = root;
-    for (const piece of pieces(entry.tokens)) {
-      const last = node.items[node.items.length - 1];
-      if (last !== undefined && "key" in last && last.key === piece.key) {
-        node = last;
-      } else {
-        const child: TrieNode<T> = { key: piece.key, source: piece.source, wildcard: piece.wildcard, items: [] };
-        node.items.push(child);
-        node = child;
-      }
-    }
-    node.items.push(entry);
-  }
-  const leaves: Array<Leaf<T> | undefined> = [];
-  let group = 0;
-  const stack: number[] = [];
-  const emitItems = (items: Array<TrieNode<T> | Entry<T>>): string => {
-    const parts = items.map(emit);
-    return parts.length === 1 ? parts[0] : `(?:${parts.join("|")})`;
-  };
-  const emit = (item: TrieNode<T> | Entry<T>): string => {
-    if (!("key" in item)) {
-      const marker = ++group;
-      const convert = item.params.map((p) => p.toValue);
-      leaves[marker] = {
-        entry: item,
-        order: orders.get(item)!,
-        names: item.params.map((p) => p.name),
-        groups: item.params.map((p) => stack[p.position]),
-        convert,
-        plain: convert.every((c) => c === undefined),
-      };
-      return "$()";
-    }
-    if (!item.wildcard) return item.source + emitItems(item.items);
-    stack.push(++group);
-    const out = `(${item.source})` + emitItems(item.items);
-    stack.pop();
-    return out;
-  };
-  return { regex: new RegExp("^" + emitItems(root.items)), leaves };
 }
