@@ -68,7 +68,7 @@
  *
  * @module
  */
-export { createFastCgiEngine, type FastCgiEngineOptions, type FastCgiServeOptions } from "./engine.ts";
+export { createFastCgiEngine, FastCgiEngine, type FastCgiEngineOptions, type FastCgiServeOptions } from "./engine.ts";
 export { DEFAULT_LIMITS, type FastCgiLimits } from "./limits.ts";
 export { ParamBlock } from "./params.ts";
 export {
