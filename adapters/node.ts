@@ -618,7 +618,7 @@ export const nodeAdapter: Adapter = {
     const idle = idleTimeoutOf(o);
     const inflight = new InFlight();
     const endRequest = () => inflight.end();
-    let closing = false;
+    const state = { closing: false };
     const { handle: handler, tooLarge } = nodeHandlers(o.app, {
       scheme: o.tls ? "https" : "http",
       log: o.log,
@@ -627,29 +627,9 @@ export const nodeAdapter: Adapter = {
         inflight.start();
         return endRequest;
       },
-      closing: () => closing,
+      closing: () => state.closing,
     });
-    const serverOptions: Record<string, unknown> = idle
-      ? {
-        // The whole header block must arrive within idleTimeout, and a kept-alive
-        // connection may wait that long for its next request.
-        headersTimeout: idle,
-        keepAliveTimeout: idle,
-        connectionsCheckingInterval: Math.min(1_000, idle),
-        // No deadline for a whole request (Node's 300 s default fails a big upload on a
-        // slow link with 408): the inactivity timeout below cuts a client that stops sending.
-        requestTimeout: 0,
-      }
-      : { headersTimeout: 0, keepAliveTimeout: 0, requestTimeout: 0 };
-    if (o.maxHeaderSize) serverOptions.maxHeaderSize = o.maxHeaderSize;
-    let server: import("node:http").Server;
-    if (o.tls) {
-      const https = await import("node:https");
-      server = https.createServer({ ...serverOptions, cert: await readPem(o.tls.cert), key: await readPem(o.tls.key) }, handler);
-    } else {
-      const http = await import("node:http");
-      server = http.createServer(serverOptions, handler);
-    }
+    const server = await createNodeServer(o, idle, handler);
     // WebSocket routes (adapters/websocket/): the upgrade event, and its sockets on shutdown.
     const webSockets = attachWebSockets(server, { app: o.app, log: o.log, scheme: o.tls ? "https" : "http" });
     // Inactivity: no byte either way for idleTimeout while it is the client's turn (an
@@ -667,73 +647,104 @@ export const nodeAdapter: Adapter = {
         handler(im, res);
       });
     }
-    const sockets = new Set<Socket>();
-    let allGone: (() => void) | undefined;
-    server.on("connection", (s: Socket) => {
-      sockets.add(s);
-      s.once("close", () => {
-        sockets.delete(s);
-        if (sockets.size === 0) allGone?.();
-      });
-    });
-    server.on("clientError", (err: Error & { code?: string }, socket: Socket) => {
-      // Node answers 431 / 400 itself when we do not listen; keep that but never throw.
-      if (!socket.writable || (err.code === "ECONNRESET")) return socket.destroy();
-      const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large"
-        : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    });
-    if (o.socket) await removeStaleSocket(o.socket);
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      const ok = () => {
-        server.off("error", reject);
-        resolve();
-      };
-      if (o.socket) server.listen(o.socket, ok);
-      else server.listen(o.port, o.host, ok);
-    });
-    server.on("error", (err) => logError(o.log, "server error", err));
-    let url: string;
-    if (o.socket) {
-      await chmodSocket(o.socket, o.socketMode);
-      url = `unix:${o.socket}`;
-    } else {
-      // A string when a host (Phusion Passenger) made node:http listen on its Unix socket.
-      const addr = server.address() as { port: number } | string;
-      url = typeof addr === "string" ? `unix:${addr}` : displayUrl(o.tls ? "https" : "http", o.host, addr.port);
-    }
+    const sockets = trackSockets(server);
+    server.on("clientError", answerClientError);
+    const url = await listenNode(server, o);
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));
     let closed: Promise<void> | undefined;
-    return {
-      url,
-      finished,
-      close() {
-        return (closed ??= (async () => {
-          // Graceful drain. From now on every answer carries Connection: close.
-          closing = true;
-          const socketsClosed = webSockets.sessions.closeAll(1001, "server shutting down", o.shutdownTimeout);
-          const stopped = new Promise<void>((r) => stopListening(server, () => r()));
-          // Connections without a request in flight (just accepted, or kept alive) get a
-          // short grace to send one: it is answered, then the connection closes.
-          const grace = Math.min(DRAIN_GRACE, o.shutdownTimeout);
-          if (sockets.size > 0) {
-            await Promise.race([delay(grace), new Promise<void>((r) => (allGone = r))]);
-          }
-          for (const s of sockets) if (!responding(s) && !webSockets.owns(s)) s.destroy();
-          // In-flight requests and WebSocket closing handshakes finish, up to shutdownTimeout; then everything is cut.
-          await Promise.race([Promise.all([inflight.idle(), socketsClosed]), delay(Math.max(0, o.shutdownTimeout - grace))]);
-          server.closeAllConnections?.();
-          for (const s of sockets) s.destroy();
-          await Promise.race([stopped, delay(1000)]);
-          if (o.socket) await unlinkQuietly(o.socket);
-          done();
-        })());
-      },
+    const drain = async () => {
+      // Graceful drain. From now on every answer carries Connection: close.
+      state.closing = true;
+      const socketsClosed = webSockets.sessions.closeAll(1001, "server shutting down", o.shutdownTimeout);
+      const stopped = new Promise<void>((r) => stopListening(server, () => r()));
+      // Connections without a request in flight (just accepted, or kept alive) get a
+      // short grace to send one: it is answered, then the connection closes.
+      const grace = Math.min(DRAIN_GRACE, o.shutdownTimeout);
+      if (sockets.open.size > 0) await Promise.race([delay(grace), sockets.allGone()]);
+      for (const s of sockets.open) if (!responding(s) && !webSockets.owns(s)) s.destroy();
+      // In-flight requests and WebSocket closing handshakes finish, up to shutdownTimeout; then everything is cut.
+      await Promise.race([Promise.all([inflight.idle(), socketsClosed]), delay(Math.max(0, o.shutdownTimeout - grace))]);
+      server.closeAllConnections?.();
+      for (const s of sockets.open) s.destroy();
+      await Promise.race([stopped, delay(1000)]);
+      if (o.socket) await unlinkQuietly(o.socket);
+      done();
     };
+    return { url, finished, close: () => (closed ??= drain()) };
   },
 };
+
+/** `node:http`'s server (or `node:https`'s with `tls`) with Carafe's timeouts and header limit. */
+async function createNodeServer(
+  o: ServeOptions,
+  idle: number,
+  handler: (im: IncomingMessage, res: ServerResponse) => void,
+): Promise<import("node:http").Server> {
+  const serverOptions: Record<string, unknown> = idle
+    ? {
+      // The whole header block must arrive within idleTimeout, and a kept-alive
+      // connection may wait that long for its next request.
+      headersTimeout: idle,
+      keepAliveTimeout: idle,
+      connectionsCheckingInterval: Math.min(1_000, idle),
+      // No deadline for a whole request (Node's 300 s default fails a big upload on a
+      // slow link with 408): the inactivity timeout cuts a client that stops sending.
+      requestTimeout: 0,
+    }
+    : { headersTimeout: 0, keepAliveTimeout: 0, requestTimeout: 0 };
+  if (o.maxHeaderSize) serverOptions.maxHeaderSize = o.maxHeaderSize;
+  if (o.tls) {
+    const https = await import("node:https");
+    return https.createServer({ ...serverOptions, cert: await readPem(o.tls.cert), key: await readPem(o.tls.key) }, handler);
+  }
+  const http = await import("node:http");
+  return http.createServer(serverOptions, handler);
+}
+
+/** The server's open connections, and a promise for when the last one closed. */
+function trackSockets(server: import("node:http").Server): { open: Set<Socket>; allGone(): Promise<void> } {
+  const open = new Set<Socket>();
+  let gone: (() => void) | undefined;
+  server.on("connection", (s: Socket) => {
+    open.add(s);
+    s.once("close", () => {
+      open.delete(s);
+      if (open.size === 0) gone?.();
+    });
+  });
+  return { open, allGone: () => new Promise<void>((r) => (gone = r)) };
+}
+
+/** A request Node could not parse: 431 / 408 / 400 and close, never a throw. */
+function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable || (err.code === "ECONNRESET")) return void socket.destroy();
+  const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large"
+    : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** Listens on `o.socket` or `o.host:o.port`; resolves with the URL to show. */
+async function listenNode(server: import("node:http").Server, o: ServeOptions): Promise<string> {
+  if (o.socket) await removeStaleSocket(o.socket);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    const ok = () => {
+      server.off("error", reject);
+      resolve();
+    };
+    if (o.socket) server.listen(o.socket, ok);
+    else server.listen(o.port, o.host, ok);
+  });
+  server.on("error", (err) => logError(o.log, "server error", err));
+  if (o.socket) {
+    await chmodSocket(o.socket, o.socketMode);
+    return `unix:${o.socket}`;
+  }
+  // A string when a host (Phusion Passenger) made node:http listen on its Unix socket.
+  const addr = server.address() as { port: number } | string;
+  return typeof addr === "string" ? `unix:${addr}` : displayUrl(o.tls ? "https" : "http", o.host, addr.port);
+}
 
 /** How long connections without a request in flight may still send one after `close()` (at most shutdownTimeout). */
 const DRAIN_GRACE = 1000;
