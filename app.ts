@@ -12,10 +12,10 @@
  * import { Carafe } from "./app.ts";
  *
  * const app = new Carafe();
- * app.get("/hello/<name>", (req) => `Hello ${req.params.name}!`);
  * app.get("/item/<id:int>", (req) => ({ id: req.params.id }));
  *
- * export default app; // Workers, `deno serve`, `bun run`: the app has fetch()
+ * // In the Worker's entry module: export default app;
+ * const res = await app.fetch(new Request("http://localhost/item/7"));
  * ```
  *
  * @module
@@ -70,6 +70,6 @@ export type { CompressOptions, Encoding } from "./core/compress.ts";
 export { cors } from "./core/cors.ts";
 export type { CorsOptions, CorsOrigin } from "./core/cors.ts";
 export { transformReply } from "./core/reply.ts";
-export type { ReplyTransformer } from "./core/reply.ts";
+export type { ReplyTransform, ReplyTransformer } from "./core/reply.ts";
 export { clearTemplateCache, Template, template, TemplateError, templatePath, view } from "./core/template.ts";
 export type { TemplateOptions, TemplateVars } from "./core/template.ts";

@@ -54,7 +54,8 @@
  *
  * @module
  */
-import { isClusterWorker, VERSION, run, type RunOptions } from "./adapters/mod.ts";
+import { CLI_LOADING, isClusterWorker, VERSION, run, type RunOptions } from "./adapters/mod.ts";
+export type { Adapter, Server, ServeOptions } from "./adapters/adapter.ts";
 import type { FetchApp, ServeInfo, TlsOptions, TrustProxy } from "./adapters/adapter.ts";
 export type { FetchApp, RunOptions, ServeInfo, TlsOptions, TrustProxy };
 import { args as runtimeArgs, exit, mainScript, runtimeVersion, writeStderr } from "./shims/runtime.ts";
@@ -358,7 +359,10 @@ function moduleUrl(specifier: string): string {
 export async function loadApp(target: string): Promise<FetchApp> {
   const { specifier, exportName } = splitTarget(target);
   let mod: Record<string, unknown>;
+  const flags = globalThis as Record<symbol, unknown>;
   try {
+    // While the module loads, a run() in it steps aside (adapters/mod.ts CLI_LOADING).
+    flags[CLI_LOADING] = true;
     mod = await import(moduleUrl(specifier));
   } catch (e) {
     const err = e as Error & { code?: string };
@@ -366,6 +370,8 @@ export async function loadApp(target: string): Promise<FetchApp> {
       throw new CliError(`cannot find module "${specifier}"`);
     }
     throw e; // an error inside the user's module: its own stack trace says more
+  } finally {
+    delete flags[CLI_LOADING];
   }
   const name = exportName ?? "default";
   const app = mod[name];

@@ -4,14 +4,14 @@
  *
  * @example
  * ```ts
- * import { Carafe, run } from "./mod.ts";
+ * import { Carafe, escapeHtml, run } from "./mod.ts";
  *
  * const app = new Carafe();
- * app.get("/hello/<name>", (req) => `Hello ${req.params.name}!`);
+ * // A string answer is HTML: escape what comes from the request.
+ * app.get("/hello/<name>", (req) => `Hello ${escapeHtml(req.params.name)}!`);
  * app.get("/item/<id:int>", (req) => ({ id: req.params.id }));
  *
- * export default app; // `deno serve`, `bun run`, Workers: the app has fetch()
- * if (import.meta.main) run({ app, port: 8080 });
+ * await run({ app, port: 8080 }); // or `export default app` for `deno serve` / `bun run` — not both
  * ```
  *
  * @module
@@ -66,7 +66,7 @@ export type { CompressOptions, Encoding } from "./core/compress.ts";
 export { cors } from "./core/cors.ts";
 export type { CorsOptions, CorsOrigin } from "./core/cors.ts";
 export { transformReply } from "./core/reply.ts";
-export type { ReplyTransformer } from "./core/reply.ts";
+export type { ReplyTransform, ReplyTransformer } from "./core/reply.ts";
 export { websocket, WebSocketState } from "./core/websocket.ts";
 export type { CarafeWebSocket, WebSocketHandlers, WebSocketOptions, WebSocketSetup } from "./core/websocket.ts";
 export { formatEvent, sse } from "./core/sse.ts";

@@ -327,6 +327,20 @@ interface ConfigurableApp {
 }
 
 /**
+ * Set (to `true`, on `globalThis`) by the `carafe` command while it imports the app's
+ * module: a `run()` called by that module then steps aside, with a log line, because
+ * the command serves the app itself. A registered symbol, so that the npm build and
+ * the sources agree.
+ *
+ * @example
+ * ```ts
+ * import { CLI_LOADING } from "./mod.ts";
+ * const servedByCli = (globalThis as Record<symbol, unknown>)[CLI_LOADING] === true;
+ * ```
+ */
+export const CLI_LOADING: unique symbol = Symbol.for("carafe.cli.loading") as typeof CLI_LOADING;
+
+/**
  * Serves `app` on the chosen server (Bottle's `run()`): `auto` picks CGI or FastCGI when
  * started by a web server that way, else the runtime's native server (`Deno.serve`,
  * `Bun.serve`, `node:http`). Prints the banner on stderr unless `quiet`, logs each
@@ -353,6 +367,13 @@ interface ConfigurableApp {
  */
 export async function run(options: RunOptions = {}): Promise<Server> {
   const log = options.log ?? ((line: string) => writeStderr(line + "\n"));
+  if ((globalThis as Record<symbol, unknown>)[CLI_LOADING] === true) {
+    // `carafe app.ts` imports the module to get its app, then serves it: a run() in the
+    // module would listen a second time (on another port, unasked).
+    log("run(): not starting a second server: the carafe command serves this module's exported app. " +
+      "(Start the module directly to use its run() call.)");
+    return { url: "", close: () => Promise.resolve(), finished: Promise.resolve() };
+  }
   let app = options.app;
   if (!app) app = (await import("../core/default_app.ts")).defaultApp();
   if (typeof (app as FetchApp | undefined)?.fetch !== "function") {

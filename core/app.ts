@@ -79,7 +79,7 @@ const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
  *   if (req.params.id > 100) abort(404, "No such item.");
  *   return { id: req.params.id };
  * });
- * export default app;
+ * const res = await app.fetch(new Request("http://localhost/item/7"));
  * ```
  */
 export class Carafe {

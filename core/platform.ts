@@ -25,7 +25,7 @@
  *   req.waitUntil(fetch("https://mail.example/welcome", { method: "POST", body: email }));
  *   return { ok: true, from: String(req.env.MAIL_FROM ?? "noreply@example.com") };
  * });
- * export default app; // a Worker: req.env is the Worker's env
+ * // The Worker's entry module: export default app (req.env is then the Worker's env).
  * ```
  *
  * @module

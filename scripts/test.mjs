@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The one test command: `npm test` (or `node scripts/test.mjs`).
 //
-//   1. type-check with tsc;
+//   1. static checks: tsc; no import circle (scripts/check_imports.mjs --dynamic); the
+//      JSDoc of the public entry points (`deno doc --lint`) and every example in the
+//      sources' JSDoc type-checks (`deno check --doc-only`);
 //   2. `deno test` over tests/;
 //   3. `bun test` over tests/;
 //   4. build the npm package (tsc into npm/) and `node --test` the compiled tests.
@@ -33,6 +35,18 @@ const testFiles = readdirSync(join(root, "tests"))
   .filter((f) => /_test\.ts$/.test(f))
   .filter((f) => filters.length === 0 || filters.some((p) => f.includes(p)))
   .sort();
+
+/** The modules users import: their JSDoc must be complete (deno doc --lint). */
+const publicEntries = ["mod.ts", "app.ts", "cli.ts", "adapters/lambda/mod.ts"];
+
+/** Every source module (its JSDoc examples are type-checked). */
+function sourceModules() {
+  const walk = (dir) =>
+    readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith(".ts") && !e.name.endsWith(".d.ts") ? [join(dir, e.name)] : []
+    );
+  return [...publicEntries, ...walk("core"), ...walk("adapters"), ...walk("shims")];
+}
 
 /** Runs a command, streaming its output, and resolves with { code, output }. */
 function run(cmd, args, opts = {}) {
@@ -113,7 +127,15 @@ if (testFiles.length === 0) {
 if (typecheck) {
   console.log("\n== typecheck (tsc) ==");
   const { code } = await run(bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]);
-  typecheckFailed = code !== 0;
+  console.log("\n== import circles, docs (deno doc --lint, deno check --doc-only) ==");
+  const circles = await run(process.execPath, [join(root, "scripts", "check_imports.mjs"), "--dynamic"]);
+  // DENO_NO_PACKAGE_JSON: otherwise Deno takes node: types from the devDependency
+  // @types/node, whose index.d.ts it cannot resolve (~80 warnings about its files, none
+  // about ours). The published module has no package.json: this is what users see.
+  const denoEnv = { env: { ...process.env, DENO_NO_PACKAGE_JSON: "1", NO_COLOR: "1" } };
+  const lint = await run(bin("deno"), ["doc", "--lint", ...publicEntries], denoEnv);
+  const examples = await run(bin("deno"), ["check", "--doc-only", "--quiet", ...sourceModules()], denoEnv);
+  typecheckFailed = code !== 0 || circles.code !== 0 || lint.code !== 0 || examples.code !== 0;
 }
 
 for (const name of runtimes) {
@@ -148,7 +170,7 @@ for (const name of runtimes) {
 console.log("\n== summary ==");
 let passed = 0, failed = 0, skipped = 0, problems = 0;
 if (typecheck) {
-  console.log(`tsc   ${typecheckFailed ? "failed (counted as 1 failure)" : "ok"}`);
+  console.log(`static checks (tsc, imports, docs) ${typecheckFailed ? "failed (counted as 1 failure)" : "ok"}`);
   if (typecheckFailed) failed++, problems++;
 }
 for (const r of results) {

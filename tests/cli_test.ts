@@ -10,6 +10,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { collect, here, runtime, spawnScript, stop, tempDir, waitForOutput } from "./_helpers.ts";
 import { get, sleep, waitUntil } from "./_cluster_helpers.ts";
+import { freePort } from "./_deploy_helpers.ts";
 import { CliError, parseArgs, parseBind, parseConfig } from "../cli.ts";
 
 const cli = here("cli.ts");
@@ -105,6 +106,22 @@ describe(`cli: the program (${runtime})`, { concurrency: false }, () => {
       assert.equal((await get(url)).body, "hello from the default export");
       const cfg = JSON.parse((await get(`${url}config`)).body);
       assert.deepEqual(cfg, { debug: true, maxBodySize: 2048, greeting: "hi" });
+    } finally {
+      await stop(child);
+    }
+  });
+
+  test("a module that calls run() itself: its run() steps aside and says so; one server, the command's", async () => {
+    const ownPort = await freePort();
+    const child = spawnScript(cli, ["-b", "127.0.0.1:0", here("tests/fixtures/cli_double_app.ts")], { env: { DOUBLE_PORT: String(ownPort) } });
+    let stderr = "";
+    child.stderr?.on("data", (d) => (stderr += d));
+    try {
+      const url = (await waitForOutput(child, /Listening on (http:\/\/\S+)/, 30_000))[1];
+      assert.equal((await get(url)).body, "served once");
+      assert.match(stderr, /run\(\): not starting a second server: the carafe command serves this module's exported app/);
+      await assert.rejects(fetch(`http://127.0.0.1:${ownPort}/`), "nothing may listen on the module's own port");
+      assert.equal(stderr.match(/Listening on /g)?.length, 1);
     } finally {
       await stop(child);
     }

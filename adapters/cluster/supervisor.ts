@@ -269,7 +269,9 @@ function checkedOptions(options: ServeOptions): { count: number; workerName: str
   const count = options.workers ?? cpuCount();
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`cluster: workers must be a whole number ≥ 1, got ${options.workers}`);
   const workerName = options.worker ?? runtime;
-  if (workerName === "cluster") throw new Error('cluster: option "worker" cannot be "cluster"; use "deno", "bun" or "node"');
+  if (!["deno", "bun", "node"].includes(workerName)) {
+    throw new Error(`cluster: option "worker" must be "deno", "bun" or "node" (the server each worker runs), got "${workerName}"`);
+  }
   if (runtime === "deno" && workerName !== "deno") {
     // Deno's node:http cannot share a port between processes (no reusePort, no handle passing).
     throw new Error(`cluster: on Deno the workers must run the "deno" adapter (got worker "${workerName}")`);

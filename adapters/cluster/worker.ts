@@ -31,11 +31,22 @@ export interface ClusterOptions extends ServeOptions {
   reusePort?: boolean;
 }
 
-/** Loads a native adapter by name from the registry in `../mod.ts`. */
+/**
+ * The adapters a worker may run, loaded by name. Not through the registry in
+ * `../mod.ts`: it loads this module (for the "cluster" adapter), and a worker loading it
+ * back would close an import circle.
+ */
+const WORKER_ADAPTERS: Record<string, () => Promise<Adapter>> = {
+  deno: async () => (await import("../deno.ts")).denoAdapter,
+  bun: async () => (await import("../bun.ts")).bunAdapter,
+  node: async () => (await import("../node.ts")).nodeAdapter,
+};
+
+/** Loads the native adapter a worker runs. */
 async function loadAdapter(name: string): Promise<Adapter> {
-  if (name === "cluster") throw new Error('cluster: worker cannot be "cluster"; use "deno", "bun" or "node"');
-  const registry = await import("../mod.ts");
-  return await registry.getAdapter(name);
+  const load = WORKER_ADAPTERS[name];
+  if (!load) throw new Error(`cluster: a worker runs "deno", "bun" or "node", not "${name}"`);
+  return await load();
 }
 
 /**

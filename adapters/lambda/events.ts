@@ -19,54 +19,89 @@
 import type { ServeInfo } from "../../core/contract.ts";
 
 /** Header or query maps as Lambda sends them (values may be absent or null). */
-type StringMap = Record<string, string | undefined> | null | undefined;
-type MultiMap = Record<string, string[] | undefined> | null | undefined;
+export type StringMap = Record<string, string | undefined> | null | undefined;
+/** Multi-value header or query maps as Lambda sends them. */
+export type MultiMap = Record<string, string[] | undefined> | null | undefined;
 
 /** An API Gateway REST API proxy event (payload format 1.0). */
 export interface ApiGatewayV1Event {
+  /** The request method. */
   httpMethod: string;
+  /** The path (API Gateway: without the stage prefix). */
   path: string;
+  /** Headers, one value each (the last of repeated ones). */
   headers?: StringMap;
+  /** Headers with every value (REST APIs; ALB when enabled). */
   multiValueHeaders?: MultiMap;
+  /** Query parameters, one value each. */
   queryStringParameters?: StringMap;
+  /** Query parameters with every value. */
   multiValueQueryStringParameters?: MultiMap;
+  /** The body: text, or base64 when `isBase64Encoded`. */
   body?: string | null;
+  /** Whether `body` is base64. */
   isBase64Encoded?: boolean;
+  /** Where the request came from. */
   requestContext: {
+    /** The API Gateway stage (`prod`); `$default` for none. */
     stage?: string;
+    /** The path (API Gateway: without the stage prefix). */
     path?: string;
+    /** The host the client used. */
     domainName?: string;
+    /** The caller, as API Gateway saw it. */
     identity?: { sourceIp?: string };
+    /** Set only on ALB events. */
     elb?: undefined;
   };
 }
 
 /** An HTTP API (payload format 2.0) or Function URL event. */
 export interface HttpApiV2Event {
+  /** Always `"2.0"`. */
   version: "2.0";
+  /** The path as the client sent it (with the stage prefix, if any). */
   rawPath: string;
+  /** The query string as sent, without `?`. */
   rawQueryString?: string;
+  /** The `Cookie` header split into its pairs. */
   cookies?: string[];
+  /** Headers, one value each (the last of repeated ones). */
   headers?: StringMap;
+  /** The body: text, or base64 when `isBase64Encoded`. */
   body?: string | null;
+  /** Whether `body` is base64. */
   isBase64Encoded?: boolean;
+  /** Where the request came from. */
   requestContext: {
+    /** The API Gateway stage (`prod`); `$default` for none. */
     stage?: string;
+    /** The host the client used. */
     domainName?: string;
+    /** Method, path and client address. */
     http: { method: string; path?: string; sourceIp?: string };
   };
 }
 
 /** An Application Load Balancer event (multi-value maps when the target group enables them). */
 export interface AlbEvent {
+  /** The request method. */
   httpMethod: string;
+  /** The path (API Gateway: without the stage prefix). */
   path: string;
+  /** Headers, one value each (the last of repeated ones). */
   headers?: StringMap;
+  /** Headers with every value (REST APIs; ALB when enabled). */
   multiValueHeaders?: MultiMap;
+  /** Query parameters, one value each. */
   queryStringParameters?: StringMap;
+  /** Query parameters with every value. */
   multiValueQueryStringParameters?: MultiMap;
+  /** The body: text, or base64 when `isBase64Encoded`. */
   body?: string | null;
+  /** Whether `body` is base64. */
   isBase64Encoded?: boolean;
+  /** Where the request came from. */
   requestContext: { elb: { targetGroupArn?: string } };
 }
 
@@ -81,8 +116,11 @@ export type EventKind = "v1" | "v2" | "alb" | "alb-multi";
 
 /** A converted event: the request, what the app learns besides it, and the answer shape. */
 export interface ConvertedEvent {
+  /** The web request. */
   request: Request;
+  /** Connection facts for the app (client address, stage prefix). */
   info: ServeInfo;
+  /** The answer shape the event expects. */
   kind: EventKind;
 }
 

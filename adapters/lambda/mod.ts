@@ -12,7 +12,7 @@
  *
  * const app = new Carafe();
  * app.get("/hello/<name>", (req) => `Hello ${req.params.name}!`);
- * export const handler = toLambdaHandler(app);
+ * const handler = toLambdaHandler(app); // export it as the function's handler
  * ```
  *
  * @module
@@ -22,7 +22,8 @@ import { eventToRequest, type LambdaHttpEvent } from "./events.ts";
 import { type LambdaResult, responseToResult, splitHeaders } from "./result.ts";
 
 export { eventKind, eventToRequest } from "./events.ts";
-export type { AlbEvent, ApiGatewayV1Event, ConvertedEvent, EventKind, HttpApiV2Event, LambdaHttpEvent } from "./events.ts";
+export type { AlbEvent, ApiGatewayV1Event, ConvertedEvent, EventKind, HttpApiV2Event, LambdaHttpEvent, MultiMap, StringMap } from "./events.ts";
+export type { FetchHandler, ServeInfo } from "../../core/contract.ts";
 export { isTextBody, responseToResult } from "./result.ts";
 export type { LambdaResult } from "./result.ts";
 
@@ -48,8 +49,11 @@ export type LambdaStreamingHandler = (event: LambdaHttpEvent, context?: unknown)
 
 /** The writable stream Lambda hands a streaming handler (Node's `Writable`, used by duck type). */
 export interface LambdaResponseStream {
+  /** Writes a chunk; `false` asks the writer to wait for `drain`. */
   write(chunk: Uint8Array): boolean;
+  /** Ends the answer. */
   end(): void;
+  /** Calls `listener` once the stream can take more. */
   once(event: "drain", listener: () => void): unknown;
 }
 
@@ -84,12 +88,13 @@ const BAD_REQUEST: LambdaResult = {
  * import { Carafe } from "../../app.ts";
  * import { toLambdaHandler } from "./mod.ts";
  * const app = new Carafe().get("/", () => "Hello from Lambda!");
- * export const handler = toLambdaHandler(app);
+ * const handler = toLambdaHandler(app); // export it as the function's handler
  * // A Function URL in RESPONSE_STREAM mode:
  * // export const handler = toLambdaHandler(app, { streaming: true });
  * ```
  */
 export function toLambdaHandler(app: FetchHandler, options: { streaming: true }): LambdaStreamingHandler;
+/** A buffered handler (the default): see the first signature. */
 export function toLambdaHandler(app: FetchHandler, options?: { streaming?: false }): LambdaHandler;
 export function toLambdaHandler(app: FetchHandler, options: LambdaHandlerOptions = {}): LambdaHandler | LambdaStreamingHandler {
   if (options.streaming) return streamingHandler(app);

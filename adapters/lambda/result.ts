@@ -18,14 +18,19 @@ import type { EventKind } from "./events.ts";
 
 /** The result object a Lambda HTTP handler returns. */
 export interface LambdaResult {
+  /** The status code. */
   statusCode: number;
   /** The ALB's status line text (`200 OK`); API Gateway ignores it. */
   statusDescription?: string;
+  /** Headers, one value each. */
   headers?: Record<string, string>;
+  /** Headers with every value (REST APIs, ALB with multi-value headers). */
   multiValueHeaders?: Record<string, string[]>;
   /** Payload 2.0: each `Set-Cookie` header. */
   cookies?: string[];
+  /** The body: text, or base64 when `isBase64Encoded`. */
   body: string;
+  /** Whether `body` is base64 (binary types). */
   isBase64Encoded: boolean;
 }
 
