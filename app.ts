@@ -43,6 +43,7 @@ export type {
   ErrorHandler,
   FetchHandler,
   Handler,
+  HandlerResult,
   Hook,
   HookName,
   Plugin,

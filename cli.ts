@@ -61,6 +61,7 @@ export type { FetchApp, RunOptions, ServeInfo, TlsOptions, TrustProxy };
 import { args as runtimeArgs, exit, mainScript, runtimeVersion, writeStderr } from "./shims/runtime.ts";
 import { absolutePath, dirname, fileUrl, isFile, pathFromUrl, readTextFileSync, realPath } from "./shims/files.ts";
 import { isReloaderChild, runReloader } from "./shims/reloader.ts";
+import { syntaxErrorReport } from "./shims/processes.ts";
 
 /** What the command line asked for. */
 export interface CliOptions {
@@ -220,10 +221,18 @@ function runKey(key: string): (typeof RUN_KEYS)[number] | undefined {
   return (RUN_KEYS as readonly string[]).includes(camel) ? camel as (typeof RUN_KEYS)[number] : undefined;
 }
 
+/** A run() option's value as the option wants it: `trust_proxy = 10.0.0.1, 10.0.0.2` is a list. */
+function runValue(key: (typeof RUN_KEYS)[number], value: unknown): unknown {
+  if (key === "trustProxy" && typeof value === "string" && value !== "loopback") {
+    return value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  }
+  return value;
+}
+
 function applyConfig(into: CliOptions, values: Record<string, unknown>): void {
   for (const [key, value] of Object.entries(values)) {
     const k = runKey(key);
-    if (k) (into.run as Record<string, unknown>)[k] = value;
+    if (k) (into.run as Record<string, unknown>)[k] = runValue(k, value);
     else into.config[key] = value;
   }
 }
@@ -365,11 +374,7 @@ export async function loadApp(target: string): Promise<FetchApp> {
     flags[CLI_LOADING] = true;
     mod = await import(moduleUrl(specifier));
   } catch (e) {
-    const err = e as Error & { code?: string };
-    if (/not find|not found|ERR_MODULE_NOT_FOUND|No such file/i.test(`${err.code ?? ""} ${err.message}`) && !isFile(specifier)) {
-      throw new CliError(`cannot find module "${specifier}"`);
-    }
-    throw e; // an error inside the user's module: its own stack trace says more
+    throw await loadError(e, specifier);
   } finally {
     delete flags[CLI_LOADING];
   }
@@ -383,6 +388,34 @@ export async function loadApp(target: string): Promise<FetchApp> {
     throw new CliError(`export "${name}" of "${specifier}" is not an app: it has no fetch(request) method`);
   }
   return app as FetchApp;
+}
+
+/**
+ * What to tell the user when the app's module did not load: a permission Deno denied
+ * (Deno reports it as a missing module), a missing file, a syntax error with its file
+ * and line (Node's import() gives the message alone: `node --check` says where), or
+ * else the error itself, for its stack.
+ */
+async function loadError(e: unknown, specifier: string): Promise<unknown> {
+  const err = e as Error & { code?: string; position?: { file?: string; line?: number; column?: number; lineText?: string } };
+  const text = `${err?.code ?? ""} ${err?.message ?? e}`;
+  if (/Requires \w+ access|--allow-\w+/.test(text)) {
+    const flag = text.match(/--allow-\w+/)?.[0] ?? "-A";
+    return new CliError(`Deno denied a permission while loading "${specifier}" (${flag}): run Deno with -A, e.g. deno run -A cli.ts ${specifier}`);
+  }
+  if (/not find|not found|ERR_MODULE_NOT_FOUND|No such file/i.test(text) && !isFile(specifier)) {
+    return new CliError(`cannot find module "${specifier}" (from ${absolutePath(".")})`);
+  }
+  if (err?.name === "BuildMessage" && err.position) {
+    // Bun: a parse error, with its place.
+    const p = err.position;
+    return new CliError(`cannot load "${specifier}": ${p.file}:${p.line}:${p.column}: ${err.message}${p.lineText ? `\n  ${p.lineText}` : ""}`);
+  }
+  if (err instanceof SyntaxError || /SyntaxError/.test(String(err?.message))) {
+    const where = isFile(specifier) ? await syntaxErrorReport(absolutePath(specifier)) : undefined;
+    return new CliError(`cannot load "${specifier}": ${where ?? err.message}`);
+  }
+  return e; // an error thrown while the module ran: its own stack trace says more
 }
 
 // ----------------------------------------------------------------------- main
@@ -404,8 +437,7 @@ export async function main(argv: string[] = runtimeArgs()): Promise<number> {
     o = parseArgs(argv);
   } catch (e) {
     if (!(e instanceof CliError)) throw e;
-    writeStderr(`${USAGE}\nError: ${e.message}\n`);
-    return 1;
+    return usageError(e.message);
   }
   if (o.help) {
     console.log(USAGE);
@@ -415,10 +447,7 @@ export async function main(argv: string[] = runtimeArgs()): Promise<number> {
     console.log(`Carafe ${VERSION} (${runtimeVersion()})`);
     return 0;
   }
-  if (!o.target) {
-    writeStderr(`${USAGE}\nError: No application entry point specified.\n`);
-    return 1;
-  }
+  if (!o.target) return usageError("no application given: carafe [options] module[:export]");
   if (o.reload && !isReloaderChild() && !isClusterWorker()) {
     const file = splitTarget(o.target).specifier;
     const dir = /^[a-z]+:/.test(file) && !file.startsWith("file:") ? "." : dirname(file.startsWith("file:") ? pathFromUrl(file) : absolutePath(file));
@@ -430,7 +459,7 @@ export async function main(argv: string[] = runtimeArgs()): Promise<number> {
     app = await loadApp(o.target);
   } catch (e) {
     if (!(e instanceof CliError)) throw e;
-    writeStderr(`Error: ${e.message}\n`);
+    writeStderr(`carafe: ${e.message}\n`);
     return 1;
   }
   const config = (app as { config?: Record<string, unknown> }).config;
@@ -438,8 +467,30 @@ export async function main(argv: string[] = runtimeArgs()): Promise<number> {
     if (config && typeof config === "object") Object.assign(config, o.config);
     else writeStderr(`carafe: warning: the app has no config object; ignoring ${Object.keys(o.config).join(", ")}\n`);
   }
-  await run({ ...o.run, app });
+  try {
+    await run({ ...o.run, app });
+  } catch (e) {
+    writeStderr(`carafe: ${startError(e as Error & { code?: string }, o)}\n`);
+    return 1;
+  }
   return -1; // serving: the process lives on
+}
+
+/** A mistake on the command line: one line, what to do, exit status 2. */
+function usageError(message: string): number {
+  writeStderr(`carafe: ${message}\nRun "carafe --help" for the options.\n`);
+  return 2;
+}
+
+/** Why the server did not start, in one line (a port in use is the usual one). */
+function startError(e: Error & { code?: string }, o: CliOptions): string {
+  const where = o.run.socket ?? `${o.run.host ?? "127.0.0.1"}:${o.run.port ?? 8080}`;
+  const text = `${e?.code ?? ""} ${e?.message ?? e}`;
+  if (/EADDRINUSE|AddrInUse|in use|Failed to start server/i.test(text)) {
+    return `${where} is already in use: choose another with --bind, or stop the server listening there.`;
+  }
+  if (/EACCES|permission/i.test(text)) return `no permission to listen on ${where}: use a port above 1023, or another address.`;
+  return `cannot start the server on ${where}: ${e?.message ?? e}`;
 }
 
 /** True when this file is the program being run (not imported). */

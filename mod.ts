@@ -39,6 +39,7 @@ export type {
   ErrorHandler,
   FetchHandler,
   Handler,
+  HandlerResult,
   Hook,
   HookName,
   Plugin,

@@ -264,8 +264,10 @@ export const bunAdapter: Adapter = {
     } else {
       config.hostname = o.host;
       config.port = o.port;
-      // Cluster workers (adapters/cluster/) each bind the same port.
-      if ((o as ServeOptions & { reusePort?: boolean }).reusePort) config.reusePort = true;
+      // Cluster workers (adapters/cluster/) each bind the same port. Everyone else says
+      // no explicitly: with `development: false` Bun sets SO_REUSEPORT by itself, and a
+      // second server on a taken port would then share it silently instead of failing.
+      config.reusePort = (o as ServeOptions & { reusePort?: boolean }).reusePort === true;
     }
     const server = Bun.serve(config);
     let url: string;

@@ -47,7 +47,7 @@ import { Router, type PathParams } from "./router.ts";
 import { compileTrustSafely, type Config, CONFIG_DEFAULTS, makeSettings, sameSettings, SETTING_NAMES, settingOf, type Settings } from "./settings.ts";
 
 export type { FetchHandler, IncomingRequest, ServeInfo };
-export type { AnyHandler, CarafeOptions, ErrorHandler, Handler, Hook, HookName, Plugin, Route, RouteInfo, RouteOptions } from "./handlers.ts";
+export type { AnyHandler, CarafeOptions, ErrorHandler, Handler, HandlerResult, Hook, HookName, Plugin, Route, RouteInfo, RouteOptions } from "./handlers.ts";
 export { escapeHtml } from "./html.ts";
 interface Mount {
   /** Decoded, without a trailing slash (`/api`, `/瓶`). */

@@ -49,13 +49,35 @@ export interface CarafeOptions {
 
 
 /**
- * A route handler: gets the request and response, returns the body (see the README
- * for what may be returned) or throws an `HTTPResponse`/`HTTPError`.
+ * What a handler returns, or what its promise resolves to: a string (sent as HTML),
+ * `null`/`undefined` (an empty body), or an object: plain objects and arrays become
+ * JSON; a `Response`, an `HTTPResponse`, bytes, a `Blob`, a stream or an iterable are
+ * sent as they are. Anything else is a 500 at run time, so the type refuses what it
+ * can: numbers, booleans, a `Date` (has `getTime`) and a promise of a promise.
+ *
+ * @example
+ * ```ts
+ * import type { HandlerResult } from "./handlers.ts";
+ * const ok: HandlerResult = { id: 1, done: false }; // JSON
+ * // const no: HandlerResult = new Date(); // does not type-check: send date.toISOString()
+ * ```
+ */
+export type HandlerResult =
+  | string
+  | null
+  | undefined
+  | void
+  | Record<string, unknown>
+  | (object & { getTime?: never; then?: never });
+
+/**
+ * A route handler: gets the request and response, returns the body (see
+ * {@linkcode HandlerResult}) or throws an `HTTPResponse`/`HTTPError`.
  */
 export type Handler<P = Record<string, unknown>> = (
   req: CarafeRequest<P>,
   res: CarafeResponse,
-) => unknown;
+) => HandlerResult | Promise<HandlerResult>;
 
 /**
  * A handler of any route: what plugins and the route table hold. Its parameters are

@@ -58,7 +58,7 @@ export const IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable";
 const SUFFIX: Record<PrecompressedEncoding, string> = { br: ".br", gzip: ".gz" };
 
 interface Settings {
-  root: string;
+  root: string | URL;
   param: string;
   index: readonly string[];
   dotfiles: "deny" | "allow";
@@ -87,7 +87,7 @@ interface Settings {
  * app.get("/docs/<path:path>", serveDir("./site", { index: ["index.html", "index.htm"], cacheControl: "max-age=60" }));
  * ```
  */
-export function serveDir(root: string, options: ServeDirOptions = {}): (req: CarafeRequest) => Promise<HTTPResponse> {
+export function serveDir(root: string | URL, options: ServeDirOptions = {}): (req: CarafeRequest) => Promise<HTTPResponse> {
   const settings = settingsOf(root, options);
   return async (req) => {
     const value = req.params[settings.param];
@@ -108,8 +108,8 @@ export function serveDir(root: string, options: ServeDirOptions = {}): (req: Car
   };
 }
 
-function settingsOf(root: string, options: ServeDirOptions): Settings {
-  if (typeof root !== "string" || root === "") {
+function settingsOf(root: string | URL, options: ServeDirOptions): Settings {
+  if (!(typeof root === "string" || root instanceof URL) || root === "") {
     throw new TypeError('serveDir() needs the folder to serve: serveDir("./public").');
   }
   const cc = options.cacheControl;

@@ -20,6 +20,13 @@ import type { RequestContext } from "./request.ts";
 /** Carafe's version, as the banner and `carafe --version` print it. */
 export const VERSION = "0.1.0";
 
+/**
+ * Whether an app in this process has run with `debug`. Like Bottle's global `DEBUG`,
+ * it reaches past the app: named templates are no longer cached (core/template.ts), so
+ * edited files show at once. It stays on: templates do not know which app renders them.
+ */
+export const debugMode = { active: false };
+
 /** The options of an app with every default filled in. */
 export type Config = Required<Omit<CarafeOptions, "logger">> & { logger: (message: string) => void };
 
@@ -56,6 +63,7 @@ export function settingOf<K extends keyof Config>(config: Config, parent: Settin
 export function makeSettings(config: Config, parent: Settings | undefined, trust: RequestContext["trust"]): Settings {
   const values = {} as Config;
   for (const name of SETTING_NAMES) (values as Record<string, unknown>)[name] = settingOf(config, parent, name);
+  if (values.debug) debugMode.active = true;
   const logger = values.logger;
   const log = (message: string) => {
     try {

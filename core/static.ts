@@ -25,8 +25,12 @@ import { fileSystem, type FileInfo, type FileSystem } from "../shims/fs.ts";
 
 /** Options of {@linkcode staticFile}. */
 export interface StaticFileOptions {
-  /** The directory the file must be inside. Relative paths are resolved against the working directory. */
-  root: string;
+  /**
+   * The directory the file must be inside. A relative path is resolved against the
+   * working directory; a `file:` URL such as `new URL("./public/", import.meta.url)`
+   * finds the folder next to your module wherever the app is started from.
+   */
+  root: string | URL;
   /**
    * The `Content-Type`. Default: guessed from the file name (or the `download` name);
    * unknown extensions are sent as `application/octet-stream`.
@@ -88,7 +92,7 @@ export class StaticFile {
    * @param options see {@linkcode StaticFileOptions}
    */
   constructor(filename: string, options: StaticFileOptions) {
-    if (!options || typeof options.root !== "string" || options.root === "") {
+    if (!options || !(typeof options.root === "string" || options.root instanceof URL) || options.root === "") {
       throw new TypeError('staticFile() needs a root directory: staticFile(name, { root: "./public" }).');
     }
     this.filename = String(filename);
@@ -234,8 +238,8 @@ export function staticFile(filename: string, options: StaticFileOptions): Static
 const FORBIDDEN = () => new HTTPError(403, "Access denied.");
 const MISSING = () => new HTTPError(404, "File does not exist.");
 
-function rootError(root: string, absolute: string, err: unknown): Error {
-  return new Error(`staticFile(): the root directory ${JSON.stringify(root)} (${absolute}) cannot be used: ${codeOf(err) ?? err}.`, {
+function rootError(root: string | URL, absolute: string, err: unknown): Error {
+  return new Error(`staticFile(): the root directory ${JSON.stringify(String(root))} (${absolute}) cannot be used: ${codeOf(err) ?? err}.`, {
     cause: err,
   });
 }
@@ -255,7 +259,7 @@ function rootError(root: string, absolute: string, err: unknown): Error {
  */
 export async function locateFile(
   fs: FileSystem,
-  root: string,
+  root: string | URL,
   filename: string,
   dotfiles: "deny" | "allow" = "deny",
 ): Promise<{ path: string; info: FileInfo } | HTTPError> {

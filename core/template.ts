@@ -58,17 +58,27 @@
  */
 import { fileSystem } from "../shims/fs.ts";
 import { escapeHtml } from "./html.ts";
+import type { HandlerResult } from "./handlers.ts";
+import { debugMode } from "./settings.ts";
 
 /** Variables given to a template. */
 export type TemplateVars = Record<string, unknown>;
 
 /** Options of {@linkcode template}, {@linkcode view} and {@linkcode Template}. */
 export interface TemplateOptions {
-  /** Directories to find named templates in. Default: {@linkcode templatePath}. */
-  lookup?: readonly string[];
+  /**
+   * Directories to find named templates in: paths (against the working directory) or
+   * `file:` URLs (`new URL("./views/", import.meta.url)`, found wherever the app is
+   * started from). Default: {@linkcode templatePath}.
+   */
+  lookup?: readonly (string | URL)[];
   /** Flip the markers: `{{ x }}` raw, `{{! x }}` escaped. Default `false`. */
   noescape?: boolean;
-  /** Cache compiled named templates (default `true`); `false` re-reads the file each time, handy while editing. */
+  /**
+   * Cache compiled named templates. Default `true`, except once an app in the process
+   * runs with `debug` (Bottle's rule): then each render reads the file again, so edits
+   * show at once. `false` never caches; `true` always does.
+   */
   cache?: boolean;
 }
 
@@ -110,15 +120,18 @@ export class TemplateError extends Error {
 
 /**
  * Where named templates are looked up, in order (Bottle's `TEMPLATE_PATH`). Relative
- * directories are taken from the working directory. Mutable: push your own.
+ * directories are taken from the working directory, so an app started from another
+ * folder will not find `./views/`: put a `file:` URL first to look next to your module
+ * instead. Mutable: push your own.
  *
  * @example
  * ```ts
  * import { templatePath } from "./template.ts";
- * templatePath.unshift("./templates/");
+ * templatePath.unshift(new URL("./views/", import.meta.url)); // next to this file
  * ```
  */
-export const templatePath: string[] = ["./", "./views/"];
+export const templatePath: (string | URL)[] = ["./", "./views/"];
+
 
 const EXTENSIONS = ["", ".tpl", ".html"];
 
@@ -494,8 +507,9 @@ async function load(name: string, options: TemplateOptions): Promise<Template> {
   const fs = await fileSystem();
   const lookup = options.lookup ?? templatePath;
   for (const dir of lookup) {
+    const base = fs.resolve(dir);
     for (const ext of EXTENSIONS) {
-      const path = fs.resolve(`${dir}${dir.endsWith("/") ? "" : "/"}${name}${ext}`);
+      const path = fs.resolve(`${base}/${name}${ext}`);
       let source: string;
       try {
         source = await fs.readTextFile(path);
@@ -507,7 +521,8 @@ async function load(name: string, options: TemplateOptions): Promise<Template> {
       return new Template(source, { ...options, name });
     }
   }
-  throw new TemplateError(`not found in ${lookup.map((d) => JSON.stringify(d)).join(", ")} (tried no extension, .tpl, .html).`, name);
+  const tried = lookup.map((d) => JSON.stringify(String(d))).join(", ");
+  throw new TemplateError(`not found in ${tried} (tried no extension, .tpl, .html).`, name);
 }
 
 function render(sourceOrName: string, vars: TemplateVars, options: TemplateOptions): Promise<string> {
@@ -517,7 +532,9 @@ function render(sourceOrName: string, vars: TemplateVars, options: TemplateOptio
     if (!tpl) tpl = remember(bySource, key, new Template(sourceOrName, options));
     return tpl.render(vars);
   }
-  if (options.cache === false) return load(sourceOrName, options).then((t) => t.render(vars));
+  if (options.cache === false || (options.cache === undefined && debugMode.active)) {
+    return load(sourceOrName, options).then((t) => t.render(vars));
+  }
   const key = `${options.noescape ? 1 : 0}\0${(options.lookup ?? templatePath).join("\0")}\0${sourceOrName}`;
   let pending = byName.get(key);
   if (!pending) {
@@ -531,7 +548,11 @@ function render(sourceOrName: string, vars: TemplateVars, options: TemplateOptio
 /**
  * Renders a template given as source text or by name (Bottle's `template()`). Text with
  * a newline, `{` or `%` is source; anything else is a name looked up in
- * {@linkcode templatePath}. Compiled templates are cached.
+ * {@linkcode templatePath}. Compiled templates are cached (named ones not once an app
+ * runs with `debug`).
+ *
+ * Unlike Bottle's, it returns a `Promise<string>` (reading the file and `await` inside
+ * templates are asynchronous): return it from a handler as it is, or `await` it.
  *
  * @example
  * ```ts
@@ -589,7 +610,7 @@ export function view(
   name: string,
   defaults: TemplateVars = {},
   options: TemplateOptions = {},
-): <A extends unknown[]>(handler: (...args: A) => unknown) => (...args: A) => Promise<unknown> {
+): <A extends unknown[]>(handler: (...args: A) => HandlerResult | Promise<HandlerResult>) => (...args: A) => Promise<HandlerResult> {
   return (handler) => async (...args) => {
     const out = await handler(...args);
     if (out === null || out === undefined) return template(name, defaults, options);

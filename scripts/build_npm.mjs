@@ -4,7 +4,7 @@
 // deno.json's version. Tests and examples are compiled too (the Node test run uses them)
 // but left out of the published files.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -48,11 +48,30 @@ const pkg = {
     "./package.json": "./package.json",
   },
   bin: { carafe: "./esm/cli.js" },
+  // Declarations that name node: types (toNodeHandler's node:http listener) need them;
+  // "*" takes the user's own version when there is one. See nodeTypesReferenced below.
+  dependencies: { "@types/node": "*" },
   files: ["esm/", "!esm/tests/", "!esm/examples/", "README.md", "LICENSE"],
   // Only the command runs anything when imported: bundlers may drop every unused module.
   sideEffects: ["./esm/cli.js"],
 };
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+
+// TypeScript 6+ loads no @types package unless a tsconfig lists it ("types" defaults to
+// []), so a user's `tsc` would stop at "Cannot find name 'node:http'" in our
+// declarations. A reference directive in each declaration that imports a node: module
+// brings @types/node in where it is needed, and only there.
+function nodeTypesReferenced(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) nodeTypesReferenced(path);
+    else if (entry.name.endsWith(".d.ts")) {
+      const text = readFileSync(path, "utf8");
+      if (/from "node:/.test(text)) writeFileSync(path, `/// <reference types="node" />\n${text}`);
+    }
+  }
+}
+nodeTypesReferenced(join(out, "esm"));
 for (const f of ["README.md", "LICENSE"]) {
   if (existsSync(join(root, f))) copyFileSync(join(root, f), join(out, f));
 }

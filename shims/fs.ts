@@ -38,8 +38,11 @@ export interface FileInfo {
  * (`ENOENT`, `EACCES`, `ENOTDIR`, `ELOOP`…), which is what `core/` looks at.
  */
 export interface FileSystem {
-  /** The absolute form of `path` (against the working directory), normalised; no file access. */
-  resolve(path: string): string;
+  /**
+   * The absolute form of `path` (against the working directory), normalised; no file
+   * access. A `file:` URL (`new URL("./views/", import.meta.url)`) is its path.
+   */
+  resolve(path: string | URL): string;
   /** The path separator (`/`, or `\` on Windows). */
   readonly sep: string;
   /** File facts, following symlinks. */
@@ -119,6 +122,9 @@ interface NodeFsPromises {
 interface NodePath {
   resolve(path: string): string;
   sep: string;
+}
+interface NodeUrl {
+  fileURLToPath(url: URL): string;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -266,11 +272,16 @@ function bunFileSystem(node: FileSystem): FileSystem {
 
 async function loadNodeFileSystem(): Promise<FileSystem> {
   // Variables keep bundlers for the edge from trying to resolve these eagerly.
-  const fsName = "node:fs/promises", pathName = "node:path";
+  const fsName = "node:fs/promises", pathName = "node:path", urlName = "node:url";
   const fsp: NodeFsPromises = await import(fsName);
   const path: NodePath = await import(pathName);
+  const url: NodeUrl = await import(urlName);
   return {
-    resolve: (p) => path.resolve(p),
+    resolve(p) {
+      if (typeof p === "string") return path.resolve(p);
+      if (p.protocol !== "file:") throw new TypeError(`${p.href} is not a file: URL; give a path or new URL("./dir/", import.meta.url).`);
+      return path.resolve(url.fileURLToPath(p));
+    },
     sep: path.sep,
     async stat(p) {
       const s = await fsp.stat(p);

@@ -251,3 +251,27 @@ export function onProcessExit(fn: () => void): void {
   if (runtime === "deno") g.addEventListener?.("unload", fn);
   else g.process?.on?.("exit", fn);
 }
+
+/**
+ * Where a module's syntax error is, as the runtime's own syntax check says it
+ * (`node --check file`: the file and line, the line, a caret, the message): Node's
+ * `import()` rejects with the message alone. `undefined` when the check finds nothing
+ * or cannot run (Deno and Bun put the place in the error itself).
+ *
+ * @example
+ * ```ts
+ * import { syntaxErrorReport } from "./processes.ts";
+ * console.log(await syntaxErrorReport("/srv/app/app.mjs") ?? "no syntax error");
+ * ```
+ */
+export async function syntaxErrorReport(file: string): Promise<string | undefined> {
+  if (runtime !== "node") return undefined;
+  const { spawnSync } = await import("node:child_process");
+  const { default: process } = await import("node:process");
+  const check = spawnSync(process.execPath, ["--check", file], { encoding: "utf8", timeout: 10_000 });
+  if (check.status === 0 || !check.stderr) return undefined;
+  // "file:line\n<code>\n   ^^^\n\nSyntaxError: …\n    at …": up to the message.
+  const lines = check.stderr.split("\n");
+  const end = lines.findIndex((l) => /^\w*Error: /.test(l));
+  return (end < 0 ? lines.slice(0, 4) : lines.slice(0, end + 1)).filter((l) => l !== "").join("\n");
+}

@@ -7,18 +7,19 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Carafe, HTTPError, HTTPResponse } from "../mod.ts";
+import type { HandlerResult } from "../mod.ts";
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Answers GET `path` (or `method`) from an app whose only route returns `value`. */
-async function answer(value: () => unknown, method = "GET", log: string[] = []) {
+async function answer(value: () => HandlerResult | Promise<HandlerResult>, method = "GET", log: string[] = []) {
   const app = new Carafe({ logger: (line) => log.push(line) }).route("/", ["GET", "HEAD"], value);
   const res = await app.fetch(new Request("http://localhost/", { method }));
   return { status: res.status, type: res.headers.get("content-type"), length: res.headers.get("content-length"), body: await res.text() };
 }
 
 describe("casting a handler's return value", () => {
-  const cases: [string, () => unknown, number, string | null, string][] = [
+  const cases: [string, () => HandlerResult | Promise<HandlerResult>, number, string | null, string][] = [
     ["a string is HTML", () => "<p>hi</p>", 200, "text/html; charset=UTF-8", "<p>hi</p>"],
     ["a plain object is JSON", () => ({ a: 1 }), 200, "application/json", '{"a":1}'],
     ["an array is JSON", () => [1, "two"], 200, "application/json", '[1,"two"]'],
@@ -49,9 +50,29 @@ describe("casting a handler's return value", () => {
     assert.match(got.body, /&lt;short &amp; stout&gt;/);
   });
 
+  test("the Handler type refuses what cannot be sent: a Date, a number, a boolean (a type error, not a 500 found in production)", async () => {
+    const app = new Carafe({ logger: () => {} });
+    // Each @ts-expect-error fails `npm test`'s type check if the type ever accepts the value again.
+    // @ts-expect-error a Date is not an answer: send date.toISOString() or put it in an object
+    app.get("/date", () => new Date());
+    // @ts-expect-error also when the handler is async
+    app.get("/later", async () => new Date());
+    // @ts-expect-error a number
+    app.get("/n", () => 42);
+    // @ts-expect-error a boolean
+    app.get("/b", () => true);
+    interface Todo { id: number; title: string }
+    const todo: Todo = { id: 1, title: "x" };
+    app.get("/todo", () => todo); // interfaces, arrays and plain objects are JSON
+    app.get("/todos", async () => [todo]);
+    app.get("/empty", () => {});
+    assert.equal((await app.fetch(new Request("http://localhost/date"))).status, 500, "and the run time still refuses it");
+    assert.deepEqual(await (await app.fetch(new Request("http://localhost/todo"))).json(), todo);
+  });
+
   test("a value that cannot be sent is a logged 500, not a crash", async () => {
     const log: string[] = [];
-    const got = await answer(() => 42, "GET", log);
+    const got = await answer(() => 42 as never, "GET", log);
     assert.equal(got.status, 500);
     assert.match(log.join("\n"), /returned a number, which cannot be sent/);
   });

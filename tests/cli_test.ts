@@ -6,7 +6,9 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import process from "node:process";
 import { join } from "node:path";
 import { collect, here, runtime, spawnScript, stop, tempDir, waitForOutput } from "./_helpers.ts";
 import { get, sleep, waitUntil } from "./_cluster_helpers.ts";
@@ -51,6 +53,14 @@ describe("cli: parsing", () => {
     assert.deepEqual(o.config, { "db.url": "postgres://h/db", greeting: "hi", flag: true });
   });
 
+  test("-C trust_proxy takes loopback, true, false or a comma list of addresses", () => {
+    assert.deepEqual(parseArgs(["-C", "trust_proxy=10.0.0.1, 10.0.0.0/8", "a.ts"]).run.trustProxy, ["10.0.0.1", "10.0.0.0/8"]);
+    assert.deepEqual(parseArgs(["-C", "trust_proxy=127.0.0.1", "a.ts"]).run.trustProxy, ["127.0.0.1"]);
+    assert.equal(parseArgs(["-C", "trust_proxy=loopback", "a.ts"]).run.trustProxy, "loopback");
+    assert.equal(parseArgs(["-C", "trust_proxy=true", "a.ts"]).run.trustProxy, true);
+    assert.deepEqual(parseArgs(["-c", "t.json", "a.ts"], () => '{"trust_proxy": ["::1"]}').run.trustProxy, ["::1"]);
+  });
+
   test("-w selects the cluster; a native -s names what the workers run", () => {
     assert.deepEqual([parseArgs(["-w", "2", "a.ts"]).run.server, parseArgs(["-w", "2", "a.ts"]).run.worker], ["cluster", undefined]);
     const o = parseArgs(["-s", "node", "-w", "2", "a.ts"]);
@@ -81,11 +91,49 @@ describe(`cli: the program (${runtime})`, { concurrency: false }, () => {
     assert.match(h.stdout, /--workers/);
   });
 
-  test("no module: usage and Bottle's error, exit 1", async () => {
-    const r = await collect(spawnScript(cli, []));
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /Usage: carafe/);
-    assert.match(r.stderr, /\nError: No application entry point specified\.\n$/);
+  test("a usage mistake: one line saying what is wrong and where help is, exit 2", async () => {
+    const none = await collect(spawnScript(cli, []));
+    assert.equal(none.code, 2);
+    assert.equal(none.stderr, 'carafe: no application given: carafe [options] module[:export]\nRun "carafe --help" for the options.\n');
+    const bad = await collect(spawnScript(cli, ["--workers", "lots", fixture]));
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stderr.trim().split("\n").length, 2, bad.stderr);
+    assert.match(bad.stderr, /^carafe: .*workers.*\nRun "carafe --help" for the options\.\n$/);
+  });
+
+  test("a syntax error in the app: its file and line, no runtime internals, exit 1", async () => {
+    const dir = tempDir("carafe-cli-syntax-");
+    try {
+      const file = join(dir.path, "broken.mjs");
+      writeFileSync(file, 'const app = { fetch: () => new Response("x") };\nfunction open() {\n  return 1;\n\nexport default app;\n');
+      const r = await collect(spawnScript(cli, [file]));
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^carafe: cannot load ".*broken\.mjs": /);
+      assert.match(r.stderr, /broken\.mjs:\d+/, "the file and line");
+      assert.doesNotMatch(r.stderr, /node:internal|ext:|ModuleLoader|compileSourceTextModule/);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test("a port in use: one line naming it and what to do, exit 1", async () => {
+    const first = await serve(["-b", "127.0.0.1:0", fixture]);
+    try {
+      const port = new URL(first.url).port;
+      const r = await collect(spawnScript(cli, ["-b", `127.0.0.1:${port}`, fixture]));
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stderr.trim().split("\n").filter((l) => !/starting up|^$/.test(l));
+      assert.deepEqual(lines, [`carafe: 127.0.0.1:${port} is already in use: choose another with --bind, or stop the server listening there.`]);
+    } finally {
+      await stop(first.child);
+    }
+  });
+
+  test("Deno without permissions: says a permission was denied and to add -A", { skip: runtime !== "deno" && "Deno's permissions" }, async () => {
+    const deno = process.execPath;
+    const r = await collect(spawn(deno, ["run", "--no-lock", "--allow-env", cli, fixture], { stdio: ["ignore", "pipe", "pipe"] }));
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^carafe: Deno denied a permission while loading ".*cluster_cli_app\.ts" \(--allow-read\): run Deno with -A/);
   });
 
   test("bad export or module: a clear error, exit 1", async () => {

@@ -1,6 +1,7 @@
 /**
  * The npm package as a Node user gets it: `npm pack` of the build in npm/, installed
- * into an empty project, imported by name, serving a request; the `carafe` bin runs.
+ * into an empty project, imported by name, serving a request; the `carafe` bin runs;
+ * a TypeScript user's strict check passes against the published declarations.
  *
  * Only the Node run checks it: that run builds npm/ just before (scripts/test.mjs),
  * while Deno and Bun run the sources and may find npm/ stale or absent.
@@ -31,7 +32,8 @@ test("npm pack of npm/ installs into an empty project; import { Carafe, run } fr
     const project = join(dir.path, "project");
     execFileSync("mkdir", ["-p", project]);
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "user-app", private: true, type: "module" }));
-    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", "--silent", tarball], { cwd: project });
+    // --prefer-offline: the package depends on @types/node, which the cache may lack.
+    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--silent", tarball], { cwd: project });
     writeFileSync(
       join(project, "app.js"),
       `import { Carafe } from "@carafe/carafe";
@@ -60,6 +62,25 @@ process.exit(0);
     const out = spawnSync(process.execPath, ["app.js"], { cwd: project, encoding: "utf8", env, timeout: 30_000 });
     assert.equal(out.status, 0, out.stderr);
     assert.equal(out.stdout, '200 {"hello":"npm"}\n200 {"hello":"socket"}\nundefined from lambda\n');
+    // A TypeScript user's strict check of the package's declarations: no skipLibCheck,
+    // no "types" entry (TypeScript 6+ then loads no @types package by itself).
+    writeFileSync(
+      join(project, "typed.ts"),
+      `import { Carafe, run, toNodeHandler } from "@carafe/carafe";
+import type { HandlerResult } from "@carafe/carafe";
+const app = new Carafe();
+app.get("/hello/<name>", (req): HandlerResult => ({ hello: req.params.name }));
+export const listener = toNodeHandler(app);
+await run({ app, port: 0, quiet: true });
+`,
+    );
+    const tsc = join(here("mod.ts"), "..", "..", "..", "node_modules", ".bin", "tsc");
+    const typed = spawnSync(tsc, ["--noEmit", "--strict", "--module", "nodenext", "--target", "es2022", "--lib", "es2022,dom", "typed.ts"], {
+      cwd: project,
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.equal(typed.status, 0, typed.stdout + typed.stderr);
     const bin = spawnSync(join(project, "node_modules", ".bin", "carafe"), ["--version"], { encoding: "utf8", env, timeout: 30_000 });
     assert.equal(bin.status, 0, bin.stderr);
     assert.match(bin.stdout, /^Carafe \d+\.\d+\.\d+ \(node /m);

@@ -4,9 +4,10 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Carafe } from "../mod.ts";
 import { guessMimeType, parseRange, staticFile, StaticFile, type StaticFileOptions } from "../core/static.ts";
+import { serveDir } from "../core/serve_dir.ts";
 import { fileSystem, setFileSystem, type FileSystem } from "../shims/fs.ts";
 import { compiled, runtime, tempDir } from "./_helpers.ts";
 
@@ -123,6 +124,21 @@ describe("staticFile: a plain GET", () => {
 
   test("staticFile without a root is a TypeError that says what to pass", () => {
     assert.throws(() => staticFile("x", {} as StaticFileOptions), /needs a root directory/);
+  });
+
+  test("a root may be a file: URL (next to the module, whatever the working directory); serveDir's too", async () => {
+    const app = new Carafe({ logger: () => {} });
+    const rootUrl = pathToFileURL(ROOT + "/");
+    app.get("/f/<name:path>", (req) => staticFile(req.params.name, { root: rootUrl }));
+    app.get("/d/<path:path>", serveDir(rootUrl));
+    for (const path of ["/f/hello.txt", "/d/hello.txt"]) {
+      const res = await get(app, path);
+      assert.equal(res.status, 200, path);
+      assert.equal(await res.text(), "Hello, static world!\n");
+    }
+    assert.equal((await get(app, "/f/..%2f..%2fpackage.json")).status, 403, "still confined to the root");
+    const web = new Carafe({ logger: () => {} }).get("/", (req) => staticFile("x", { root: new URL("https://cdn.example/") }).respond(req));
+    assert.equal((await get(web, "/")).status, 500, "an http: URL is no folder");
   });
 
   test("a root that does not exist is a 500 and the log says which root", async () => {

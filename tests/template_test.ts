@@ -4,10 +4,10 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Carafe } from "../mod.ts";
 import { clearTemplateCache, Template, template, TemplateError, templatePath, view } from "../core/template.ts";
-import { compiled, tempDir } from "./_helpers.ts";
+import { collect, compiled, spawnScript, tempDir } from "./_helpers.ts";
 
 // Fixtures stay in the source tree; the compiled tests under npm/esm/tests reach back to them.
 const VIEWS = fileURLToPath(new URL(compiled ? "../../../tests/fixtures/views/" : "./fixtures/views/", import.meta.url));
@@ -221,13 +221,56 @@ describe("template: caching", () => {
   after(() => tmp.remove());
 
   test("named templates are compiled once; clearTemplateCache() or cache: false re-read the file", async () => {
-    const look = { lookup: [tmp.path] };
+    // cache: true, explicitly: the default depends on whether a debug app ran last (next tests).
+    const look = { lookup: [tmp.path], cache: true };
     assert.equal(await template("greet", { name: "a" }, look), "v1 a");
     writeFileSync(join(tmp.path, "greet.tpl"), "v2 {{ name }}");
     assert.equal(await template("greet", { name: "a" }, look), "v1 a", "served from the cache");
     assert.equal(await template("greet", { name: "a" }, { ...look, cache: false }), "v2 a");
     clearTemplateCache();
     assert.equal(await template("greet", { name: "a" }, look), "v2 a");
+  });
+
+  test("once an app runs with debug, as in Bottle, named templates are read again on every render", async () => {
+    // A child process: the switch is process-wide and stays on (Bun runs every test file in one process).
+    const script = `
+      import { writeFileSync } from "node:fs";
+      import { Carafe, template } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href.replace(/\.ts$/, compiled ? ".js" : ".ts"))};
+      const file = ${JSON.stringify(join(tmp.path, "page.tpl"))};
+      const page = (debug) => {
+        const app = new Carafe({ debug });
+        app.get("/", () => template("page", {}, { lookup: [${JSON.stringify(tmp.path)}] }));
+        return async () => await (await app.fetch(new Request("http://localhost/"))).text();
+      };
+      const out = [];
+      writeFileSync(file, "one");
+      const normal = page(false);
+      out.push(await normal());
+      writeFileSync(file, "two");
+      out.push(await normal()); // cached
+      const debug = page(true);
+      out.push(await debug()); // read again
+      writeFileSync(file, "three");
+      out.push(await debug(), await normal());
+      console.log(out.join(" "));`;
+    const scriptFile = join(tmp.path, "debug_templates.mjs");
+    writeFileSync(scriptFile, script);
+    const r = await collect(spawnScript(scriptFile, []));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "one one two three three");
+  });
+
+  test("lookup directories may be file: URLs, found wherever the app was started from", async () => {
+    writeFileSync(join(tmp.path, "where.tpl"), "found {{ x }}");
+    const url = pathToFileURL(tmp.path + "/");
+    assert.equal(await template("where", { x: 1 }, { lookup: [url], cache: false }), "found 1");
+    templatePath.unshift(url);
+    try {
+      assert.equal(await template("where", { x: 2 }, { cache: false }), "found 2");
+    } finally {
+      templatePath.shift();
+    }
+    await assert.rejects(template("where", {}, { lookup: [new URL("https://example.com/views/")] }), /not a file: URL/);
   });
 
   test("a template not found is not cached: it is found once it exists", async () => {

@@ -19,6 +19,7 @@
  * @module
  */
 import { Carafe, HTTPError } from "../../mod.ts";
+import type { HandlerResult } from "../../mod.ts";
 import { openDemo, todoProblem, userOf } from "./context.ts";
 import { Store } from "./store.ts";
 
@@ -65,7 +66,7 @@ export function createApi(main: Carafe): Carafe {
   return api;
 }
 
-function reply(res: { status: number }, status: number, body: unknown): unknown {
+function reply(res: { status: number }, status: number, body: HandlerResult): HandlerResult {
   res.status = status;
   return body;
 }
