@@ -40,7 +40,7 @@ import {
 import { waitForTurn } from "./node_pipelining.ts";
 import { readPem } from "../shims/tls.ts";
 import { attachWebSockets } from "./websocket/node.ts";
-import { writeStderr } from "../shims/runtime.ts";
+import { runtime, writeStderr } from "../shims/runtime.ts";
 
 /** Unread request bodies up to this many bytes are drained to keep the connection; bigger ones close it. */
 const DRAIN_LIMIT = 256 * 1024;
@@ -50,6 +50,17 @@ const CLIENT_LEFT = "The client closed the connection before sending the whole b
 const asIs = (body: Uint8Array) => body;
 const decodeUtf8 = (body: Uint8Array) => utf8.decode(body);
 const parseUtf8Json = (body: Uint8Array): unknown => JSON.parse(utf8.decode(body));
+
+/**
+ * Whether a request or response is an HTTP/2 stream (node:http2's compatibility objects
+ * carry their `stream`). HTTP/2 has no `Connection` header (node:http2 drops it with a
+ * warning) and one socket carries many streams, so it is never closed for one of them.
+ */
+const isH2 = (x: IncomingMessage | ServerResponse): boolean => "stream" in x;
+/** `Connection: close` for HTTP/1, nothing for HTTP/2. */
+const closeAfter = (x: IncomingMessage | ServerResponse): { connection?: string } => isH2(x) ? {} : { connection: "close" };
+/** NGHTTP2_CANCEL: the code for "this stream's remaining request body is not wanted". */
+const H2_CANCEL = 8;
 
 
 /**
@@ -103,6 +114,7 @@ export class NodeRequest {
       const name = raw[i];
       const n = name.length;
       if (n === 4 && this.#host === undefined && name.toLowerCase() === "host") this.#host = raw[i + 1];
+      else if (n === 10 && this.#host === undefined && name === ":authority") this.#host = raw[i + 1]; // HTTP/2's Host
       else if (n === 14 && name.toLowerCase() === "content-length") {
         const v = Number(raw[i + 1]);
         this.declaredLength = Number.isInteger(v) && v >= 0 ? v : -1;
@@ -143,10 +155,21 @@ export class NodeRequest {
     if (this.#headers) return this.#headers;
     const h = new Headers();
     const raw = this.#im.rawHeaders;
+    let authority: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
+      // HTTP/2's pseudo-headers (:method, :path…) are not headers; :authority is Host.
+      if (raw[i][0] === ":") {
+        if (raw[i] === ":authority") authority = raw[i + 1];
+        continue;
+      }
       try {
         h.append(raw[i], raw[i + 1]);
       } catch { /* a value Headers rejects (node:http is laxer); skip it */ }
+    }
+    if (authority !== undefined && !h.has("host")) {
+      try {
+        h.set("host", authority);
+      } catch { /* not a valid value: left out, as above */ }
     }
     return (this.#headers = h);
   }
@@ -202,10 +225,13 @@ export class NodeRequest {
     if (this.#ac) return this.#ac.signal;
     const ac = (this.#ac = new AbortController());
     const res = this.#res;
-    if (res.destroyed && !res.writableFinished) ac.abort();
+    // node:http2's response reports writableFinished once its stream closed, even when
+    // the client reset it first: there, an answer never ended is the sign.
+    const unfinished = isH2(res) ? () => !res.writableEnded : () => !res.writableFinished;
+    if (res.destroyed && unfinished()) ac.abort();
     else {
       res.once("close", () => {
-        if (!res.writableFinished) ac.abort(new Error("The client disconnected."));
+        if (unfinished()) ac.abort(new Error("The client disconnected."));
       });
     }
     return ac.signal;
@@ -394,7 +420,7 @@ function nodeHandlers(app: FetchApp, options: NodeHandlerOptions): {
   const fail = (res: ServerResponse, err: unknown) => {
     logError(log, "Unhandled error while serving a request", err);
     if (!res.headersSent) {
-      res.writeHead(500, { "content-type": "text/plain", "content-length": "21", connection: "close" });
+      res.writeHead(500, { "content-type": "text/plain", "content-length": "21", ...closeAfter(res) });
       res.end("Internal Server Error");
     } else res.destroy();
   };
@@ -422,7 +448,7 @@ function nodeHandlers(app: FetchApp, options: NodeHandlerOptions): {
     if (done) res.on("close", done); // a response closes once: no once() wrapper needed
     const rec = accessLog ? logWhenDone(im, res) : undefined;
     if ((im.url?.length ?? 0) > MAX_URL_LENGTH) {
-      res.writeHead(414, { "content-type": "text/plain", "content-length": "12", connection: "close" });
+      res.writeHead(414, { "content-type": "text/plain", "content-length": "12", ...closeAfter(res) });
       res.end("URI Too Long");
       if (rec) rec.bytes = 12;
       return;
@@ -463,7 +489,7 @@ function nodeHandlers(app: FetchApp, options: NodeHandlerOptions): {
     const text = `Request body is larger than the limit of ${limit} bytes.`;
     const length = byteLength(text);
     // The client has not sent the body (it waits for 100 Continue): close after answering.
-    res.writeHead(413, { "content-type": "text/plain; charset=UTF-8", "content-length": String(length), connection: "close" });
+    res.writeHead(413, { "content-type": "text/plain; charset=UTF-8", "content-length": String(length), ...closeAfter(res) });
     res.end(text);
     if (rec) rec.bytes = length;
   }
@@ -519,12 +545,16 @@ function writeReply(
     }
   }
   if (cookies) headers["set-cookie"] = cookies;
-  if (closing) headers.connection = "close";
+  const h2 = isH2(im);
+  if (closing && !h2) headers.connection = "close";
   // An unread request body: drain it when small, else close the connection after the
   // response instead of reading (possibly) gigabytes nobody wants.
   if (req.hasBody && !im.complete) {
     const remaining = req.declaredLength < 0 ? Infinity : req.declaredLength - req.received;
-    if (remaining > DRAIN_LIMIT) {
+    if (remaining > DRAIN_LIMIT && h2) {
+      // HTTP/2: refuse the rest of this stream's body; the connection carries on.
+      res.once("finish", () => (im as IncomingMessage & { stream: { close(code: number): void } }).stream.close(H2_CANCEL));
+    } else if (remaining > DRAIN_LIMIT) {
       headers.connection = "close";
       res.once("finish", () => {
         // Keep reading briefly so that the client sees the response rather than a reset.
@@ -647,7 +677,8 @@ export const nodeAdapter: Adapter = {
         handler(im, res);
       });
     }
-    const sockets = trackSockets(server);
+    const sockets = trackSockets(server, !!o.tls);
+    const h2 = trackSessions(server);
     server.on("clientError", answerClientError);
     const url = await listenNode(server, o);
     let done!: () => void;
@@ -662,10 +693,13 @@ export const nodeAdapter: Adapter = {
       // short grace to send one: it is answered, then the connection closes.
       const grace = Math.min(DRAIN_GRACE, o.shutdownTimeout);
       if (sockets.open.size > 0) await Promise.race([delay(grace), sockets.allGone()]);
-      for (const s of sockets.open) if (!responding(s) && !webSockets.owns(s)) s.destroy();
+      for (const s of sockets.open) if (!responding(s) && !webSockets.owns(s) && !h2.owns(s)) s.destroy();
+      // HTTP/2: GOAWAY; the streams in flight finish, then each session closes its socket.
+      h2.closeAll();
       // In-flight requests and WebSocket closing handshakes finish, up to shutdownTimeout; then everything is cut.
       await Promise.race([Promise.all([inflight.idle(), socketsClosed]), delay(Math.max(0, o.shutdownTimeout - grace))]);
       server.closeAllConnections?.();
+      h2.destroyAll();
       for (const s of sockets.open) s.destroy();
       await Promise.race([stopped, delay(1000)]);
       if (o.socket) await unlinkQuietly(o.socket);
@@ -694,6 +728,18 @@ async function createNodeServer(
     }
     : { headersTimeout: 0, keepAliveTimeout: 0, requestTimeout: 0 };
   if (o.maxHeaderSize) serverOptions.maxHeaderSize = o.maxHeaderSize;
+  if (o.tls && runtime === "node") {
+    // HTTP/2 and HTTP/1.1 on one port, chosen by ALPN: h2 streams get node:http2's
+    // compatibility request and response, which look like node:http's to the handler.
+    const http2 = await import("node:http2");
+    const h2 = http2.createSecureServer({
+      allowHTTP1: true,
+      cert: await readPem(o.tls.cert),
+      key: await readPem(o.tls.key),
+      ...(o.maxHeaderSize ? { maxSendHeaderBlockLength: o.maxHeaderSize, settings: { maxHeaderListSize: o.maxHeaderSize } } : {}),
+    }, handler as never);
+    return h2 as unknown as import("node:http").Server;
+  }
   if (o.tls) {
     const https = await import("node:https");
     return https.createServer({ ...serverOptions, cert: await readPem(o.tls.cert), key: await readPem(o.tls.key) }, handler);
@@ -702,11 +748,14 @@ async function createNodeServer(
   return http.createServer(serverOptions, handler);
 }
 
-/** The server's open connections, and a promise for when the last one closed. */
-function trackSockets(server: import("node:http").Server): { open: Set<Socket>; allGone(): Promise<void> } {
+/**
+ * The server's open connections, and a promise for when the last one closed. With TLS
+ * they are the TLS sockets (node:http's parser and its `_httpMessage` live on those).
+ */
+function trackSockets(server: import("node:http").Server, tls: boolean): { open: Set<Socket>; allGone(): Promise<void> } {
   const open = new Set<Socket>();
   let gone: (() => void) | undefined;
-  server.on("connection", (s: Socket) => {
+  server.on(tls ? "secureConnection" : "connection", (s: Socket) => {
     open.add(s);
     s.once("close", () => {
       open.delete(s);
@@ -715,6 +764,44 @@ function trackSockets(server: import("node:http").Server): { open: Set<Socket>; 
   });
   return { open, allGone: () => new Promise<void>((r) => (gone = r)) };
 }
+
+/** The parts of node:http2's session used here. */
+interface H2Session {
+  close(): void;
+  destroy(): void;
+  on(event: "stream", listener: (stream: { once(event: "close", listener: () => void): void }) => void): void;
+  once(event: "close", listener: () => void): void;
+}
+
+/**
+ * HTTP/2 sessions of a server made by node:http2 (none on the others): how many
+ * streams each has open, closing them gracefully (GOAWAY) or at once.
+ */
+function trackSessions(server: import("node:http").Server): {
+  owns(socket: Socket): boolean;
+  closeAll(): void;
+  destroyAll(): void;
+} {
+  const sessions = new Set<H2Session>();
+  server.on("session", (session: H2Session) => {
+    sessions.add(session);
+    openStreams.set(session, 0);
+    session.on("stream", (stream) => {
+      openStreams.set(session, openStreams.get(session)! + 1);
+      stream.once("close", () => openStreams.set(session, openStreams.get(session)! - 1));
+    });
+    session.once("close", () => sessions.delete(session));
+  });
+  return {
+    // An HTTP/2 connection's socket is left to its session's GOAWAY.
+    owns: (socket) => (socket as Socket & { alpnProtocol?: string | false }).alpnProtocol === "h2",
+    closeAll: () => sessions.forEach((s) => s.close()),
+    destroyAll: () => sessions.forEach((s) => s.destroy()),
+  };
+}
+
+/** Open streams per HTTP/2 session: a session with one open is not idle. */
+const openStreams = new WeakMap<object, number>();
 
 /** A request Node could not parse: 431 / 408 / 400 and close, never a throw. */
 function answerClientError(err: Error & { code?: string }, socket: Socket): void {
@@ -756,6 +843,12 @@ function responding(socket: Socket): boolean {
 
 /** The server-wide socket timeout: cut the connection unless it is the app's turn. */
 function onInactive(socket: Socket): void {
+  // node:http2 reports an idle HTTP/2 session: close it (GOAWAY) only when no stream is
+  // open; a stream in progress is the app's or the client's business, as below.
+  if (openStreams.has(socket)) {
+    if (openStreams.get(socket) === 0) (socket as unknown as H2Session).close();
+    return;
+  }
   const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (res && !res.writableEnded) {
     // Headers not sent: the handler is working, fine once the request has fully arrived.
