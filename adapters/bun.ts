@@ -19,6 +19,7 @@ import {
   chmodSocket,
   delay,
   displayUrl,
+  closeOnce,
   handleOf,
   type HandleFn,
   idleTimeoutOf,
@@ -278,23 +279,13 @@ export const bunAdapter: Adapter = {
       url = displayUrl(o.tls ? "https" : "http", o.host, server.port);
       admit = admitter(url.slice(0, -1));
     }
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    let closing: Promise<void> | undefined;
-    return {
-      url,
-      finished,
-      close() {
-        return (closing ??= (async () => {
-          const socketsClosed = webSockets.sessions.closeAll(1001, "server shutting down", o.shutdownTimeout);
-          const graceful = Promise.all([server.stop(false), socketsClosed]);
-          if (await Promise.race([graceful.then(() => "done" as const), delay(o.shutdownTimeout)]) === "timeout") {
-            await server.stop(true);
-          }
-          if (o.socket) await unlinkQuietly(o.socket);
-          done();
-        })());
-      },
-    };
+    return closeOnce(url, async () => {
+      const socketsClosed = webSockets.sessions.closeAll(1001, "server shutting down", o.shutdownTimeout);
+      const graceful = Promise.all([server.stop(false), socketsClosed]);
+      if (await Promise.race([graceful.then(() => "done" as const), delay(o.shutdownTimeout)]) === "timeout") {
+        await server.stop(true);
+      }
+      if (o.socket) await unlinkQuietly(o.socket);
+    });
   },
 };

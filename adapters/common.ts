@@ -12,9 +12,10 @@
  * @module
  */
 
-import type { FetchApp, ServeInfo } from "./adapter.ts";
+import type { FetchApp, ServeInfo, Server } from "./adapter.ts";
 import { type Reply, replyToResponse, TypedReply } from "../core/reply.ts";
 import { isBodyless } from "../core/status.ts";
+import type { FastPathApp } from "../core/contract.ts";
 
 export { isBodyless };
 
@@ -197,7 +198,7 @@ export function utf8Length(text: string): number {
 }
 
 /** A Carafe app's `handle()` (reply before `Response`), bound; `undefined` for other fetch apps. */
-export type HandleFn = (request: Request, info?: ServeInfo) => Reply | Promise<Reply>;
+export type HandleFn = FastPathApp["handle"];
 
 /**
  * The app's `handle()` when it is a Carafe app, for adapters that look at the reply
@@ -210,7 +211,7 @@ export type HandleFn = (request: Request, info?: ServeInfo) => Reply | Promise<R
  * ```
  */
 export function handleOf(app: FetchApp): HandleFn | undefined {
-  const handle = (app as { handle?: HandleFn }).handle;
+  const handle = (app as Partial<FastPathApp>).handle;
   return typeof handle === "function" ? handle.bind(app) : undefined;
 }
 
@@ -405,7 +406,7 @@ export function delay(ms: number): Promise<"timeout"> {
  * ```
  */
 export function responder(app: FetchApp): (request: Request, info?: ServeInfo) => Response | Promise<Response> {
-  const respond = (app as { respond?: (request: Request, info?: ServeInfo) => Response | Promise<Response> }).respond;
+  const respond = (app as Partial<FastPathApp>).respond;
   return typeof respond === "function" ? respond.bind(app) : app.fetch.bind(app);
 }
 
@@ -438,4 +439,24 @@ export function warnOnce(log: (line: string) => void, key: string, message: stri
  */
 export function logError(log: (line: string) => void, what: string, err: unknown): void {
   log(`${what}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+}
+
+/**
+ * A running server's handle: `close()` runs `drain` once (every call gets the same
+ * promise) and `finished` resolves when that drain is over. The adapters' shared way to
+ * keep `close()` idempotent, as `run()` and signal handlers may call it more than once.
+ *
+ * @example
+ * ```ts
+ * import { closeOnce } from "./common.ts";
+ * const server = closeOnce("http://127.0.0.1:8080/", async () => {});
+ * await Promise.all([server.close(), server.close()]); // one drain
+ * await server.finished;
+ * ```
+ */
+export function closeOnce(url: string, drain: () => Promise<void>): Server {
+  let closing: Promise<void> | undefined;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  return { url, finished, close: () => (closing ??= drain().then(done)) };
 }

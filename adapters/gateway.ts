@@ -40,6 +40,7 @@ import { HostCheck, isValidHost } from "./host.ts";
 
 export type { FetchApp, ServeInfo };
 import { type Reply, TypedReply } from "../core/reply.ts";
+import type { FastPathApp } from "../core/contract.ts";
 
 /**
  * CGI meta-variables by name (FastCGI params, or the process environment for CGI): a
@@ -404,10 +405,10 @@ export async function answer(
 ): Promise<GatewayAnswer> {
   let reply: Reply;
   try {
-    const handle = (app as { handle?: (r: Request, i?: ServeInfo) => Promise<Reply> }).handle;
+    const handle = (app as Partial<FastPathApp>).handle;
     if (typeof handle === "function") {
-      // Carafe reads only method, url, headers, signal and body: the lazy request suffices.
-      reply = await handle.call(app, request as unknown as Request, request.info);
+      // Carafe reads only what IncomingRequest names: the lazy request suffices.
+      reply = await handle.call(app, request, request.info);
     } else {
       const res = await app.fetch(request.toRequest(), request.info);
       reply = { status: res.status, headers: res.headers, body: res.body };

@@ -25,23 +25,21 @@ import {
   AppliedError,
   applyResponse,
   discard,
-  finalize,
   HTML,
   logFor,
   MountedReply,
-  passThrough,
   sendable,
   Settled,
   toReply,
 } from "./cast.ts";
 import type { FetchHandler, IncomingRequest, ServeInfo } from "./contract.ts";
 import { describeError, HTTPError, HTTPResponse } from "./errors.ts";
-import type { AnyHandler, CarafeOptions, ErrorHandler, Handler, Hook, HookName, Plugin, Route, RouteInfo, RouteOptions } from "./handlers.ts";
+import type { AnyHandler, CarafeOptions, ErrorHandler, Handler, Hook, HookName, Plugin, Route, RouteOptions } from "./handlers.ts";
 import { errorPage } from "./html.ts";
 import { platformInfo } from "./platform.ts";
 import { compileTrust } from "./proxy.ts";
 import { ANSWER_FOR, type AnswersForRequest, ReplyTransform, replyToResponse, type Reply } from "./reply.ts";
-import { CarafeRequest, encodePath, REQUEST_TARGET, SERVER_PREFIX } from "./request.ts";
+import { CarafeRequest, encodePath, SERVER_PREFIX } from "./request.ts";
 import { CarafeResponse } from "./response.ts";
 import { Router, type PathParams } from "./router.ts";
 import { compileTrustSafely, type Config, CONFIG_DEFAULTS, makeSettings, sameSettings, SETTING_NAMES, settingOf, type Settings } from "./settings.ts";
@@ -445,13 +443,15 @@ export class Carafe {
    * reply.status; // 200
    * ```
    */
-  handle(request: Request, info?: ServeInfo): Reply | Promise<Reply> {
+  handle(request: IncomingRequest, info?: ServeInfo): Reply | Promise<Reply> {
     const url = request.url;
     const pathStart = url.indexOf("/", url.indexOf("://") + 3);
     const queryStart = pathStart < 0 ? -1 : url.indexOf("?", pathStart);
     const rawPath = pathStart < 0 ? "/" : url.slice(pathStart, queryStart < 0 ? undefined : queryStart);
     const search = queryStart < 0 ? "" : url.slice(queryStart);
-    return this.#dispatch(request, info, rawPath, search, scriptNameOf(info?.scriptName), undefined, this.#settings(undefined));
+    // The one place an adapter's request becomes `req.raw`: core reads only what
+    // IncomingRequest names (the contract, core/contract.ts), and `raw` says so.
+    return this.#dispatch(request as Request, info, rawPath, search, scriptNameOf(info?.scriptName), undefined, this.#settings(undefined));
   }
 
   /**

@@ -80,7 +80,12 @@ export interface RequestContext extends BodyLimits {
  * ```
  */
 export class CarafeRequest<P = Record<string, unknown>> {
-  /** The underlying web `Request` (under the `node` adapter: a lazy Request-compatible object). */
+  /**
+   * The underlying web `Request`. Under the `node`, `fastcgi` and `cgi` servers it is
+   * their lazy request object, which has what {@linkcode IncomingRequest} names (method,
+   * url, headers, body, signal) and the body methods; call its `toRequest()` where a
+   * real `Request` is needed.
+   */
   readonly raw: Request;
   /** The path inside the app's mount point, percent-decoded (`/hello/world`). */
   readonly path: string;

@@ -7,7 +7,7 @@
 import type { Adapter, ServeOptions, Server } from "../adapter.ts";
 import { type ListenTarget, listenStream } from "../../shims/socket.ts";
 import { stdinIsListeningSocket } from "../../shims/procfs.ts";
-import { chmodSocket, removeStaleSocket, unlinkQuietly } from "../common.ts";
+import { chmodSocket, closeOnce, removeStaleSocket, unlinkQuietly } from "../common.ts";
 import { createFastCgiEngine, type FastCgiServeOptions } from "./engine.ts";
 import { DEFAULT_LIMITS } from "./limits.ts";
 
@@ -77,18 +77,12 @@ export async function serveFastCgi(options: FastCgiServeOptions): Promise<Server
     const { host, port } = listener.address as { host: string; port: number };
     url = `fcgi://${host.includes(":") ? `[${host}]` : host}:${port}`;
   }
-  let resolveFinished!: () => void;
-  const finished = new Promise<void>((r) => (resolveFinished = r));
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    closing ??= (async () => {
-      const stopped = listener.close(); // stops accepting now; resolves once every connection is gone
-      await engine.close(options.shutdownTimeout);
-      await stopped;
-      if (options.socket) await unlinkQuietly(options.socket);
-      resolveFinished();
-    })();
-  return { url, close, finished };
+  return closeOnce(url, async () => {
+    const stopped = listener.close(); // stops accepting now; resolves once every connection is gone
+    await engine.close(options.shutdownTimeout);
+    await stopped;
+    if (options.socket) await unlinkQuietly(options.socket);
+  });
 }
 
 function friendlyListenError(error: Error & { code?: string }, options: ServeOptions): Error {

@@ -23,11 +23,12 @@ import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Socket } from "node:net";
 import type { FetchApp, ServeInfo } from "../adapter.ts";
 import { logError, MAX_URL_LENGTH } from "../common.ts";
-import { type Reply, replyToResponse } from "../../core/reply.ts";
+import { replyToResponse } from "../../core/reply.ts";
 import { upgradeOf } from "../../core/websocket.ts";
 import { switchingProtocols, writePlainAnswer } from "./handshake.ts";
 import { NodeTransport } from "./node_socket.ts";
 import { SessionSet, WebSocketSession } from "./session.ts";
+import type { FastPathApp } from "../../core/contract.ts";
 
 /** Options of {@linkcode attachWebSockets}. */
 export interface NodeWebSocketOptions {
@@ -72,7 +73,7 @@ function requestOf(im: IncomingMessage, scheme: string): Request {
 
 /** The app's answer as a `Response` (a Carafe app's reply, or a fetch app's own). */
 async function answerOf(app: FetchApp, request: Request, info: ServeInfo): Promise<Response> {
-  const handle = (app as { handle?: (r: Request, i?: ServeInfo) => Reply | Promise<Reply> }).handle;
+  const handle = (app as Partial<FastPathApp>).handle;
   if (typeof handle !== "function") return await app.fetch(request, info);
   const reply = await handle.call(app, request, info);
   return reply.response ?? replyToResponse(reply);
