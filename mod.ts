@@ -75,7 +75,7 @@ export type { ServerSentEvent, SSEContext, SSEItem, SSEOptions, SSESource } from
 export { clearTemplateCache, Template, template, TemplateError, templatePath, view } from "./core/template.ts";
 export type { TemplateOptions, TemplateVars } from "./core/template.ts";
 // toNodeHandler, clusterWorkerId and isClusterWorker come from adapters/mod.ts, which
-// loads adapters/node.ts only when toNodeHandler is called and of adapters/cluster/ only
+// loads adapters/node/ only when toNodeHandler is called and of adapters/cluster/ only
 // worker_id.ts: importing Carafe (a CGI program starts with it on every request) loads
 // neither adapter.
 export {
@@ -90,4 +90,4 @@ export {
 } from "./adapters/mod.ts";
 export type { Loader, RunOptions } from "./adapters/mod.ts";
 export type { Adapter, FetchApp, ServeOptions, Server, TlsOptions } from "./adapters/adapter.ts";
-export type { NodeHandlerOptions } from "./adapters/node.ts";
+export type { NodeHandlerOptions } from "./adapters/node/mod.ts";

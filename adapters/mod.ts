@@ -2,7 +2,7 @@
  * `run()`: serve an app on any server by name (Bottle's `run(app, server=...)`), and
  * the registry of adapters behind it.
  *
- * Adapters are loaded lazily (`() => import("./node.ts")`), so starting one server
+ * Adapters are loaded lazily (`() => import("./node/mod.ts")`), so starting one server
  * never loads the others: a CGI program starts without parsing node:http glue.
  *
  * @example
@@ -19,7 +19,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy } from "./adapter.ts";
-import type { NodeHandlerOptions } from "./node.ts";
+import type { NodeHandlerOptions } from "./node/mod.ts";
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_TIMEOUT } from "./common.ts";
 import { clusterWorkerId, isClusterWorker } from "./cluster/worker_id.ts";
 import { backgroundWork } from "../core/platform.ts";
@@ -29,6 +29,7 @@ import { type PassengerHost, passengerHost } from "./passenger.ts";
 export type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy };
 
 import { VERSION } from "../core/settings.ts";
+import type { FastPathApp } from "../core/contract.ts";
 export { VERSION };
 
 /**
@@ -127,7 +128,7 @@ export type Loader = () => Promise<Adapter>;
 const registry = new Map<string, Loader>([
   ["deno", async () => (await import("./deno.ts")).denoAdapter],
   ["bun", async () => (await import("./bun.ts")).bunAdapter],
-  ["node", async () => (await import("./node.ts")).nodeAdapter],
+  ["node", async () => (await import("./node/mod.ts")).nodeAdapter],
   ["cluster", async () => (await import("./cluster/mod.ts")).clusterAdapter],
   ["fastcgi", async () => (await import("./fastcgi/mod.ts")).fastcgiAdapter],
   ["cgi", async () => (await import("./cgi.ts")).cgiAdapter],
@@ -469,7 +470,7 @@ function banner(adapter: Adapter, server: Server, host: PassengerHost | undefine
 async function forPassenger(base: string, app: FetchApp): Promise<FetchApp> {
   const { Carafe } = await import("../core/app.ts");
   const inner = base === "/" ? app : new Carafe().mount(base, app as Parameters<InstanceType<typeof Carafe>["mount"]>[1]);
-  const handle = (inner as { handle?: (request: Request, info?: ServeInfo) => unknown }).handle;
+  const handle = (inner as Partial<FastPathApp>).handle;
   const infoOf = (request: Request, info?: ServeInfo): ServeInfo => ({
     ...info,
     remoteAddr: request.headers.get("!~passenger-client-address") ?? info?.remoteAddr,
@@ -507,7 +508,7 @@ export function toNodeHandler(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   let failure: unknown;
-  const loading = import("./node.ts").then(
+  const loading = import("./node/mod.ts").then(
     (m) => void (handler = m.toNodeHandler(app, options)),
     (err) => void (failure = err),
   );

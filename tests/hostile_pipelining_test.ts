@@ -12,7 +12,7 @@ import process from "node:process";
 import { Carafe, staticFile } from "../mod.ts";
 import { run } from "../adapters/mod.ts";
 import type { Server } from "../adapters/adapter.ts";
-import { MAX_PIPELINED } from "../adapters/node_pipelining.ts";
+import { MAX_PIPELINED } from "../adapters/node/pipelining.ts";
 import { inCI, runtime, tempDir } from "./_helpers.ts";
 import { eventually, request } from "./_native_helpers.ts";
 

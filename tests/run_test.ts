@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 import { Carafe, isClusterWorker, popDefaultApp, pushDefaultApp, toNodeHandler as lazyNodeHandler } from "../mod.ts";
 import { autoServerName, getAdapter, registerAdapter, run, type ServeOptions, serverNames, VERSION } from "../adapters/mod.ts";
 import { displayUrl } from "../adapters/common.ts";
-import { toNodeHandler } from "../adapters/node.ts";
+import { toNodeHandler } from "../adapters/node/mod.ts";
 import { collect, here, runtime, spawnScript, stop, tempDir, waitForOutput } from "./_helpers.ts";
 import { startFixture, type Started } from "./_native_helpers.ts";
 import { get as httpGet } from "./_cluster_helpers.ts";

@@ -39,7 +39,7 @@ export interface ClusterOptions extends ServeOptions {
 const WORKER_ADAPTERS: Record<string, () => Promise<Adapter>> = {
   deno: async () => (await import("../deno.ts")).denoAdapter,
   bun: async () => (await import("../bun.ts")).bunAdapter,
-  node: async () => (await import("../node.ts")).nodeAdapter,
+  node: async () => (await import("../node/mod.ts")).nodeAdapter,
 };
 
 /** Loads the native adapter a worker runs. */
