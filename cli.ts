@@ -250,6 +250,35 @@ function applyConfig(into: CliOptions, values: Record<string, unknown>): void {
  * ```
  */
 export function parseArgs(argv: string[], readFile: (path: string) => string = readTextFileSync): CliOptions {
+  const { options: o, flags, confFiles, params } = readFlags(argv);
+  // Files first, then -C params, then flags: the later, the stronger.
+  for (const file of confFiles) applyConfig(o, readConfigFile(file, readFile));
+  for (const p of params) {
+    const eq = p.indexOf("=");
+    if (eq === 0) throw new CliError(`--param ${p}: the key is missing`);
+    applyConfig(o, eq < 0 ? { [p]: true } : { [p.slice(0, eq)]: convert(p.slice(eq + 1)) });
+  }
+  Object.assign(o.run, flags);
+  // --workers means the cluster; a native server named with it is what the workers run.
+  if (o.run.workers !== undefined) {
+    if (o.run.server === undefined || o.run.server === "auto") o.run.server = "cluster";
+    else if (["deno", "bun", "node"].includes(o.run.server as string)) {
+      o.run.worker = o.run.server as string;
+      o.run.server = "cluster";
+    }
+  }
+  return o;
+}
+
+/** The command line read once, in order: flags, the module, and the files and params to apply after. */
+interface ReadFlags {
+  options: CliOptions;
+  flags: RunOptions;
+  confFiles: string[];
+  params: string[];
+}
+
+function readFlags(argv: string[]): ReadFlags {
   const o: CliOptions = { run: {}, config: {}, reload: false, help: false, version: false };
   const flags: RunOptions = {};
   const confFiles: string[] = [];
@@ -314,30 +343,17 @@ export function parseArgs(argv: string[], readFile: (path: string) => string = r
         o.target = arg;
     }
   }
-  for (const file of confFiles) {
-    let text: string;
-    try {
-      text = readFile(file);
-    } catch (e) {
-      throw new CliError(`cannot read config file ${file}: ${(e as Error).message}`);
-    }
-    applyConfig(o, parseConfig(text, file));
+  return { options: o, flags, confFiles, params };
+}
+
+function readConfigFile(file: string, readFile: (path: string) => string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFile(file);
+  } catch (e) {
+    throw new CliError(`cannot read config file ${file}: ${(e as Error).message}`);
   }
-  for (const p of params) {
-    const eq = p.indexOf("=");
-    if (eq === 0) throw new CliError(`--param ${p}: the key is missing`);
-    applyConfig(o, eq < 0 ? { [p]: true } : { [p.slice(0, eq)]: convert(p.slice(eq + 1)) });
-  }
-  Object.assign(o.run, flags);
-  // --workers means the cluster; a native server named with it is what the workers run.
-  if (o.run.workers !== undefined) {
-    if (o.run.server === undefined || o.run.server === "auto") o.run.server = "cluster";
-    else if (["deno", "bun", "node"].includes(o.run.server as string)) {
-      o.run.worker = o.run.server as string;
-      o.run.server = "cluster";
-    }
-  }
-  return o;
+  return parseConfig(text, file);
 }
 
 /** Splits `module[:export]`; a `:` that belongs to a URL scheme or a Windows drive is not a separator. */

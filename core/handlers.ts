@@ -15,10 +15,8 @@ import type { HTTPError } from "./errors.ts";
 import type { TrustProxy } from "./proxy.ts";
 import type { CarafeRequest } from "./request.ts";
 import type { CarafeResponse } from "./response.ts";
-import type { BodyLimits } from "./body.ts";
 // Type-only: erased at run time, so no import circle.
 import type { Carafe } from "./app.ts";
-import type { FetchHandler } from "./contract.ts";
 
 
 /** Settings of an app. `run()` copies its options of the same names here. */

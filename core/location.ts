@@ -32,7 +32,6 @@ const PLACEHOLDER_ORIGIN = "http://location.invalid";
 const PLACEHOLDER_HOST = "location.invalid";
 
 /** What a URL parser drops before it reads a reference: tabs and line breaks anywhere, C0 controls and spaces at the ends. */
-// deno-lint-ignore no-control-regex
 const DROPPED_ANYWHERE = /[\t\n\r]/g;
 // deno-lint-ignore no-control-regex
 const DROPPED_AT_ENDS = /^[\x00-\x20]+|[\x00-\x20]+$/g;

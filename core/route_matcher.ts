@@ -1,5 +1,5 @@
 /**
- * How a {@linkcode Router} finds a dynamic route fast: a method's rules compiled into a
+ * How a `Router` (./router.ts) finds a dynamic route fast: a method's rules compiled into a
  * prefix tree, bucketed by literal path segments, each bucket one combined regular
  * expression whose end markers say which route matched — in definition order, as in
  * Bottle. `core/router.ts` parses rules and keeps the tables; this file only compiles
@@ -7,7 +7,6 @@
  *
  * @module
  */
-import type { Router } from "./router.ts";
 
 /** One piece of a parsed rule. */
 export type Token =

@@ -127,15 +127,17 @@ if (testFiles.length === 0) {
 if (typecheck) {
   console.log("\n== typecheck (tsc) ==");
   const { code } = await run(bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]);
-  console.log("\n== import circles, docs (deno doc --lint, deno check --doc-only) ==");
+  console.log("\n== import circles, lint, docs (deno lint, deno doc --lint, deno check --doc-only) ==");
   const circles = await run(process.execPath, [join(root, "scripts", "check_imports.mjs"), "--dynamic"]);
   // DENO_NO_PACKAGE_JSON: otherwise Deno takes node: types from the devDependency
   // @types/node, whose index.d.ts it cannot resolve (~80 warnings about its files, none
   // about ours). The published module has no package.json: this is what users see.
   const denoEnv = { env: { ...process.env, DENO_NO_PACKAGE_JSON: "1", NO_COLOR: "1" } };
+  // deno lint: unused imports and variables, the usual mistakes, over everything we write.
+  const codeLint = await run(bin("deno"), ["lint", "--quiet", "adapters", "core", "shims", "tests", "examples", "scripts", "bench", "mod.ts", "app.ts", "cli.ts"], denoEnv);
   const lint = await run(bin("deno"), ["doc", "--lint", ...publicEntries], denoEnv);
   const examples = await run(bin("deno"), ["check", "--doc-only", "--quiet", ...sourceModules()], denoEnv);
-  typecheckFailed = code !== 0 || circles.code !== 0 || lint.code !== 0 || examples.code !== 0;
+  typecheckFailed = code !== 0 || circles.code !== 0 || codeLint.code !== 0 || lint.code !== 0 || examples.code !== 0;
 }
 
 for (const name of runtimes) {

@@ -211,6 +211,76 @@ interface BunState {
   closed: boolean;
 }
 
+/** Writes what Bun's socket queued, as far as the kernel takes it; ends and signals drain once empty. */
+function flushBun(s: BunSocket, st: BunState): void {
+  while (st.queue.length > 0) {
+    const head = st.queue[0];
+    const n = s.write(head);
+    if (n < 0) {
+      st.queue.length = 0;
+      st.queued = 0;
+      return;
+    }
+    st.queued -= n;
+    if (n < head.length) {
+      st.queue[0] = head.subarray(n);
+      return;
+    }
+    st.queue.shift();
+  }
+  if (st.ending) s.shutdown();
+  if (st.wantDrain) {
+    st.wantDrain = false;
+    st.handlers.drain();
+  }
+}
+
+/**
+ * The StreamSocket view of one Bun socket: a write the kernel does not take whole is
+ * queued, and `write` answers `false` once `hwm` bytes wait (back-pressure).
+ */
+function wrapBunSocket(s: BunSocket, st: BunState, unix: boolean, hwm: number): StreamSocket {
+  return {
+    get remoteAddress() {
+      return unix ? undefined : s.remoteAddress;
+    },
+    get buffered() {
+      return st.queued;
+    },
+    get closed() {
+      return st.closed;
+    },
+    write(bytes) {
+      if (st.closed || st.ending) return true;
+      if (st.queue.length === 0) {
+        const n = s.write(bytes);
+        if (n === bytes.length) return true;
+        if (n < 0) return true; // closing: 'close' follows
+        bytes = bytes.subarray(n);
+      }
+      st.queue.push(bytes);
+      st.queued += bytes.length;
+      if (st.queued < hwm) return true;
+      st.wantDrain = true;
+      return false;
+    },
+    pause: () => void s.pause(),
+    resume: () => void s.resume(),
+    end() {
+      if (st.closed || st.ending) return;
+      st.ending = true;
+      if (st.queue.length === 0) s.shutdown();
+    },
+    destroy() {
+      if (st.closed) return;
+      st.queue.length = 0;
+      st.queued = 0;
+      s.terminate();
+    },
+  };
+}
+
+/** Listens with `Bun.listen` (TCP or a Unix socket); each socket is wrapped by wrapBunSocket. */
 function listenBun(
   target: { host: string; port: number } | { path: string },
   accept: (socket: StreamSocket) => StreamHandlers,
@@ -218,68 +288,9 @@ function listenBun(
 ): Promise<StreamListener> {
   // deno-lint-ignore no-explicit-any
   const Bun = (globalThis as any).Bun;
-  const flush = (s: BunSocket, st: BunState): void => {
-    while (st.queue.length > 0) {
-      const head = st.queue[0];
-      const n = s.write(head);
-      if (n < 0) {
-        st.queue.length = 0;
-        st.queued = 0;
-        return;
-      }
-      st.queued -= n;
-      if (n < head.length) {
-        st.queue[0] = head.subarray(n);
-        return;
-      }
-      st.queue.shift();
-    }
-    if (st.ending) s.shutdown();
-    if (st.wantDrain) {
-      st.wantDrain = false;
-      st.handlers.drain();
-    }
-  };
   const open = (s: BunSocket): void => {
     const st = { queue: [], queued: 0, wantDrain: false, ending: false, closed: false } as unknown as BunState;
-    st.wrapped = {
-      get remoteAddress() {
-        return "path" in target ? undefined : s.remoteAddress;
-      },
-      get buffered() {
-        return st.queued;
-      },
-      get closed() {
-        return st.closed;
-      },
-      write(bytes) {
-        if (st.closed || st.ending) return true;
-        if (st.queue.length === 0) {
-          const n = s.write(bytes);
-          if (n === bytes.length) return true;
-          if (n < 0) return true; // closing: 'close' follows
-          bytes = bytes.subarray(n);
-        }
-        st.queue.push(bytes);
-        st.queued += bytes.length;
-        if (st.queued < hwm) return true;
-        st.wantDrain = true;
-        return false;
-      },
-      pause: () => void s.pause(),
-      resume: () => void s.resume(),
-      end() {
-        if (st.closed || st.ending) return;
-        st.ending = true;
-        if (st.queue.length === 0) s.shutdown();
-      },
-      destroy() {
-        if (st.closed) return;
-        st.queue.length = 0;
-        st.queued = 0;
-        s.terminate();
-      },
-    };
+    st.wrapped = wrapBunSocket(s, st, "path" in target, hwm);
     s.data = st;
     if (!("path" in target)) s.setNoDelay?.(true);
     st.handlers = accept(st.wrapped);
@@ -288,7 +299,7 @@ function listenBun(
     binaryType: "uint8array",
     open,
     data: (s: BunSocket, chunk: Uint8Array) => s.data.handlers.data(chunk),
-    drain: (s: BunSocket) => flush(s, s.data),
+    drain: (s: BunSocket) => flushBun(s, s.data),
     end: (s: BunSocket) => s.data.handlers.end(),
     close: (s: BunSocket) => {
       const st: BunState = s.data;

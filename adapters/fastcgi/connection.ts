@@ -11,7 +11,7 @@ import { accessLine, CLIENT_CLOSED, isBodyless, MAX_URL_LENGTH } from "../common
 import { answer, type GatewayParams, GatewayRequest, simpleAnswer } from "../gateway.ts";
 import { requestLine, type RequestLine, targetOf } from "./access_log.ts";
 import type { FastCgiLimits } from "./limits.ts";
-import { keep, ParamBlock, utf8 } from "./params.ts";
+import { keep, ParamBlock } from "./params.ts";
 import {
   concat,
   decodeParams,

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { keep, utf8 } from "./params.ts";
+import { utf8 } from "./params.ts";
 
 // ---------------------------------------------------------------------------
 // Protocol constants (FastCGI specification 1.0, §8)
