@@ -23,7 +23,6 @@ import {
   handleOf,
   type HandleFn,
   idleTimeoutOf,
-  logError,
   MAX_URL_LENGTH,
   removeStaleSocket,
   replyLogLine,
@@ -31,6 +30,7 @@ import {
   responseLogLine,
   responseOf,
   unlinkQuietly,
+  unhandledError,
   uriTooLong,
   warnOnce,
 } from "./common.ts";
@@ -248,10 +248,7 @@ export const bunAdapter: Adapter = {
     const config: Any = {
       fetch: webSockets.wrap(fetch),
       websocket: webSockets.handlers(),
-      error(err: unknown) {
-        logError(log, "Unhandled error while serving a request", err);
-        return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain" } });
-      },
+      error: unhandledError(log),
       idleTimeout: idle,
       // Carafe enforces maxBodySize itself (413 for declared and streamed bodies alike);
       // Bun's own limit (128 MiB by default) would cut the connection instead of answering.

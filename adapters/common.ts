@@ -231,8 +231,40 @@ export function responseOf(reply: Reply, log: (line: string) => void): Response 
   } catch (err) {
     logError(log, `Could not build the response (status ${reply.status})`, err);
     if (reply.body instanceof ReadableStream) reply.body.cancel().catch(() => {});
-    return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain; charset=UTF-8" } });
+    return internalError();
   }
+}
+
+/**
+ * The plain `500` a server sends when no handler could answer (the app threw past
+ * `fetch`, or its answer could not be built): no details, which go to the log.
+ *
+ * @example
+ * ```ts
+ * import { internalError } from "./common.ts";
+ * internalError().status; // 500
+ * ```
+ */
+export function internalError(): Response {
+  return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain; charset=UTF-8" } });
+}
+
+/**
+ * The `error` handler of `Deno.serve` and `Bun.serve`: logs what escaped the app and
+ * answers {@linkcode internalError}.
+ *
+ * @example
+ * ```ts
+ * import { unhandledError } from "./common.ts";
+ * const onError = unhandledError(console.error);
+ * onError(new Error("boom")).status; // 500
+ * ```
+ */
+export function unhandledError(log: (line: string) => void): (err: unknown) => Response {
+  return (err) => {
+    logError(log, "Unhandled error while serving a request", err);
+    return internalError();
+  };
 }
 
 

@@ -16,7 +16,7 @@ import {
   delay,
   displayUrl,
   handleOf,
-  logError,
+  unhandledError,
   MAX_URL_LENGTH,
   removeStaleSocket,
   responder,
@@ -78,6 +78,49 @@ export const DENO_LIMITS_WARNING =
   "idleTimeout and maxHeaderSize are not applied: a client that sends its headers slowly keeps its connection. " +
   'Put a reverse proxy with a header timeout in front (nginx client_header_timeout), or use server: "node".';
 
+/** What {@linkcode loggingHandler} answers with. */
+interface Answering {
+  log: (line: string) => void;
+  answer: ReturnType<typeof responder>;
+  handle: ReturnType<typeof handleOf>;
+  refusal: (req: Request) => Response | undefined;
+}
+
+/**
+ * The `Deno.serve` handler that also writes the access line: stamped with the arrival
+ * time, written once Deno is done with the answer (its `completed` promise; 499 if it
+ * rejects). Deno 2.9 resolves it even when the client left, so aborts mostly go unseen;
+ * req.signal is not read instead: reading it makes Deno warn about its legacy
+ * abort-on-success behaviour.
+ */
+function loggingHandler({ log, answer, handle, refusal }: Answering): (req: Request, info: Any) => Response | Promise<Response> {
+  return (req, info) => {
+    const start = Date.now();
+    const remoteAddr = remoteOf(info);
+    const when = (write: (aborted: boolean) => void) => {
+      const completed: Promise<void> | undefined = info?.completed;
+      if (completed) completed.then(() => write(false), () => write(true));
+      else write(false);
+    };
+    const refused = refusal(req);
+    if (refused === undefined && handle) {
+      // A Carafe app: log from the reply, which knows its body's size.
+      const finish = (reply: Reply) => {
+        when((aborted) => log(replyLogLine(req, reply, remoteAddr, start, aborted)));
+        return responseOf(reply, log);
+      };
+      const reply = handle(req, { remoteAddr });
+      return reply instanceof Promise ? reply.then(finish) : finish(reply);
+    }
+    const logged = (res: Response) => {
+      when((aborted) => log(responseLogLine(req, res, remoteAddr, start, aborted)));
+      return res;
+    };
+    const res = refused ?? answer(req, { remoteAddr });
+    return res instanceof Promise ? res.then(logged) : logged(res);
+  };
+}
+
 /**
  * Serves with `Deno.serve`. Graceful shutdown uses `server.shutdown()`; if in-flight
  * requests outlast `shutdownTimeout`, `close()` resolves anyway and `run()` exits the
@@ -104,10 +147,7 @@ export const denoAdapter: Adapter = {
     if (!Deno?.serve) throw new Error('server "deno" needs the Deno runtime; use "auto" or "node" here');
     const app = o.app;
     const log = o.log;
-    const onError = (err: unknown) => {
-      logError(log, "Unhandled error while serving a request", err);
-      return new Response("Internal Server Error", { status: 500, headers: { "content-type": "text/plain" } });
-    };
+    const onError = unhandledError(log);
     const idleAsked = o.idleTimeout !== undefined && o.idleTimeout > 0 && Number.isFinite(o.idleTimeout);
     if (idleAsked || o.maxHeaderSize !== undefined) warnOnce(log, "deno-limits", DENO_LIMITS_WARNING);
     const answer = responder(app);
@@ -115,35 +155,7 @@ export const denoAdapter: Adapter = {
     const refusal = refusalOf(new HostCheck());
     const handler = o.quiet
       ? (req: Request, info: Any) => refusal(req) ?? answer(req, new LazyInfo(info))
-      : (req: Request, info: Any) => {
-        // Stamped with the arrival time, written once Deno is done with the answer (its
-        // `completed` promise; 499 if it rejects). Deno 2.9 resolves it even when the client
-        // left, so aborts mostly go unseen; req.signal is not read instead: reading it makes
-        // Deno warn about its legacy abort-on-success behaviour.
-        const start = Date.now();
-        const remoteAddr = remoteOf(info);
-        const when = (write: (aborted: boolean) => void) => {
-          const completed: Promise<void> | undefined = info?.completed;
-          if (completed) completed.then(() => write(false), () => write(true));
-          else write(false);
-        };
-        const refused = refusal(req);
-        if (refused === undefined && handle) {
-          // A Carafe app: log from the reply, which knows its body's size.
-          const finish = (reply: Reply) => {
-            when((aborted) => log(replyLogLine(req, reply, remoteAddr, start, aborted)));
-            return responseOf(reply, log);
-          };
-          const reply = handle(req, { remoteAddr });
-          return reply instanceof Promise ? reply.then(finish) : finish(reply);
-        }
-        const logged = (res: Response) => {
-          when((aborted) => log(responseLogLine(req, res, remoteAddr, start, aborted)));
-          return res;
-        };
-        const res = refused ?? answer(req, { remoteAddr });
-        return res instanceof Promise ? res.then(logged) : logged(res);
-      };
+      : loggingHandler({ log, answer, handle, refusal });
     let ready!: (addr: Any) => void;
     const listening = new Promise<Any>((r) => (ready = r));
     const webSockets = denoWebSockets(log); // WebSocket routes: adapters/websocket/deno.ts

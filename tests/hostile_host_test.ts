@@ -64,16 +64,14 @@ for (const server of servers) {
       }
     }
 
-    if (server !== "node") {
-      test("a Host that is not host[:port] is a 400 (RFC 9112 §3.2), as nginx answers", async () => {
-        for (const host of ["x/admin", "x?y", "x#y", "u@x", "x y", "x:99999", "x:abc", "[::1", "x\\y", "x%2fy"]) {
-          assert.equal((await raw(port, "/user/7", host, "1.1")).status, 400, `Host ${JSON.stringify(host)}`);
-        }
-        for (const host of ["example.com", "example.com:8080", "127.0.0.1:1", "[::1]:8080", "[::1]"]) {
-          assert.equal((await raw(port, "/user/7", host, "1.1")).status, 200, `Host ${JSON.stringify(host)}`);
-        }
-      });
-    }
+    test("a Host that is not host[:port] is a 400 (RFC 9112 §3.2), as nginx answers", async () => {
+      for (const host of ["x/admin", "x?y", "x#y", "u@x", "x y", "x:99999", "x:abc", "[::1", "x\\y", "x%2fy"]) {
+        assert.equal((await raw(port, "/user/7", host, "1.1")).status, 400, `Host ${JSON.stringify(host)}`);
+      }
+      for (const host of ["example.com", "example.com:8080", "127.0.0.1:1", "[::1]:8080", "[::1]"]) {
+        assert.equal((await raw(port, "/user/7", host, "1.1")).status, 200, `Host ${JSON.stringify(host)}`);
+      }
+    });
   });
 }
 

@@ -16,6 +16,7 @@ import { accessLine, CLIENT_CLOSED, logError, MAX_URL_LENGTH } from "../common.t
 import { writeStderr } from "../../shims/runtime.ts";
 import { waitForTurn } from "./pipelining.ts";
 import { NodeRequest } from "./request.ts";
+import { HostCheck } from "../host.ts";
 import { cancelBody, type LogRecord, writeReply } from "./reply.ts";
 import { closeAfter } from "./http2.ts";
 
@@ -24,7 +25,7 @@ import { closeAfter } from "./http2.ts";
  *
  * @example
  * ```ts
- * import type { NodeHandlerOptions } from "./node.ts";
+ * import type { NodeHandlerOptions } from "./handler.ts";
  * const options: NodeHandlerOptions = { scheme: "https", accessLog: true };
  * ```
  */
@@ -50,6 +51,9 @@ type HandleApp = FetchApp & Partial<Pick<FastPathApp, "handle">>;
 const byteLength = (s: string): number =>
   (globalThis as unknown as { Buffer: { byteLength(s: string): number } }).Buffer.byteLength(s);
 
+/** The body of the 400 for a Host header that is not `host[:port]`. */
+const BAD_HOST = "Bad Request: invalid Host header\n";
+
 /**
  * Turns an app into a `(req, res)` listener for `node:http`/`node:https` (or Express,
  * Connect and friends, as the last handler): Bottle's mod_wsgi story.
@@ -57,8 +61,8 @@ const byteLength = (s: string): number =>
  * @example
  * ```ts
  * import { createServer } from "node:http";
- * import { Carafe } from "../mod.ts";
- * import { toNodeHandler } from "./node.ts";
+ * import { Carafe } from "../../mod.ts";
+ * import { toNodeHandler } from "./handler.ts";
  * const app = new Carafe().get("/", () => "Hello from inside node:http");
  * createServer(toNodeHandler(app)).listen(3000);
  * ```
@@ -80,6 +84,7 @@ export function nodeHandlers(app: FetchApp, options: NodeHandlerOptions): {
   tooLarge: (im: IncomingMessage, res: ServerResponse, limit: number) => void;
 } {
   const scheme = options.scheme ?? "http";
+  const hosts = new HostCheck();
   const log = options.log ?? ((line: string) => writeStderr(line + "\n"));
   const accessLog = options.accessLog ?? false;
   const track = options.track;
@@ -125,6 +130,14 @@ export function nodeHandlers(app: FetchApp, options: NodeHandlerOptions): {
       return;
     }
     const req = new NodeRequest(im, res, scheme);
+    const host = req.hostHeader;
+    if (host !== undefined && host !== "" && !hosts.ok(host)) {
+      // Not host[:port]: 400 (RFC 9112 §3.2), as nginx and the other servers answer.
+      res.writeHead(400, { "content-type": "text/plain; charset=UTF-8", "content-length": String(BAD_HOST.length), ...closeAfter(res) });
+      res.end(BAD_HOST);
+      if (rec) rec.bytes = BAD_HOST.length;
+      return;
+    }
     const info = new PeerInfo(im);
     let pending: Reply | Promise<Reply>;
     try {

@@ -15,7 +15,7 @@
  * @example
  * ```ts
  * import { createServer } from "node:http";
- * import { waitForTurn } from "./node_pipelining.ts";
+ * import { waitForTurn } from "./pipelining.ts";
  * const answer = (_im: unknown, res: import("node:http").ServerResponse) => res.end("hi");
  * createServer((im, res) => {
  *   if (res.socket === null) waitForTurn(im, res, answer);
@@ -40,7 +40,7 @@ import type { Socket } from "node:net";
  *
  * @example
  * ```ts
- * import { MAX_PIPELINED } from "./node_pipelining.ts";
+ * import { MAX_PIPELINED } from "./pipelining.ts";
  * console.log(`at most ${MAX_PIPELINED} queued requests per connection`);
  * ```
  */
@@ -77,7 +77,7 @@ const QUEUE = Symbol("carafe.pipelined");
  * @example
  * ```ts
  * import type { IncomingMessage, ServerResponse } from "node:http";
- * import { waitForTurn } from "./node_pipelining.ts";
+ * import { waitForTurn } from "./pipelining.ts";
  * function handler(im: IncomingMessage, res: ServerResponse): void {
  *   if (res.socket === null) return waitForTurn(im, res, handler);
  *   res.end("your turn");

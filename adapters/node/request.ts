@@ -26,7 +26,7 @@ const parseUtf8Json = (body: Uint8Array): unknown => JSON.parse(utf8.decode(body
  * @example
  * ```ts
  * import { createServer } from "node:http";
- * import { NodeRequest } from "./node.ts";
+ * import { NodeRequest } from "./request.ts";
  * createServer((im, res) => {
  *   const req = new NodeRequest(im, res, "http");
  *   res.end(req.url);
@@ -78,6 +78,11 @@ export class NodeRequest {
         this.hasBody = true;
       }
     }
+  }
+
+  /** The Host header as sent (HTTP/2: `:authority`), or `undefined` when there is none. */
+  get hostHeader(): string | undefined {
+    return this.#host;
   }
 
   /** The request method (`GET`, `POST`…). */

@@ -22,9 +22,9 @@ import { closeIfIdleSession, createH2Server, trackSessions } from "./http2.ts";
  *
  * @example
  * ```ts
- * import { nodeAdapter } from "./node.ts";
- * import { run } from "./mod.ts";
- * import { Carafe } from "../mod.ts";
+ * import { nodeAdapter } from "./server.ts";
+ * import { run } from "../mod.ts";
+ * import { Carafe } from "../../mod.ts";
  * await run({ app: new Carafe(), server: nodeAdapter, port: 0 });
  * ```
  */
