@@ -46,6 +46,7 @@ export type {
   HandlerResult,
   Hook,
   HookName,
+  IncomingRequest,
   Plugin,
   Route,
   RouteInfo,

@@ -42,6 +42,7 @@ export type {
   HandlerResult,
   Hook,
   HookName,
+  IncomingRequest,
   Plugin,
   Route,
   RouteInfo,

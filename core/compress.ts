@@ -127,14 +127,16 @@ export function compressReply(reply: Reply, acceptEncoding: string | null, optio
 }
 
 async function compressWith(reply: Reply, acceptEncoding: string | null, settings: Settings): Promise<Reply> {
-  const { status, headers } = reply;
-  if (reply.body === null || isBodyless(status) || status === 206) return reply;
+  const { status, headers, body: original } = reply;
+  if (original === null || isBodyless(status) || status === 206) return reply;
   if (headers.has("content-encoding") || headers.has("content-range")) return reply;
   if (/\bno-transform\b/i.test(headers.get("cache-control") ?? "")) return reply;
   if (!settings.compressible(headers.get("content-type") ?? "")) return reply;
-  const body = typeof reply.body === "string" ? encoder.encode(reply.body) : reply.body;
-  const size = knownSize(body, headers);
+  const size = typeof original === "string" ? utf8Length(original) : knownSize(original, headers);
   if (size !== undefined && size < settings.threshold) return reply;
+  // Encoded only once a coding is chosen: a client that accepts none costs no copy.
+  if (negotiateEncoding(acceptEncoding, settings.encodings) === undefined) return withVary(reply);
+  const body = typeof original === "string" ? encoder.encode(original) : original;
 
   let offered = settings.encodings;
   let encoding: Encoding | undefined, stream: TransformStream<Uint8Array, Uint8Array> | undefined;
@@ -154,6 +156,21 @@ async function compressWith(reply: Reply, acceptEncoding: string | null, setting
   const etag = out.get("etag");
   if (etag !== null && etag.startsWith('"')) out.set("etag", `W/${etag}`);
   return { status, headers: out, body: asStream(body).pipeThrough(stream) };
+}
+
+/** The UTF-8 length of `text` without encoding it (lone surrogates count 3, as TextEncoder writes U+FFFD). */
+function utf8Length(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: 2 UTF-16 units, 4 bytes
+      i++;
+    } else n += 2;
+  }
+  return n;
 }
 
 function knownSize(body: Exclude<ReplyBody, string | null>, headers: Headers): number | undefined {

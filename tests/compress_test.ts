@@ -292,6 +292,30 @@ describe("isCompressible", () => {
     }
   });
 
+  test("the threshold counts a string's UTF-8 bytes (two-byte, three-byte, surrogate pairs, lone surrogates)", async () => {
+    const cases: [string, boolean][] = [
+      ["é".repeat(511), false], // 1022 bytes
+      ["é".repeat(512), true], // 1024 bytes, 512 UTF-16 units
+      ["€".repeat(341), false], // 1023 bytes
+      ["€".repeat(342), true], // 1026 bytes
+      ["😀".repeat(255) + "abc", false], // 1023 bytes, 513 units
+      ["😀".repeat(256), true], // 1024 bytes
+      ["\ud800".repeat(342), true], // each written as U+FFFD: 1026 bytes
+    ];
+    for (const [text, compressed] of cases) {
+      const app = new Carafe();
+      app.install(compress());
+      app.get("/", () => text);
+      const res = await app.fetch(new Request("http://localhost/", { headers: { "accept-encoding": "gzip" } }));
+      assert.equal(res.headers.get("content-encoding") === "gzip", compressed, `${JSON.stringify(text.slice(0, 2))}… (${text.length} units)`);
+      assert.equal(res.headers.get("vary"), compressed ? "Accept-Encoding" : null);
+      const plain = await app.fetch(new Request("http://localhost/"));
+      assert.equal(plain.headers.get("content-encoding"), null);
+      assert.deepEqual(new Uint8Array(await plain.arrayBuffer()), new TextEncoder().encode(text), "no Accept-Encoding: the body as it was");
+      assert.equal(plain.headers.get("vary"), compressed ? "Accept-Encoding" : null, "Vary whenever another client would get it compressed");
+    }
+  });
+
   test("bad options are refused with what to do", () => {
     assert.throws(() => compress({ encodings: ["zstd" as "br"] }), /unknown encoding "zstd"/);
     assert.throws(() => compress({ brotliQuality: 12 }), /0 to 11/);
