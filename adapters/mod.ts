@@ -1,9 +1,6 @@
 /**
- * `run()`: serve an app on any server by name (Bottle's `run(app, server=...)`), and
- * the registry of adapters behind it.
- *
- * Adapters are loaded lazily (`() => import("./node/mod.ts")`), so starting one server
- * never loads the others: a CGI program starts without parsing node:http glue.
+ * `run()`: serve an app on any server by name (Bottle's `run(app, server=...)`). The
+ * names and what `auto` means are in ./registry.ts, signal handling in ./signals.ts.
  *
  * @example
  * ```ts
@@ -22,9 +19,12 @@ import type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, Tr
 import type { NodeHandlerOptions } from "./node/mod.ts";
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_TIMEOUT } from "./common.ts";
 import { clusterWorkerId, isClusterWorker } from "./cluster/worker_id.ts";
-import { backgroundWork } from "../core/platform.ts";
-import { env, exit, onSignal, runtime, stdinMaybeSocket, writeStderr } from "../shims/runtime.ts";
+import { env, exit, writeStderr } from "../shims/runtime.ts";
 import { type PassengerHost, passengerHost } from "./passenger.ts";
+import { autoServerName, getAdapter, type Loader, registerAdapter, serverNames } from "./registry.ts";
+import { holdSighup, installSignals, type Running, running, SINGLE_PROCESS_SERVERS } from "./signals.ts";
+
+export { autoServerName, getAdapter, type Loader, registerAdapter, serverNames };
 
 export type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, TrustProxy };
 
@@ -118,177 +118,6 @@ export interface RunOptions {
   handleSignals?: boolean;
   /** Where the banner, access log and errors go. Default: standard error. */
   log?: (line: string) => void;
-}
-
-/** Loads an adapter on first use (a dynamic `import()`), so unused adapters cost nothing. */
-export type Loader = () => Promise<Adapter>;
-
-// Computed specifiers would defeat bundlers; literal dynamic imports keep each adapter
-// in its own chunk and unloaded until asked for.
-const registry = new Map<string, Loader>([
-  ["deno", async () => (await import("./deno.ts")).denoAdapter],
-  ["bun", async () => (await import("./bun.ts")).bunAdapter],
-  ["node", async () => (await import("./node/mod.ts")).nodeAdapter],
-  ["cluster", async () => (await import("./cluster/mod.ts")).clusterAdapter],
-  ["fastcgi", async () => (await import("./fastcgi/mod.ts")).fastcgiAdapter],
-  ["cgi", async () => (await import("./cgi.ts")).cgiAdapter],
-  ["auto", autoAdapter],
-]);
-
-/**
- * Names `run({ server })` accepts, including adapters added with {@linkcode registerAdapter}.
- *
- * @example
- * ```ts
- * import { serverNames } from "./mod.ts";
- * console.log(serverNames.join(", ")); // deno, bun, node, cluster, fastcgi, cgi, auto
- * ```
- */
-export const serverNames: string[] = [...registry.keys()];
-
-/**
- * Adds (or replaces) an adapter under its `name`, so `run({ server: name })` and the
- * command line's `--server name` find it. Pass a loader function to load it lazily.
- *
- * @example
- * ```ts
- * import { registerAdapter, run } from "./mod.ts";
- * registerAdapter({
- *   name: "null",
- *   serve: () => ({ url: "null:", close: async () => {}, finished: Promise.resolve() }),
- * });
- * ```
- */
-export function registerAdapter(adapter: Adapter, loader?: Loader): void {
-  if (!adapter || typeof adapter.name !== "string" || !adapter.name) {
-    throw new TypeError("registerAdapter: the adapter needs a non-empty `name`");
-  }
-  if (!loader && typeof adapter.serve !== "function") {
-    throw new TypeError(`registerAdapter: adapter "${adapter.name}" has no serve() function`);
-  }
-  registry.set(adapter.name, loader ?? (() => Promise.resolve(adapter)));
-  if (!serverNames.includes(adapter.name)) serverNames.push(adapter.name);
-}
-
-/**
- * Loads the adapter registered under `name` (`"auto"` resolves to the concrete one).
- * Throws an error listing the known names when there is none.
- *
- * @example
- * ```ts
- * import { getAdapter } from "./mod.ts";
- * const adapter = await getAdapter("auto");
- * console.log(adapter.name); // "deno", "bun" or "node"
- * ```
- */
-export async function getAdapter(name: string): Promise<Adapter> {
-  const loader = registry.get(name);
-  if (!loader) {
-    throw new Error(`Unknown server "${name}". Known servers: ${serverNames.join(", ")} (or pass an adapter object).`);
-  }
-  return await loader();
-}
-
-/**
- * Which adapter `auto` means here, as a name: `"node"` inside Phusion Passenger (which
- * hands node:http its own socket), `"cgi"` under a CGI environment
- * (`GATEWAY_INTERFACE`), `"fastcgi"` when fd 0 is a listening socket, else the
- * runtime's own server (`"deno"`, `"bun"` or `"node"`; never node:http on Deno/Bun).
- *
- * @example
- * ```ts
- * import { autoServerName } from "./mod.ts";
- * console.log(await autoServerName());
- * ```
- */
-export async function autoServerName(): Promise<string> {
-  // Before the fd 0 probe: Passenger's stdin is its control pipe (its end means "stop").
-  if (passengerHost()) return "node";
-  // Cheap pre-checks first, so that a plain start does not load the gateway adapters.
-  if (env("GATEWAY_INTERFACE")) {
-    const cgi = await import("./cgi.ts").catch(() => undefined);
-    if (!cgi || cgi.isCgiEnvironment()) return "cgi";
-  }
-  if (await stdinMaybeSocket()) {
-    const fcgi = await import("./fastcgi/mod.ts").catch(() => undefined);
-    if (fcgi?.isFastCgiListener()) return "fastcgi";
-  }
-  return runtime === "deno" ? "deno" : runtime === "bun" ? "bun" : "node";
-}
-
-async function autoAdapter(): Promise<Adapter> {
-  return await getAdapter(await autoServerName());
-}
-
-// --------------------------------------------------------------------- run()
-
-interface Running {
-  server: Server;
-  /** How long the shutdown may take; `req.waitUntil` work gets as long after the last answer. */
-  shutdownTimeout: number;
-  closing?: Promise<void>;
-}
-const running = new Set<Running>();
-let signalsInstalled = false;
-let signalCount = 0;
-
-function installSignals(log: (line: string) => void, host: PassengerHost | undefined): void {
-  if (signalsInstalled) return;
-  signalsInstalled = true;
-  const onStop = () => {
-    signalCount++;
-    if (signalCount > 1) {
-      // The user insists: stop now, without waiting for in-flight requests.
-      exit(0);
-    }
-    const servers = [...running];
-    const all = servers.map((r) => (r.closing ??= r.server.close()));
-    Promise.allSettled(all).then(async (results) => {
-      for (const r of results) if (r.status === "rejected") log(`shutdown: ${String(r.reason)}`);
-      // Work handlers gave to req.waitUntil (core/platform.ts) finishes before the exit.
-      await backgroundWork(Math.max(0, ...servers.map((r) => r.shutdownTimeout)));
-      exit(0);
-    });
-  };
-  onSignal("SIGINT", onStop);
-  onSignal("SIGTERM", onStop);
-  // Passenger restarting or stopping the app: finish the requests in flight first
-  // (without a listener its loader exits the process at once).
-  host?.onStop(onStop);
-}
-
-/**
- * What a single-process server says when it gets SIGHUP (`systemctl reload`, `kill -HUP`):
- * it has no workers to restart one at a time, so it keeps serving instead of dying
- * (SIGHUP's default action), which would take the instance down for good under
- * `Restart=on-failure`.
- */
-const SIGHUP_SINGLE_PROCESS =
-  "SIGHUP: a single process has nothing to restart in place, so it keeps serving; for rolling restarts " +
-  "run with --workers N (the cluster server restarts its workers one at a time on SIGHUP); restart it to load new code";
-
-/** The adapters whose `run()` turns SIGHUP into that log line (CGI and the cluster are not among them). */
-const SINGLE_PROCESS_SERVERS = new Set(["deno", "bun", "node", "fastcgi"]);
-/** Single-process servers running now, each with its log; SIGHUP is handled while there is one. */
-const hupHolders = new Map<Running, (line: string) => void>();
-let offHup: (() => void) | undefined;
-
-/**
- * While `entry` runs, SIGHUP is logged (once, on the log of the oldest server still
- * running) rather than fatal. When the last such server has finished, the listener is
- * removed again, so the process gets SIGHUP's default behaviour back.
- */
-function holdSighup(entry: Running, log: (line: string) => void): void {
-  hupHolders.set(entry, log);
-  offHup ??= onSignal("SIGHUP", () => hupHolders.values().next().value?.(SIGHUP_SINGLE_PROCESS));
-  const release = () => {
-    hupHolders.delete(entry);
-    if (hupHolders.size === 0) {
-      offHup?.();
-      offHup = undefined;
-    }
-  };
-  entry.server.finished.then(release, release);
 }
 
 /** A time or size option must be a number ≥ 0 (> 0 unless `zeroOk`); else a clear error. */
