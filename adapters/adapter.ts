@@ -54,10 +54,6 @@ export interface ServeOptions {
   tls?: TlsOptions;
   /** No banner and no access log. */
   quiet: boolean;
-  /** Debug mode (stack traces in error pages). */
-  debug: boolean;
-  /** Which proxies to believe. */
-  trustProxy: TrustProxy;
   /** Largest request body accepted, in bytes (`Infinity` disables the check). */
   maxBodySize: number;
   /** Milliseconds graceful shutdown may take before connections are forced closed. */

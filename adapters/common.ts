@@ -15,6 +15,7 @@
 import type { FetchApp, ServeInfo, Server } from "./adapter.ts";
 import { type Reply, replyToResponse, TypedReply } from "../core/reply.ts";
 import { isBodyless } from "../core/status.ts";
+import { DEFAULT_BODY_LIMITS } from "../core/body.ts";
 import type { FastPathApp } from "../core/contract.ts";
 
 export { isBodyless };
@@ -23,8 +24,8 @@ export { isBodyless };
 // adapters/mod.ts, which reads its constants) loads on hosts without node:fs (edge).
 const nodeFs = () => import("node:fs");
 
-/** Default largest request body: 100 MiB. */
-export const DEFAULT_MAX_BODY_SIZE: number = 100 * 1024 * 1024;
+/** Default largest request body: 100 MiB (the app's default, core/body.ts). */
+export const DEFAULT_MAX_BODY_SIZE: number = DEFAULT_BODY_LIMITS.maxBodySize;
 /** Default milliseconds graceful shutdown may take before connections are forced closed. */
 export const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
 /**

@@ -252,8 +252,6 @@ export async function run(options: RunOptions = {}): Promise<Server> {
     socketMode: options.socketMode,
     tls: options.tls,
     quiet: options.quiet ?? false,
-    debug: options.debug ?? config?.debug ?? false,
-    trustProxy: options.trustProxy ?? config?.trustProxy ?? false,
     maxBodySize: options.maxBodySize ?? config?.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
     shutdownTimeout: options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT,
     workers: options.workers,

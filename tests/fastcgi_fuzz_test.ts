@@ -36,8 +36,6 @@ before(async () => {
     host: "127.0.0.1",
     port: 0,
     quiet: true,
-    debug: false,
-    trustProxy: false,
     maxBodySize: 1 << 20,
     shutdownTimeout: 500,
     log: (l) => logs.push(l),

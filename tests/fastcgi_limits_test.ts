@@ -85,7 +85,7 @@ const logs: string[] = [];
 const servers: Server[] = [];
 async function start(limits: Partial<FastCgiLimits> = {}): Promise<number> {
   const server = await serveFastCgi({
-    app, host: "127.0.0.1", port: 0, quiet: true, debug: false, trustProxy: false,
+    app, host: "127.0.0.1", port: 0, quiet: true,
     maxBodySize: Infinity, shutdownTimeout: 500, log: (l) => logs.push(l), limits,
   });
   servers.push(server);

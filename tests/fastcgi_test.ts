@@ -48,8 +48,6 @@ before(async () => {
     host: "127.0.0.1",
     port: 0,
     quiet: true,
-    debug: false,
-    trustProxy: false,
     maxBodySize: Infinity,
     shutdownTimeout: 1000,
     log: (l) => logs.push(l),
@@ -385,8 +383,8 @@ describe("FastCGI listeners", () => {
     const dir = tempDir();
     const path = `${dir.path}/app.sock`;
     const s = await fastcgiAdapter.serve({
-      app, host: "127.0.0.1", port: 0, socket: path, socketMode: 0o600, quiet: true, debug: false,
-      trustProxy: false, maxBodySize: Infinity, shutdownTimeout: 1000, log: () => {},
+      app, host: "127.0.0.1", port: 0, socket: path, socketMode: 0o600, quiet: true,
+      maxBodySize: Infinity, shutdownTimeout: 1000, log: () => {},
     });
     try {
       assert.equal(s.url, `unix:${path}`);
@@ -399,8 +397,8 @@ describe("FastCGI listeners", () => {
       // A second server on the same path is refused instead of taking the live socket.
       await assert.rejects(
         async () => await fastcgiAdapter.serve({
-          app, host: "127.0.0.1", port: 0, socket: path, quiet: true, debug: false,
-          trustProxy: false, maxBodySize: Infinity, shutdownTimeout: 1000, log: () => {},
+          app, host: "127.0.0.1", port: 0, socket: path, quiet: true,
+          maxBodySize: Infinity, shutdownTimeout: 1000, log: () => {},
         }),
         /already listening/,
       );
@@ -465,7 +463,7 @@ describe("FastCGI listeners", () => {
 
   test("close() lets an in-flight request finish, then resolves", async () => {
     const s = await serveFastCgi({
-      app, host: "127.0.0.1", port: 0, quiet: true, debug: false, trustProxy: false,
+      app, host: "127.0.0.1", port: 0, quiet: true,
       maxBodySize: Infinity, shutdownTimeout: 3000, log: () => {},
     });
     const c = await FcgiClient.connect(Number(s.url.split(":").pop()));
@@ -485,7 +483,7 @@ describe("FastCGI access log", () => {
   test("one Common Log Format line per request unless quiet: client address, raw URI, status, body bytes; 414/431 and 499 too", async () => {
     const lines: string[] = [];
     const s = await serveFastCgi({
-      app, host: "127.0.0.1", port: 0, quiet: false, debug: false, trustProxy: false,
+      app, host: "127.0.0.1", port: 0, quiet: false,
       maxBodySize: Infinity, shutdownTimeout: 1000, log: (l) => lines.push(l),
     });
     const c = await FcgiClient.connect(Number(s.url.split(":").pop()));
@@ -538,7 +536,7 @@ describe("FastCGI with a Carafe app (the app.handle() path, lazy request)", () =
       })
       .get("/fine", () => "fine");
     const s = await serveFastCgi({
-      app: carafe, host: "127.0.0.1", port: 0, quiet: true, debug: false, trustProxy: false,
+      app: carafe, host: "127.0.0.1", port: 0, quiet: true,
       maxBodySize: 1 << 20, shutdownTimeout: 1000, log: (l) => adapterLog.push(l),
     });
     try {
@@ -597,7 +595,7 @@ describe("FastCGI with a Carafe app (the app.handle() path, lazy request)", () =
       })
       .mount("/sub", child);
     const s = await serveFastCgi({
-      app: carafe, host: "127.0.0.1", port: 0, quiet: true, debug: false, trustProxy: false,
+      app: carafe, host: "127.0.0.1", port: 0, quiet: true,
       maxBodySize: 1 << 20, shutdownTimeout: 1000, log: () => {},
     });
     const p = Number(s.url.split(":").pop());

@@ -32,7 +32,7 @@ const logs: string[] = [];
 const servers: Server[] = [];
 async function start(limits: Partial<FastCgiLimits> = {}): Promise<number> {
   const server = await serveFastCgi({
-    app, host: "127.0.0.1", port: 0, quiet: true, debug: false, trustProxy: false,
+    app, host: "127.0.0.1", port: 0, quiet: true,
     maxBodySize: Infinity, shutdownTimeout: 500, log: (l) => logs.push(l), limits,
   });
   servers.push(server);
@@ -133,7 +133,7 @@ describe("FastCGI: hostile PARAMS", () => {
     assert.equal((await ask(port, paramsOfSize(MAX_REQUEST_PARAMS_SIZE + 1))).status, 431);
     // run({ maxHeaderSize }) sets it: the PARAMS are the request's header block.
     const server = await serveFastCgi({
-      app, host: "127.0.0.1", port: 0, quiet: true, debug: false, trustProxy: false,
+      app, host: "127.0.0.1", port: 0, quiet: true,
       maxBodySize: Infinity, shutdownTimeout: 500, log: (l) => logs.push(l), maxHeaderSize: 2048,
     });
     servers.push(server);
