@@ -16,6 +16,9 @@ import type { FetchApp, ServeInfo, Server } from "./adapter.ts";
 import { type Reply, replyToResponse, TypedReply } from "../core/reply.ts";
 import { isBodyless } from "../core/status.ts";
 import { DEFAULT_BODY_LIMITS } from "../core/body.ts";
+import { utf8Length } from "../core/utf8.ts";
+
+export { utf8Length };
 import type { FastPathApp } from "../core/contract.ts";
 
 export { isBodyless };
@@ -175,28 +178,6 @@ export function replyLogLine(req: Request, reply: Reply, remote: string | undefi
   return accessLine(remote, req.method, pathOf(req.url), "1.1", status, bytes, new Date(start));
 }
 
-/**
- * The number of bytes of `text` in UTF-8, without encoding it.
- *
- * @example
- * ```ts
- * import { utf8Length } from "./common.ts";
- * utf8Length("hé"); // 3
- * ```
- */
-export function utf8Length(text: string): number {
-  let n = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 2; // a surrogate pair: 4 bytes for 2 UTF-16 units
-      i++;
-    } else n += 2; // 3 bytes (a lone surrogate becomes U+FFFD, also 3)
-  }
-  return n;
-}
 
 /** A Carafe app's `handle()` (reply before `Response`), bound; `undefined` for other fetch apps. */
 export type HandleFn = FastPathApp["handle"];

@@ -31,6 +31,7 @@ import type { Plugin } from "./app.ts";
 import { transformReply, type Reply, type ReplyBody } from "./reply.ts";
 import { isBodyless } from "./status.ts";
 import { addVary } from "./vary.ts";
+import { utf8Length } from "./utf8.ts";
 import { compressor } from "../shims/compress.ts";
 
 /** A content coding {@linkcode compress} can produce. */
@@ -156,21 +157,6 @@ async function compressWith(reply: Reply, acceptEncoding: string | null, setting
   const etag = out.get("etag");
   if (etag !== null && etag.startsWith('"')) out.set("etag", `W/${etag}`);
   return { status, headers: out, body: asStream(body).pipeThrough(stream) };
-}
-
-/** The UTF-8 length of `text` without encoding it (lone surrogates count 3, as TextEncoder writes U+FFFD). */
-function utf8Length(text: string): number {
-  let n = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 2; // a pair: 2 UTF-16 units, 4 bytes
-      i++;
-    } else n += 2;
-  }
-  return n;
 }
 
 function knownSize(body: Exclude<ReplyBody, string | null>, headers: Headers): number | undefined {
