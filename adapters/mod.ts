@@ -30,10 +30,14 @@ export type { Adapter, FetchApp, ServeInfo, ServeOptions, Server, TlsOptions, Tr
 
 import { VERSION } from "../core/settings.ts";
 import type { FastPathApp } from "../core/contract.ts";
+import type { CarafeOptions } from "../core/handlers.ts";
 export { VERSION };
 
 /**
- * What {@linkcode run} accepts. Everything is optional.
+ * What {@linkcode run} accepts. Everything is optional. The app's settings
+ * (`CarafeOptions`: `debug`, `trustProxy`, `maxBodySize` and the form and JSON limits)
+ * may be given here too: they are copied to the app's config when the app is a Carafe
+ * app and did not set them itself.
  *
  * @example
  * ```ts
@@ -41,7 +45,7 @@ export { VERSION };
  * const options: RunOptions = { server: "node", host: "::1", port: 0, shutdownTimeout: 5000 };
  * ```
  */
-export interface RunOptions {
+export interface RunOptions extends Omit<CarafeOptions, "logger"> {
   /** The app to serve; default: the module-level default app (`defaultApp()`). */
   app?: FetchApp;
   /** An adapter name from {@linkcode serverNames} or an adapter object. Default `"auto"`. */
@@ -61,25 +65,6 @@ export interface RunOptions {
   tls?: TlsOptions;
   /** No banner and no access log (errors are still written to stderr). */
   quiet?: boolean;
-  /** Debug mode: stack traces on error pages. Copied to the app's config. */
-  debug?: boolean;
-  /** Which proxies' `X-Forwarded-*` to believe. Copied to the app's config. */
-  trustProxy?: TrustProxy;
-  /** Largest request body in bytes (default 100 MiB; `Infinity` disables). Copied to the app's config. */
-  maxBodySize?: number;
-  /**
-   * Largest urlencoded form body `req.form()` reads, and the most bytes a multipart
-   * form's text fields may hold together (default 1 MiB). Copied to the app's config.
-   */
-  maxFormSize?: number;
-  /** Most fields in a form, urlencoded or multipart (default 10,000). Copied to the app's config. */
-  maxFormFields?: number;
-  /** Largest form field name or value in bytes (default 256 KiB). Copied to the app's config. */
-  maxFormFieldSize?: number;
-  /** Largest body `req.json()` reads (default 1 MiB). Copied to the app's config. */
-  maxJsonSize?: number;
-  /** Deepest nesting `req.json()` accepts (default 1,000). Copied to the app's config. */
-  maxJsonDepth?: number;
   /** Milliseconds graceful shutdown may take before connections are forced closed. Default 10 000. */
   shutdownTimeout?: number;
   /** Largest request-header block in bytes, where the runtime lets us set it (node; deno and bun warn that they cannot). */
