@@ -23,8 +23,8 @@ export type StringMap = Record<string, string | undefined> | null | undefined;
 /** Multi-value header or query maps as Lambda sends them. */
 export type MultiMap = Record<string, string[] | undefined> | null | undefined;
 
-/** An API Gateway REST API proxy event (payload format 1.0). */
-export interface ApiGatewayV1Event {
+/** What the payload format 1.0 events (API Gateway REST APIs, ALB) have in common. */
+export interface V1Fields {
   /** The request method. */
   httpMethod: string;
   /** The path (API Gateway: without the stage prefix). */
@@ -41,6 +41,10 @@ export interface ApiGatewayV1Event {
   body?: string | null;
   /** Whether `body` is base64. */
   isBase64Encoded?: boolean;
+}
+
+/** An API Gateway REST API proxy event (payload format 1.0). */
+export interface ApiGatewayV1Event extends V1Fields {
   /** Where the request came from. */
   requestContext: {
     /** The API Gateway stage (`prod`); `$default` for none. */
@@ -84,23 +88,7 @@ export interface HttpApiV2Event {
 }
 
 /** An Application Load Balancer event (multi-value maps when the target group enables them). */
-export interface AlbEvent {
-  /** The request method. */
-  httpMethod: string;
-  /** The path (API Gateway: without the stage prefix). */
-  path: string;
-  /** Headers, one value each (the last of repeated ones). */
-  headers?: StringMap;
-  /** Headers with every value (REST APIs; ALB when enabled). */
-  multiValueHeaders?: MultiMap;
-  /** Query parameters, one value each. */
-  queryStringParameters?: StringMap;
-  /** Query parameters with every value. */
-  multiValueQueryStringParameters?: MultiMap;
-  /** The body: text, or base64 when `isBase64Encoded`. */
-  body?: string | null;
-  /** Whether `body` is base64. */
-  isBase64Encoded?: boolean;
+export interface AlbEvent extends V1Fields {
   /** Where the request came from. */
   requestContext: { elb: { targetGroupArn?: string } };
 }

@@ -22,7 +22,7 @@ import { eventToRequest, type LambdaHttpEvent } from "./events.ts";
 import { type LambdaResult, responseToResult, splitHeaders } from "./result.ts";
 
 export { eventKind, eventToRequest } from "./events.ts";
-export type { AlbEvent, ApiGatewayV1Event, ConvertedEvent, EventKind, HttpApiV2Event, LambdaHttpEvent, MultiMap, StringMap } from "./events.ts";
+export type { AlbEvent, ApiGatewayV1Event, ConvertedEvent, EventKind, HttpApiV2Event, LambdaHttpEvent, MultiMap, StringMap, V1Fields } from "./events.ts";
 export type { FetchHandler, ServeInfo } from "../../core/contract.ts";
 export { isTextBody, responseToResult } from "./result.ts";
 export type { LambdaResult } from "./result.ts";
