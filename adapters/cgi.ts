@@ -28,7 +28,7 @@
  * import { cgiAdapter } from "./cgi.ts";
  * const app = new Carafe().get("/", () => "Hello from CGI");
  * await cgiAdapter.serve({
- *   app, host: "", port: 0, quiet: true, debug: false, trustProxy: false,
+ *   app, host: "", port: 0, quiet: true,
  *   maxBodySize: Infinity, shutdownTimeout: 0, log: () => {},
  * });
  * ```
@@ -235,8 +235,8 @@ function errorText(error: unknown): string {
  * import { cgiAdapter, isCgiEnvironment } from "./cgi.ts";
  * if (isCgiEnvironment()) {
  *   await cgiAdapter.serve({
- *     app: { fetch: () => new Response("hi") }, host: "", port: 0, quiet: true, debug: false,
- *     trustProxy: false, maxBodySize: Infinity, shutdownTimeout: 0, log: () => {},
+ *     app: { fetch: () => new Response("hi") }, host: "", port: 0, quiet: true,
+ *     maxBodySize: Infinity, shutdownTimeout: 0, log: () => {},
  *   });
  * }
  * ```

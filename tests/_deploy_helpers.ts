@@ -26,13 +26,12 @@ export function readDeploy(name: string): string {
   return readFileSync(join(deployDir, name), "utf8");
 }
 
-/** The repository's README. */
-export const readme: string = readFileSync(join(deployDir, "..", "..", "README.md"), "utf8");
+/** The deployment guide (docs/deployment.md), where every recipe is shown. */
+export const deploymentGuide: string = readFileSync(join(deployDir, "..", "..", "docs", "deployment.md"), "utf8");
 
-/** The fenced blocks of the README's "Deploying" section, to check that a recipe is shown verbatim. */
-export function readmeBlocks(): { lang: string; text: string }[] {
-  const section = readme.slice(readme.indexOf("## Deploying"));
-  return [...section.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], text: m[2] }));
+/** The fenced blocks of the deployment guide, to check that a recipe is shown verbatim. */
+export function guideBlocks(): { lang: string; text: string }[] {
+  return [...deploymentGuide.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], text: m[2] }));
 }
 
 /** A TCP port nobody listens on right now (on `host`). */

@@ -446,9 +446,9 @@ export { stop };
 // Config writers
 
 /**
- * A FastCGI recipe from examples/deploy/ (the files the README shows), with the app's
+ * A FastCGI recipe from examples/deploy/ (the files docs/deployment.md shows), with the app's
  * port 9000 replaced by `app`. The tests start exactly these lines inside their own
- * configurations, so the README's configurations are the tested ones.
+ * configurations, so the documented configurations are the tested ones.
  */
 export function deployRecipe(name: "fastcgi-nginx.conf" | "fastcgi-apache.conf" | "fastcgi-lighttpd.conf", app: number): string {
   const dir = here("examples/deploy/nginx.conf").replace(/npm\/esm\/examples/, "examples").replace(/nginx\.conf$/, "");

@@ -27,6 +27,14 @@ export function here(relative: string): string {
   return fileURLToPath(new URL(`../${path}`, import.meta.url));
 }
 
+/**
+ * Absolute path of a file of the source tree as it is (Markdown, recipes, templates),
+ * also when the tests run from the npm build, which does not copy it.
+ */
+export function sourceFile(relative: string): string {
+  return fileURLToPath(new URL(`${compiled ? "../../../" : "../"}${relative}`, import.meta.url));
+}
+
 /** The command line that runs a script under the runtime running the tests (or a copy of its binary at `executable`). */
 export function runtimeCommand(script: string, args: string[] = [], executable: string = process.execPath): [string, string[]] {
   if (runtime === "deno") return [executable, ["run", "-A", "--no-lock", script, ...args]];

@@ -1,8 +1,8 @@
 // Bottle's own test suite, ported to Carafe: the behaviour-level assertions of
 // test_router.py, test_wsgi.py, test_outputfilter.py, test_environ.py (request and
 // response), test_sendfile.py, test_securecookies.py, test_stpl.py, test_mount.py and
-// test_plugins.py, through app.fetch(). Names follow Carafe (README, "The application"); what is
-// Python/WSGI-specific or deliberately decided otherwise (README, "Where Carafe and Bottle differ") is left out.
+// test_plugins.py, through app.fetch(). Names follow Carafe (docs/reference.md); what is
+// Python/WSGI-specific or deliberately decided otherwise (docs/bottle.md, "Where Carafe and Bottle differ") is left out.
 // Each test names the Bottle test it comes from.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";

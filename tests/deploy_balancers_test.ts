@@ -7,7 +7,7 @@
  * (after the step that takes it out of rotation first, where the recipe has one);
  * SIGKILL costs at most the requests in flight at that moment and none after it; the
  * instance, started again, is back in rotation within the time the recipe documents.
- * The figures are printed (console.log) and summarised in the README.
+ * The figures are printed (console.log) and summarised in docs/deployment.md.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -26,7 +26,7 @@ import {
   peer,
   pound,
   readDeploy,
-  readmeBlocks,
+  guideBlocks,
   startInstance,
   stopAll,
   substitute,
@@ -275,9 +275,9 @@ for (const b of balancers) {
   });
 }
 
-test("the README shows each balancer recipe exactly as the tests start it", () => {
-  const blocks = readmeBlocks();
+test("the deployment guide shows each balancer recipe exactly as the tests start it", () => {
+  const blocks = guideBlocks();
   for (const b of balancers) {
-    assert.ok(blocks.some((block) => block.text === readDeploy(b.file)), `README "Deploying": a block must be examples/deploy/${b.file}`);
+    assert.ok(blocks.some((block) => block.text === readDeploy(b.file)), `docs/deployment.md: a block must be examples/deploy/${b.file}`);
   }
 });

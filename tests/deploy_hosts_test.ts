@@ -24,7 +24,7 @@ import { collect, here, peer, runtime, stop, tempDir } from "./_helpers.ts";
 import {
   type Instance,
   readDeploy,
-  readmeBlocks,
+  guideBlocks,
   type Shot,
   sleep,
   startInstance,
@@ -193,10 +193,10 @@ describe(`deploy: instances on two hosts behind a balancer on a third (${runtime
     });
   }
 
-  test("the README shows the several-hosts recipes exactly as the tests start them", () => {
-    const blocks = readmeBlocks();
+  test("the deployment guide shows the several-hosts recipes exactly as the tests start them", () => {
+    const blocks = guideBlocks();
     for (const file of [...balancers.map((b) => b.file), "hosts-instance.json"]) {
-      assert.ok(blocks.some((block) => block.text === readDeploy(file)), `README "Deploying": a block must be examples/deploy/${file}`);
+      assert.ok(blocks.some((block) => block.text === readDeploy(file)), `docs/deployment.md: a block must be examples/deploy/${file}`);
     }
   });
 });

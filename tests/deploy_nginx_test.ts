@@ -1,13 +1,13 @@
 /**
- * The README's "several instances behind nginx" recipe, for real: two single-process
+ * The deployment guide's "several instances behind nginx" recipe, for real: two single-process
  * Carafe instances, started with the arguments of the systemd unit's `ExecStart`
  * (examples/deploy/carafe@.service), and nginx with examples/deploy/nginx.conf and
  * carafe.conf in front (only ports substituted). One instance is stopped in the middle
  * of a bounded load, once with SIGKILL (a crash) and once with SIGTERM (a graceful
  * stop, as `systemctl stop` or a deploy does); the client must see no failed response
- * either way, because nginx retries the other instance. Also: the README shows these
+ * either way, because nginx retries the other instance. Also: docs/deployment.md shows these
  * files verbatim, and the systemd unit passes `systemd-analyze verify`; the unit's
- * `ExecReload` (SIGHUP) leaves a single-process instance serving. And the README's edge
+ * `ExecReload` (SIGHUP) leaves a single-process instance serving. And the guide's edge
  * recipe: examples/deploy/app.ts (`export default app`) served by `deno serve` or
  * `bun run`, without Carafe's run().
  */
@@ -24,7 +24,7 @@ import { get, load, waitUntil } from "./_cluster_helpers.ts";
 // The configs live next to the sources, also when the tests run from the npm build.
 const deployDir = here("examples/deploy/nginx.conf").replace(/npm\/esm\/examples/, "examples").replace(/nginx\.conf$/, "");
 const readDeploy = (name: string) => readFileSync(join(deployDir, name), "utf8");
-const readme = readFileSync(join(deployDir, "..", "..", "README.md"), "utf8");
+const guide = readFileSync(join(deployDir, "..", "..", "docs", "deployment.md"), "utf8");
 const nginx = peer("nginx");
 
 function freePort(): Promise<number> {
@@ -131,11 +131,10 @@ describe(`deploy: instances behind nginx (${runtime})`, { concurrency: false }, 
     });
   }
 
-  test("the README shows carafe.conf and carafe@.service exactly as the tests use them", () => {
-    const section = readme.slice(readme.indexOf("## Deploying"));
-    const blocks = [...section.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], text: m[2] }));
-    assert.ok(blocks.some((b) => b.lang === "nginx" && b.text === readDeploy("carafe.conf")), "README: the nginx block must be examples/deploy/carafe.conf");
-    assert.ok(blocks.some((b) => b.lang === "ini" && b.text === readDeploy("carafe@.service")), "README: the unit block must be examples/deploy/carafe@.service");
+  test("the deployment guide shows carafe.conf and carafe@.service exactly as the tests use them", () => {
+    const blocks = [...guide.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], text: m[2] }));
+    assert.ok(blocks.some((b) => b.lang === "nginx" && b.text === readDeploy("carafe.conf")), "docs/deployment.md: the nginx block must be examples/deploy/carafe.conf");
+    assert.ok(blocks.some((b) => b.lang === "ini" && b.text === readDeploy("carafe@.service")), "docs/deployment.md: the unit block must be examples/deploy/carafe@.service");
   });
 
   test("systemctl reload (the unit's ExecReload) leaves a single-process instance serving; its KillSignal then exits 0", async () => {
@@ -187,7 +186,7 @@ describe(`deploy: instances behind nginx (${runtime})`, { concurrency: false }, 
 });
 
 describe(`deploy: edge, \`export default app\` (${runtime})`, () => {
-  // README "Edge and serverless": `export default app;` served by the platform, here
+  // docs/deployment.md "Edge and serverless": `export default app;` served by the platform, here
   // `deno serve` and `bun run app.ts` (the app module of the recipes, which never calls run()).
   const app = join(deployDir, "app.ts");
   const recipes = [

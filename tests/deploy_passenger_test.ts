@@ -16,7 +16,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { compiled, here, runtime, tempDir } from "./_helpers.ts";
 import { request } from "./_native_helpers.ts";
-import { deployDir, freePort, peer, readDeploy, readmeBlocks, shoot, stopAll, substitute, waitUntil } from "./_deploy_helpers.ts";
+import { deployDir, freePort, peer, readDeploy, guideBlocks, shoot, stopAll, substitute, waitUntil } from "./_deploy_helpers.ts";
 
 const onNode = runtime === "node" && compiled;
 const apache = onNode ? peer("apache2") : { skip: "Passenger runs the app on Node: this recipe is tested under Node's test runner" };
@@ -171,10 +171,10 @@ describe(`deploy: the app inside Apache with Phusion Passenger (${runtime})`, { 
     assert.match(errorLog(), /Passenger starts and stops this process/);
   });
 
-  test("the README shows the Passenger recipe files verbatim", () => {
-    const blocks = readmeBlocks();
+  test("the deployment guide shows the Passenger recipe files verbatim", () => {
+    const blocks = guideBlocks();
     for (const file of ["passenger/apache-passenger.conf", "passenger/passenger.cjs"]) {
-      assert.ok(blocks.some((b) => b.text === readDeploy(file)), `README "Deploying": a block must be examples/deploy/${file}`);
+      assert.ok(blocks.some((b) => b.text === readDeploy(file)), `docs/deployment.md: a block must be examples/deploy/${file}`);
     }
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Cloudflare Workers, in workerd (Cloudflare's own runtime, from npm): the fixture app
- * and the README's example Worker, bundled by esbuild from app.ts for a neutral
+ * and the deployment guide's example Worker, bundled by esbuild from app.ts for a neutral
  * platform (so no `node:` import can hide in the bundle) and served without
  * `nodejs_compat`. The config also carries the bindings a real Worker has (vars and a
  * KV-like service), which the harness check proves reach a Worker.
@@ -91,7 +91,7 @@ describe(`Cloudflare Workers in workerd (${runtime})`, { skip }, () => {
   });
 });
 
-describe(`the README's Worker (examples/edge/worker.ts) in workerd (${runtime})`, { skip }, () => {
+describe(`the guide's Worker (examples/edge/worker.ts) in workerd (${runtime})`, { skip }, () => {
   test("export default app serves its routes", async () => {
     const { workerd, remove } = await serveInWorkerd(source("examples/edge/worker.ts"));
     try {

@@ -7,7 +7,7 @@ import http from "node:http";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { here, peer, tempDir, stop } from "./_helpers.ts";
+import { peer, sourceFile, tempDir, stop } from "./_helpers.ts";
 import {
   appWrapper,
   apacheConf,
@@ -225,13 +225,13 @@ function readLog(path: string): string {
 }
 
 const nginxPeer = peer("nginx");
-test("the README shows the FastCGI recipes exactly as examples/deploy/ has them (the files these tests start)", () => {
-  const readme = readFileSync(here("README.md").replace(/npm\/esm\/README\.md$/, "README.md"), "utf8");
-  const section = readme.slice(readme.indexOf("### FastCGI behind"), readme.indexOf("### CGI on plain hosting"));
+test("the deployment guide shows the FastCGI recipes exactly as examples/deploy/ has them (the files these tests start)", () => {
+  const guide = readFileSync(sourceFile("docs/deployment.md"), "utf8");
+  const section = guide.slice(guide.indexOf("## FastCGI behind"), guide.indexOf("## CGI on plain hosting"));
   const blocks = [...section.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map((m) => m[2]);
   for (const name of ["fastcgi-nginx.conf", "fastcgi-apache.conf", "fastcgi-lighttpd.conf"] as const) {
     const file = deployRecipe(name, 9000);
-    assert.ok(blocks.includes(file), `README: a block must be examples/deploy/${name} verbatim`);
+    assert.ok(blocks.includes(file), `docs/deployment.md: a block must be examples/deploy/${name} verbatim`);
   }
 });
 

@@ -13,7 +13,7 @@ import { ParamBlock } from "../adapters/fastcgi/params.ts";
 import type { Server } from "../adapters/adapter.ts";
 import { begin, cat, FcgiClient, get, pairs, rec, request, T } from "./_gateway_peers.ts";
 
-/** The documented defaults (README, FastCgiLimits). */
+/** The documented defaults (docs/reference.md, FastCgiLimits). */
 const MAX_PARAM_COUNT = 200;
 const MAX_REQUEST_PARAMS_SIZE = 64 * 1024;
 /** The HTTP servers' longest request target (adapters/common.ts MAX_URL_LENGTH). */

@@ -6,7 +6,7 @@
  *   without closing the connection, graceful shutdown of streams in flight.
  * - Deno: Deno.serve negotiates h2 by itself; the same requests are checked there.
  * - Bun: Bun.serve has no HTTP/2; the test pins that it answers HTTP/1.1 (and the
- *   README says so), so a Bun release that adds it shows up here.
+ *   reference says so), so a Bun release that adds it shows up here.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";

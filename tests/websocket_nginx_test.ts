@@ -1,4 +1,4 @@
-// The README's nginx recipe for WebSockets (examples/deploy/websocket-nginx.conf, only
+// The reference's nginx recipe for WebSockets (examples/deploy/websocket-nginx.conf, only
 // its port changed) in front of tests/fixtures/websocket_app.ts on the runtime's own
 // server and `node`: the handshake passes through, messages go both ways in every
 // length form, the close handshake completes, ordinary requests still work, and a
@@ -9,7 +9,7 @@ import http from "node:http";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
-import { here, peer, runtime, spawnScript, stop, tempDir, waitForOutput } from "./_helpers.ts";
+import { here, peer, runtime, sourceFile, spawnScript, stop, tempDir, waitForOutput } from "./_helpers.ts";
 import { freePort, startNginx } from "./_gateway_peers.ts";
 import { connect } from "./_websocket_client.ts";
 
@@ -115,8 +115,8 @@ for (const server of servers) {
   });
 }
 
-test("the README shows examples/deploy/websocket-nginx.conf verbatim (the file these tests start)", () => {
-  const readme = readFileSync(here("README.md").replace(/npm\/esm\/README\.md$/, "README.md"), "utf8");
-  const blocks = [...readme.matchAll(/```nginx\n([\s\S]*?)```/g)].map((m) => m[1]);
-  assert.ok(blocks.includes(readFileSync(join(deployDir, "websocket-nginx.conf"), "utf8")), "README: a block must be the recipe verbatim");
+test("the reference shows examples/deploy/websocket-nginx.conf verbatim (the file these tests start)", () => {
+  const reference = readFileSync(sourceFile("docs/reference.md"), "utf8");
+  const blocks = [...reference.matchAll(/```nginx\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(blocks.includes(readFileSync(join(deployDir, "websocket-nginx.conf"), "utf8")), "docs/reference.md: a block must be the recipe verbatim");
 });

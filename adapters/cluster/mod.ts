@@ -47,7 +47,7 @@
  * | Deno (worker `deno` only) | `node:child_process` `spawn()` of `deno run <the primary's flags> --unstable-net <entry> <args>` with an IPC channel | `SO_REUSEPORT`: `Deno.serve({ reusePort: true })`, which Deno only allows with `--unstable-net`; the adapter adds that flag to the workers itself (Deno's own `cluster.fork()` cannot add it). |
  *
  * `SO_REUSEPORT` is Linux (and BSD) only; on other systems use Node, or several
- * instances behind a proxy (see the README's "Deploying" section). Unix sockets
+ * instances behind a proxy (see docs/deployment.md). Unix sockets
  * (`socket`) are not supported by the cluster; use host/port.
  *
  * Deno workers get the primary's own flags (permissions, `--config`, `--import-map`,

@@ -9,7 +9,7 @@
  * import { servePrimary } from "./supervisor.ts";
  * const server = await servePrimary({
  *   app: { fetch: () => new Response("hi") }, host: "127.0.0.1", port: 0, workers: 2, quiet: true,
- *   debug: false, trustProxy: false, maxBodySize: Infinity, shutdownTimeout: 5000, log: console.error,
+ *   maxBodySize: Infinity, shutdownTimeout: 5000, log: console.error,
  * });
  * await server.close();
  * ```

@@ -10,7 +10,7 @@
  * if (isClusterWorker()) {
  *   await serveWorker({
  *     app: { fetch: () => new Response("hi") }, host: "127.0.0.1", port: 8080, quiet: true,
- *     debug: false, trustProxy: false, maxBodySize: Infinity, shutdownTimeout: 5000, log: console.error,
+ *     maxBodySize: Infinity, shutdownTimeout: 5000, log: console.error,
  *   });
  * }
  * ```

@@ -59,7 +59,7 @@
  * import { fastcgiAdapter } from "./mod.ts";
  * const server = await fastcgiAdapter.serve({
  *   app: { fetch: () => new Response("hello") },
- *   host: "127.0.0.1", port: 9000, quiet: true, debug: false, trustProxy: false,
+ *   host: "127.0.0.1", port: 9000, quiet: true,
  *   maxBodySize: Infinity, shutdownTimeout: 5000, log: console.error,
  * });
  * // nginx: location / { include fastcgi_params; fastcgi_pass 127.0.0.1:9000; }

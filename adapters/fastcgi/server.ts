@@ -38,7 +38,7 @@ export function isFastCgiListener(): boolean {
  * import { serveFastCgi } from "./mod.ts";
  * const server = await serveFastCgi({
  *   app: { fetch: () => new Response("hi") }, host: "127.0.0.1", port: 0, quiet: true,
- *   debug: false, trustProxy: false, maxBodySize: Infinity, shutdownTimeout: 1000, log: () => {},
+ *   maxBodySize: Infinity, shutdownTimeout: 1000, log: () => {},
  * });
  * console.log(server.url); // fcgi://127.0.0.1:PORT
  * await server.close();
@@ -102,7 +102,7 @@ function friendlyListenError(error: Error & { code?: string }, options: ServeOpt
  * import { fastcgiAdapter } from "./mod.ts";
  * const server = await fastcgiAdapter.serve({
  *   app: { fetch: () => new Response("hi") }, host: "127.0.0.1", port: 0, quiet: true,
- *   debug: false, trustProxy: false, maxBodySize: Infinity, shutdownTimeout: 1000, log: () => {},
+ *   maxBodySize: Infinity, shutdownTimeout: 1000, log: () => {},
  * });
  * await server.close();
  * ```

@@ -6,7 +6,7 @@
  * Deno frames and pings itself: `idleTimeout` is handed to it (whole seconds), and
  * `maxMessageSize` is checked once Deno has read a message (it buffers up to its own
  * 64 MiB first). Deno's framing accepts unmasked client frames and drops some invalid
- * frames without a close code (README: WebSockets).
+ * frames without a close code (docs/reference.md: WebSockets).
  *
  * @example
  * ```ts

@@ -42,5 +42,5 @@ export function webSocketNotice(app: unknown, server: string): string | undefine
   } catch { /* not a Carafe app */ }
   const which = routes.length ? routes.join(", ") : "routes declared with websocket() (in a mounted app, or another app of this process)";
   return `server "${server}" cannot carry WebSockets: ${which} will answer 426 Upgrade Required. ` +
-    'Serve the app with server "deno", "bun", "node" or "cluster" behind the web server\'s proxy (README: WebSockets, "Behind nginx").';
+    'Serve the app with server "deno", "bun", "node" or "cluster" behind the web server\'s proxy (docs/reference.md: WebSockets, "Behind nginx").';
 }

@@ -1,5 +1,5 @@
 /**
- * The app the deployment recipes serve (README "Deploying"). It exports the app
+ * The app the deployment recipes serve (docs/deployment.md). It exports the app
  * and does not call run(), so each recipe chooses how to serve it:
  *
  * ```sh

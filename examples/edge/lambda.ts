@@ -1,5 +1,5 @@
 /**
- * A Carafe app on AWS Lambda (README "Edge and serverless"): API Gateway (REST and HTTP
+ * A Carafe app on AWS Lambda (docs/deployment.md, "Edge and serverless"): API Gateway (REST and HTTP
  * APIs), Function URLs and ALB all call `handler`. Import Carafe from `app.ts` (no
  * servers) and the adapter from `adapters/lambda/mod.ts`; bundle for Node:
  *

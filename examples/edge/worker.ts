@@ -1,5 +1,5 @@
 /**
- * A Carafe app as a Cloudflare Worker (README "Edge and serverless"). The app's
+ * A Carafe app as a Cloudflare Worker (docs/deployment.md, "Edge and serverless"). The app's
  * `fetch(request)` is the Worker's entry point: `export default app` is all it takes.
  * Import from `app.ts` (Carafe without the servers), not `mod.ts`: `run()` and the
  * adapters need `node:` modules that a Worker without `nodejs_compat` does not have.

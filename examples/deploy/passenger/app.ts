@@ -1,5 +1,5 @@
 /**
- * The app of the Passenger recipe (README "Deploying", "Inside Apache: Phusion
+ * The app of the Passenger recipe (docs/deployment.md, "Inside Apache: Phusion
  * Passenger"): an ES module that serves itself with `run()` and top-level `await`, as
  * an app started with `node app.js` would. Passenger loads `passenger.cjs` next to it,
  * which imports this module; under Passenger `run()` listens on Passenger's socket,
