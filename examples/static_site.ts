@@ -7,11 +7,10 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
 import { Carafe, run, serveDir } from "../mod.ts";
 
 // The folder next to this file, whatever the working directory.
-const site = fileURLToPath(new URL("./site/", import.meta.url));
+const site = new URL("./site/", import.meta.url);
 const app = new Carafe();
 
 app.get("/api/time", () => ({ now: new Date().toISOString() }));

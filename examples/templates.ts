@@ -9,10 +9,10 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
 import { Carafe, run, template, view } from "../mod.ts";
 
-const options = { lookup: [fileURLToPath(new URL("./views/", import.meta.url))] };
+// A file: URL finds views/ next to this file, whatever the working directory.
+const options = { lookup: [new URL("./views/", import.meta.url)] };
 const app = new Carafe();
 
 // A template given as text; the name is escaped, so <script> stays text.
