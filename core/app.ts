@@ -39,7 +39,7 @@ import { errorPage } from "./html.ts";
 import { platformInfo } from "./platform.ts";
 import { compileTrust } from "./proxy.ts";
 import { ANSWER_FOR, type AnswersForRequest, ReplyTransform, replyToResponse, type Reply } from "./reply.ts";
-import { CarafeRequest, encodePath, SERVER_PREFIX } from "./request.ts";
+import { CarafeRequest, encodePath, type RequestTarget, SERVER_PREFIX } from "./request.ts";
 import { CarafeResponse } from "./response.ts";
 import { Router, type PathParams } from "./router.ts";
 import { compileTrustSafely, type Config, CONFIG_DEFAULTS, makeSettings, sameSettings, SETTING_NAMES, settingOf, type Settings } from "./settings.ts";
@@ -451,7 +451,8 @@ export class Carafe {
     const search = queryStart < 0 ? "" : url.slice(queryStart);
     // The one place an adapter's request becomes `req.raw`: core reads only what
     // IncomingRequest names (the contract, core/contract.ts), and `raw` says so.
-    return this.#dispatch(request as Request, info, rawPath, search, scriptNameOf(info?.scriptName), undefined, this.#settings(undefined));
+    const target: RequestTarget = { raw: request as Request, info, rawPath, path: rawPath, search, scriptName: scriptNameOf(info?.scriptName), rawBase: undefined };
+    return this.#dispatch(target, this.#settings(undefined));
   }
 
   /**
@@ -481,20 +482,12 @@ export class Carafe {
    * return value). Without hooks or mounts, and with a handler that returns a value
    * rather than a promise, no step waits and the reply is returned synchronously.
    */
-  #dispatch(
-    raw: Request,
-    info: ServeInfo | undefined,
-    rawPath: string,
-    search: string,
-    scriptName: string,
-    rawBase: string | undefined,
-    ctx: Settings,
-  ): Reply | Promise<Reply> {
-    let path = rawPath;
+  #dispatch(target: RequestTarget, ctx: Settings): Reply | Promise<Reply> {
+    let path = target.rawPath;
     let badPath: HTTPError | undefined;
-    if (rawPath.includes("%")) {
+    if (path.includes("%")) {
       try {
-        path = decodeURIComponent(rawPath);
+        path = target.path = decodeURIComponent(path);
       } catch {
         badPath = new HTTPError(400, "The request path has invalid percent-encoding.");
       }
@@ -505,12 +498,10 @@ export class Carafe {
     if (badPath === undefined && path.includes("/.") && DOT_SEGMENT.test(path)) {
       badPath = new HTTPError(403, "Access denied: the request path has a '.' or '..' segment.");
     }
-    const req = new CarafeRequest(raw, rawPath, path, search, scriptName, info, ctx, rawBase);
+    const req = new CarafeRequest(target, ctx);
     const res = new CarafeResponse();
     if (badPath !== undefined) return this.#conclude(badPath, true, req, res, ctx);
-    if (this.#before.length !== 0 || this.#mounts.length !== 0) {
-      return this.#dispatchWithHooks(raw, info, rawPath, path, search, scriptName, rawBase, req, res, ctx);
-    }
+    if (this.#before.length !== 0 || this.#mounts.length !== 0) return this.#dispatchWithHooks(target, req, res, ctx);
     let out: unknown;
     try {
       out = this.#callRoute(req, res, path);
@@ -521,23 +512,12 @@ export class Carafe {
   }
 
   /** {@linkcode Carafe.#dispatch} when before_request hooks or mounts come first (each may wait). */
-  async #dispatchWithHooks(
-    raw: Request,
-    info: ServeInfo | undefined,
-    rawPath: string,
-    path: string,
-    search: string,
-    scriptName: string,
-    rawBase: string | undefined,
-    req: CarafeRequest,
-    res: CarafeResponse,
-    ctx: Settings,
-  ): Promise<Reply> {
+  async #dispatchWithHooks(target: RequestTarget, req: CarafeRequest, res: CarafeResponse, ctx: Settings): Promise<Reply> {
     let out: unknown;
     try {
       for (let i = 0; i < this.#before.length; i++) await this.#before[i](req, res);
-      if (this.#mounts.length !== 0) out = await this.#tryMounts(raw, info, rawPath, path, search, scriptName, rawBase, ctx);
-      if (out === undefined) out = await this.#callRoute(req, res, path);
+      if (this.#mounts.length !== 0) out = await this.#tryMounts(target, ctx);
+      if (out === undefined) out = await this.#callRoute(req, res, target.path);
     } catch (err) {
       return this.#conclude(err, true, req, res, ctx);
     }
@@ -592,16 +572,8 @@ export class Carafe {
     }
   }
 
-  async #tryMounts(
-    raw: Request,
-    info: ServeInfo | undefined,
-    rawPath: string,
-    path: string,
-    search: string,
-    scriptName: string,
-    rawBase: string | undefined,
-    ctx: Settings,
-  ): Promise<MountedReply | Response | undefined> {
+  async #tryMounts(target: RequestTarget, ctx: Settings): Promise<MountedReply | Response | undefined> {
+    const { raw, info, rawPath, path, search, scriptName, rawBase } = target;
     for (const { prefix, child } of this.#mounts) {
       // Whole segments of the decoded path, the path routes see.
       if (!path.startsWith(prefix) || (path.length !== prefix.length && path.charCodeAt(prefix.length) !== 47)) continue;
@@ -610,7 +582,8 @@ export class Carafe {
       const childScript = scriptName + prefix.slice(1) + "/";
       if (child instanceof Carafe) {
         const childBase = (rawBase ?? scriptName.slice(0, -1)) + rawPath.slice(0, cut);
-        const reply = await child.#dispatch(raw, info, inner, search, childScript, childBase, child.#settings(ctx));
+        const inside: RequestTarget = { raw, info, rawPath: inner, path: inner, search, scriptName: childScript, rawBase: childBase };
+        const reply = await child.#dispatch(inside, child.#settings(ctx));
         return new MountedReply(reply);
       }
       const url = raw.url;

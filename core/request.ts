@@ -59,6 +59,27 @@ export const REQUEST_TARGET: unique symbol = Symbol("carafe.requestTarget");
  */
 export const SERVER_PREFIX: unique symbol = Symbol("carafe.serverPrefix");
 
+/**
+ * Where a request is being dispatched: what the app (and each app it is mounted into)
+ * routes on. The app makes one per request, and one per mount it passes the request to.
+ */
+export interface RequestTarget {
+  /** The request as the server handed it over. */
+  raw: Request;
+  /** Connection facts from the server; `remoteAddr` is read only when needed. */
+  info: RequestInfo | undefined;
+  /** The path inside the mount point, percent-encoded as sent. */
+  rawPath: string;
+  /** The same path, decoded. */
+  path: string;
+  /** The query string including `?`, or `""`. */
+  search: string;
+  /** The mount prefix in Bottle's form (`/` or `/prefix/`). */
+  scriptName: string;
+  /** The path before `rawPath` as the client sent it (inside a mount); by default `scriptName` without its trailing `/`. */
+  rawBase: string | undefined;
+}
+
 /** What the app hands each request: settings that shape how it is read (body limits, proxies). */
 export interface RequestContext extends BodyLimits {
   /** Which peers' `X-Forwarded-*` headers to believe. */
@@ -94,10 +115,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
   /** Route parameters, converted by their filters. */
   params: P;
   #ctx: RequestContext;
-  #info: RequestInfo | undefined;
-  #search: string;
-  #rawPath: string;
-  #rawBase: string | undefined;
+  #target: RequestTarget;
   #body?: ReadableStream<Uint8Array> | null;
   #query?: URLSearchParams;
   #cookies?: Record<string, string>;
@@ -111,33 +129,14 @@ export class CarafeRequest<P = Record<string, unknown>> {
   /**
    * Made by the app for each request; handlers never need to build one.
    *
-   * @param raw the web request
-   * @param rawPath the percent-encoded path inside the mount point
-   * @param path the decoded path
-   * @param search the query string including `?`, or `""`
-   * @param scriptName the mount prefix in Bottle's form (`/` or `/prefix/`)
-   * @param info connection facts from the adapter; `remoteAddr` is read only when needed
-   * @param ctx body limit and proxy trust
-   * @param rawBase the path before `rawPath` as the client sent it (inside a mount);
-   *   by default `scriptName` without its trailing `/`
+   * @param target where the request is being dispatched (see {@linkcode RequestTarget})
+   * @param ctx body limits and proxy trust
    */
-  constructor(
-    raw: Request,
-    rawPath: string,
-    path: string,
-    search: string,
-    scriptName: string,
-    info: RequestInfo | undefined,
-    ctx: RequestContext,
-    rawBase?: string,
-  ) {
-    this.raw = raw;
-    this.#rawPath = rawPath;
-    this.#rawBase = rawBase;
-    this.path = path;
-    this.#search = search;
-    this.scriptName = scriptName;
-    this.#info = info;
+  constructor(target: RequestTarget, ctx: RequestContext) {
+    this.raw = target.raw;
+    this.path = target.path;
+    this.scriptName = target.scriptName;
+    this.#target = target;
     this.#ctx = ctx;
     this.params = {} as P;
   }
@@ -147,17 +146,17 @@ export class CarafeRequest<P = Record<string, unknown>> {
    * channel for them (FastCGI sends them to the web server as STDERR records).
    */
   get [ERROR_SINK](): ((message: string) => void) | undefined {
-    return this.#info?.log;
+    return this.#target.info?.log;
   }
 
   /** See {@linkcode REQUEST_TARGET}. */
   get [REQUEST_TARGET](): string {
-    return (this.#rawBase ?? encodePath(this.scriptName.slice(0, -1))) + this.#rawPath + this.#search;
+    return (this.#target.rawBase ?? encodePath(this.scriptName.slice(0, -1))) + this.#target.rawPath + this.#target.search;
   }
 
   /** See {@linkcode SERVER_PREFIX}. */
   get [SERVER_PREFIX](): string {
-    const trimmed = this.#info?.scriptName?.replace(/^\/+|\/+$/g, "");
+    const trimmed = this.#target.info?.scriptName?.replace(/^\/+|\/+$/g, "");
     return trimmed ? encodePath("/" + trimmed) : "";
   }
 
@@ -168,7 +167,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
    * `requestIP(request)` (tests/deploy_nginx_test.ts starts both).
    */
   #peer(): string | undefined {
-    const info = this.#info as
+    const info = this.#target.info as
       | { remoteAddr?: string | { hostname?: string }; requestIP?: (request: Request) => { address?: string } | null }
       | undefined;
     if (info === undefined) return undefined;
@@ -224,8 +223,8 @@ export class CarafeRequest<P = Record<string, unknown>> {
       if (fwdHost && /^[A-Za-z0-9.\-:\[\]]+$/.test(fwdHost)) host = fwdHost;
     }
     // The mount prefix as sent (`/%E7%93%B6`), not decoded like scriptName (`/瓶/`).
-    const base = this.#rawBase ?? this.scriptName.slice(0, -1);
-    return (this.#url = `${scheme}://${host}${base}${this.#rawPath}${this.#search}`);
+    const base = this.#target.rawBase ?? this.scriptName.slice(0, -1);
+    return (this.#url = `${scheme}://${host}${base}${this.#target.rawPath}${this.#target.search}`);
   }
 
   /** `scriptName` + `path`: the decoded path from the server's root. */
@@ -235,12 +234,12 @@ export class CarafeRequest<P = Record<string, unknown>> {
 
   /** The query string without `?`. */
   get queryString(): string {
-    return this.#search.slice(1);
+    return this.#target.search.slice(1);
   }
 
   /** Query parameters (`?a=1&a=2` → `getAll("a")` is `["1", "2"]`). */
   get query(): URLSearchParams {
-    return (this.#query ??= new LazySearchParams(this.#search));
+    return (this.#query ??= new LazySearchParams(this.#target.search));
   }
 
   /** Cookies sent by the client; malformed pairs are skipped. */
@@ -286,7 +285,7 @@ export class CarafeRequest<P = Record<string, unknown>> {
    * ```
    */
   get env(): Readonly<Record<string, unknown>> {
-    return this.#info?.env ?? processEnv();
+    return this.#target.info?.env ?? processEnv();
   }
 
   /**
@@ -307,8 +306,8 @@ export class CarafeRequest<P = Record<string, unknown>> {
    * ```
    */
   waitUntil(work: Promise<unknown>): void {
-    const platform = this.#info?.waitUntil;
-    const log = this.#info?.log ?? this.#ctx.log ?? console.error;
+    const platform = this.#target.info?.waitUntil;
+    const log = this.#target.info?.log ?? this.#ctx.log ?? console.error;
     const logged = Promise.resolve(work).catch((err) => log(`A waitUntil() job failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
     if (platform !== undefined) platform(logged);
     else keepAlive(logged, () => {});
