@@ -28,6 +28,31 @@ export function here(relative: string): string {
 }
 
 /**
+ * Asks an app in-process, as a server would (`app.fetch`): `path` on http://localhost,
+ * or a full URL. The shared helper of the app suites.
+ *
+ * @example call(app, "/hello/world", { method: "POST", body: "x" }, { remoteAddr: "192.0.2.1" })
+ */
+export function call(
+  app: { fetch(request: Request, info?: { remoteAddr?: string }): Response | Promise<Response> },
+  path: string,
+  init?: RequestInit,
+  info?: { remoteAddr?: string },
+): Promise<Response> {
+  return Promise.resolve(app.fetch(new Request(path.includes("://") ? path : `http://localhost${path}`, init), info));
+}
+
+/** {@linkcode call}, answered as `[status, body text]`. */
+export async function text(
+  app: Parameters<typeof call>[0],
+  path: string,
+  init?: RequestInit,
+): Promise<readonly [number, string]> {
+  const res = await call(app, path, init);
+  return [res.status, await res.text()] as const;
+}
+
+/**
  * Absolute path of a file of the source tree as it is (Markdown, recipes, templates),
  * also when the tests run from the npm build, which does not copy it.
  */

@@ -3,13 +3,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Carafe } from "../mod.ts";
+import { call, text } from "./_helpers.ts";
 
-const call = (app: Carafe, path: string, init?: RequestInit, info?: { remoteAddr?: string }) =>
-  app.fetch(new Request(`http://localhost${path}`, init), info);
-const text = async (app: Carafe, path: string, init?: RequestInit) => {
-  const res = await call(app, path, init);
-  return [res.status, await res.text()] as const;
-};
 
 describe("settings a mounted app inherits", () => {
   test("maxBodySize: a child that did not set one uses the parent's (also when set later, as run() does)", async () => {

@@ -2,9 +2,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Carafe } from "../mod.ts";
+import { call } from "./_helpers.ts";
 
-const call = (app: Carafe, path: string, init?: RequestInit, info?: { remoteAddr?: string }) =>
-  app.fetch(new Request(`http://localhost${path}`, init), info);
 const json = async (app: Carafe, path: string, init?: RequestInit, info?: { remoteAddr?: string }) => {
   const res = await call(app, path, init, info);
   return [res.status, await res.json()] as const;

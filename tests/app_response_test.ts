@@ -2,9 +2,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { abort, Carafe, CarafeResponse, HTTPError, HTTPResponse, redirect } from "../mod.ts";
+import { call } from "./_helpers.ts";
 
 const quiet = () => new Carafe({ logger: () => {} });
-const call = (app: Carafe, path: string, init?: RequestInit) => app.fetch(new Request(`http://localhost${path}`, init));
 
 describe("return values", () => {
   test("string → text/html unless a type was set; object/array → JSON", async () => {

@@ -21,8 +21,8 @@ import {
   url,
   type Plugin,
 } from "../mod.ts";
+import { call } from "./_helpers.ts";
 
-const call = (app: Carafe, path: string, init?: RequestInit) => app.fetch(new Request(`http://localhost${path}`, init));
 const text = async (app: Carafe, path: string, init?: RequestInit) => {
   const res = await call(app, path, init);
   return [res.status, await res.text()] as const;
