@@ -12,6 +12,7 @@ import { answer, type GatewayParams, GatewayRequest, simpleAnswer } from "../gat
 import { requestLine, type RequestLine, targetOf } from "./access_log.ts";
 import type { FastCgiLimits } from "./limits.ts";
 import { keep, ParamBlock } from "./params.ts";
+import { type BodyOwner, RequestBody } from "./body.ts";
 import {
   concat,
   decodeParams,
@@ -55,15 +56,8 @@ interface Req {
   phase: "params" | "stdin" | "done";
   /** All of the body arrived (the empty STDIN, or CONTENT_LENGTH bytes): EOF no longer aborts it. */
   bodyComplete: boolean;
-  /** The body stream's controller, while the app may still read it. */
-  body: ReadableStreamDefaultController<Uint8Array> | null;
-  /** Body chunks received and not yet taken by the app. */
-  queue: Uint8Array[];
-  queued: number;
-  /** A read is waiting for the next chunk. */
-  wake: (() => void) | null;
-  /** How the body ended, once it did: `true`, or the error the reader gets. */
-  bodyEnd: true | Error | null;
+  /** The request body: chunks received and not yet read by the app (./body.ts). */
+  body: RequestBody;
   declared: number | undefined;
   received: number;
   /** The request handed to the app (once PARAMS ended): aborting it aborts `request.signal`. */
@@ -293,11 +287,7 @@ export class Connection implements StreamHandlers {
       phase: "params",
       // An authorizer gets no body (Apache sends it no STDIN at all).
       bodyComplete: role === FCGI.AUTHORIZER,
-      body: null,
-      queue: [],
-      queued: 0,
-      wake: null,
-      bodyEnd: null,
+      body: new RequestBody(this.#bodyOwner),
       declared: undefined,
       received: 0,
       request: null,
@@ -358,7 +348,7 @@ export class Connection implements StreamHandlers {
       req.phase = "done";
       if (!req.bodyComplete) {
         req.bodyComplete = true;
-        this.#endBody(req, req.declared !== undefined && req.received < req.declared
+        req.body.finish(req.declared !== undefined && req.received < req.declared
           ? new Error(`request body truncated: ${req.received} of ${req.declared} bytes`)
           : true);
       }
@@ -371,87 +361,23 @@ export class Connection implements StreamHandlers {
       req.bodyComplete = true;
     }
     req.received += chunk.length;
-    if (chunk.length > 0 && req.bodyEnd === null && (req.body || req.request === null)) this.#enqueue(req, chunk.slice());
-    if (req.bodyComplete) this.#endBody(req, true);
+    if (chunk.length > 0 && req.body.end === null && (req.body.reading || req.request === null)) req.body.push(chunk.slice());
+    if (req.bodyComplete) req.body.finish(true);
   }
 
-  // -- request bodies ------------------------------------------------------
+  // -- request bodies (./body.ts) ------------------------------------------
 
-  /** Hands a chunk to a waiting read, or queues it (and counts it against the connection). */
-  #enqueue(req: Req, chunk: Uint8Array): void {
-    if (req.wake && req.body) {
-      const wake = req.wake;
-      req.wake = null;
-      req.body.enqueue(chunk);
-      wake();
-      return;
-    }
-    req.queue.push(chunk);
-    req.queued += chunk.length;
-    this.#bodyBytes += chunk.length;
-    if (this.#bodyBytes > this.#ctx.limits.maxBufferedBody) this.#flow();
-  }
-
-  /** The body is complete (`true`) or failed: tell a waiting reader, or leave it for the next read. */
-  #endBody(req: Req, end: true | Error): void {
-    if (req.bodyEnd !== null) return;
-    req.bodyEnd = end;
-    if (req.queue.length === 0 && req.wake && req.body) {
-      const wake = req.wake;
-      req.wake = null;
-      if (end === true) req.body.close();
-      else req.body.error(end);
-      req.body = null;
-      wake();
-    }
-  }
-
-  /** Drops the queued body bytes (the app will not read them). */
-  #dropBody(req: Req): void {
-    if (req.queued > 0) {
-      this.#bodyBytes -= req.queued;
-      req.queue = [];
-      req.queued = 0;
-      this.#flow();
-    }
-  }
-
-  /** The body stream handed to the app: it pulls queued chunks one by one. */
-  #bodyStream(req: Req): ReadableStream<Uint8Array> {
-    return new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => {
-          req.body = controller;
-        },
-        pull: (controller) => {
-          const chunk = req.queue.shift();
-          if (chunk) {
-            if (!req.ended) {
-              // (An ended request's queue no longer counts against the connection.)
-              req.queued -= chunk.length;
-              this.#bodyBytes -= chunk.length;
-            }
-            controller.enqueue(chunk);
-            if (!this.#outputBlocked && this.#paused) this.#flow();
-            return;
-          }
-          if (req.bodyEnd !== null) {
-            req.body = null;
-            if (req.bodyEnd === true) controller.close();
-            else controller.error(req.bodyEnd);
-            return;
-          }
-          return new Promise<void>((resolve) => (req.wake = resolve));
-        },
-        cancel: () => {
-          req.body = null;
-          req.wake = null;
-          this.#dropBody(req);
-        },
-      },
-      { highWaterMark: 0 },
-    );
-  }
+  /** How bodies report their queued bytes: counted here, and reading paused past the limit. */
+  readonly #bodyOwner: BodyOwner = {
+    queued: (delta) => {
+      this.#bodyBytes += delta;
+      if (delta > 0 && this.#bodyBytes > this.#ctx.limits.maxBufferedBody) this.#flow();
+    },
+    pulled: () => {
+      if (!this.#outputBlocked && this.#paused) this.#flow();
+    },
+    flow: () => this.#flow(),
+  };
 
   #onAbort(req: Req): void {
     this.#abortReq(req, "FastCGI ABORT_REQUEST");
@@ -471,17 +397,7 @@ export class Connection implements StreamHandlers {
   /** The rest of the body will never come: a reader gets `error` (never a silently short body). */
   #failBody(req: Req, error: Error): void {
     req.bodyComplete = true;
-    if (req.bodyEnd === null) req.bodyEnd = error;
-    this.#dropBody(req);
-    if (req.body) {
-      try {
-        req.body.error(error);
-      } catch { /* already closed */ }
-      req.body = null;
-    }
-    const wake = req.wake;
-    req.wake = null;
-    wake?.();
+    req.body.fail(error);
   }
 
   // -- answers -------------------------------------------------------------
@@ -491,7 +407,7 @@ export class Connection implements StreamHandlers {
     req.ended = true;
     if (req.phase === "params") this.#paramBytes -= req.paramSize;
     if (!req.bodyComplete) this.#failBody(req, new Error("request body unavailable: the response was already sent"));
-    else this.#releaseBody(req);
+    else req.body.release();
     this.#reqs.delete(req.id);
     this.#leaveApp(req);
     this.#ctx.inflight.delete(req);
@@ -511,15 +427,6 @@ export class Connection implements StreamHandlers {
     const status = req.status || CLIENT_CLOSED;
     const bytes = req.status && line.method !== "HEAD" && !isBodyless(req.status) ? req.bytesSent : undefined;
     this.#ctx.log(accessLine(line.remote, line.method, line.target, line.version, status, bytes, new Date(line.arrived)));
-  }
-
-  /** A complete body the app did not read yet stays readable, but no longer counts against the connection. */
-  #releaseBody(req: Req): void {
-    if (req.queued > 0) {
-      this.#bodyBytes -= req.queued;
-      req.queued = 0;
-      this.#flow();
-    }
   }
 
   #leaveApp(req: Req): void {
@@ -615,7 +522,7 @@ export class Connection implements StreamHandlers {
     req.request = request;
     if (req.role === FCGI.RESPONDER && request.hasBody && !req.bodyComplete) {
       req.declared = request.contentLength;
-      request.setBody(this.#bodyStream(req));
+      request.setBody(req.body.stream());
     } else {
       req.bodyComplete = true;
     }

@@ -2,7 +2,8 @@
  * A complete FastCGI 1.0 responder: `run({ server: "fastcgi" })`.
  *
  * How FastCGI works, in the order this folder implements it (`records.ts` for 1 and
- * the codecs, `params.ts` for name-value pairs, `connection.ts` for 2–7, `limits.ts`,
+ * the codecs, `params.ts` for name-value pairs, `connection.ts` for 2–7 with `body.ts`
+ * for a request's body and its share of the flow control, `limits.ts`,
  * `access_log.ts`, `engine.ts` and `server.ts` for 8):
  *
  * 1. **Records.** Everything on a connection is a record: an 8-byte header
