@@ -111,6 +111,17 @@ describe(`cli: the program (${runtime})`, { concurrency: false }, () => {
       assert.match(r.stderr, /^carafe: cannot load ".*broken\.mjs": /);
       assert.match(r.stderr, /broken\.mjs:\d+/, "the file and line");
       assert.doesNotMatch(r.stderr, /node:internal|ext:|ModuleLoader|compileSourceTextModule/);
+      // Under --reload the same report, and the watcher waits for the fix instead of exiting.
+      const watched = spawnScript(cli, ["--reload", file]);
+      let stderr = "";
+      watched.stderr?.on("data", (d) => (stderr += d));
+      try {
+        await waitUntil(() => /carafe: cannot load ".*broken\.mjs": .*broken\.mjs:\d+/s.test(stderr), 20_000, "the syntax error report");
+        assert.doesNotMatch(stderr, /node:internal|ModuleLoader|compileSourceTextModule/);
+        assert.equal(watched.exitCode, null, "the reloader keeps watching");
+      } finally {
+        await stop(watched);
+      }
     } finally {
       dir.remove();
     }
