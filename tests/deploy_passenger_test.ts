@@ -38,7 +38,7 @@ function missingPassenger(): string {
 function stageApp(dir: string): string {
   const build = dirname(here("mod.ts")); // npm/esm
   const stage = join(dir, "site");
-  for (const part of ["mod.js", "core", "adapters", "shims"]) cpSync(join(build, part), join(stage, part), { recursive: true });
+  for (const part of ["mod.js", "app.js", "core", "adapters", "shims"]) cpSync(join(build, part), join(stage, part), { recursive: true });
   const root = join(stage, "examples", "deploy", "passenger");
   mkdirSync(join(root, "public"), { recursive: true });
   mkdirSync(join(root, "tmp"));
