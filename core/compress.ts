@@ -133,17 +133,21 @@ async function compressWith(reply: Reply, acceptEncoding: string | null, setting
   if (headers.has("content-encoding") || headers.has("content-range")) return reply;
   if (/\bno-transform\b/i.test(headers.get("cache-control") ?? "")) return reply;
   if (!settings.compressible(headers.get("content-type") ?? "")) return reply;
-  const size = typeof original === "string" ? utf8Length(original) : knownSize(original, headers);
+  // A string has at least as many UTF-8 bytes as UTF-16 units: count them only near the threshold.
+  const size = typeof original === "string"
+    ? (original.length >= settings.threshold ? undefined : utf8Length(original))
+    : knownSize(original, headers);
   if (size !== undefined && size < settings.threshold) return reply;
   // Encoded only once a coding is chosen: a client that accepts none costs no copy.
   if (negotiateEncoding(acceptEncoding, settings.encodings) === undefined) return withVary(reply);
   const body = typeof original === "string" ? encoder.encode(original) : original;
+  const sizeHint = size ?? knownSize(body, headers);
 
   let offered = settings.encodings;
   let encoding: Encoding | undefined, stream: TransformStream<Uint8Array, Uint8Array> | undefined;
   // A coding this runtime cannot make (brotli without node:zlib) is dropped from the offer.
   while ((encoding = negotiateEncoding(acceptEncoding, offered)) !== undefined) {
-    stream = await compressor(encoding, { brotliQuality: settings.brotliQuality, sizeHint: size });
+    stream = await compressor(encoding, { brotliQuality: settings.brotliQuality, sizeHint });
     if (stream !== undefined) break;
     offered = offered.filter((e) => e !== encoding);
   }
