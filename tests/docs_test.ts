@@ -97,7 +97,8 @@ interface Expectation {
 function expectations(block: Block): Expectation[] {
   return block.markers.flatMap((marker) => {
     const m = /^<!-- test: (\w+) (\S+) → (\d{3})(?: "(.*)")? -->$/.exec(marker);
-    return m ? [{ method: m[1], path: m[2], status: Number(m[3]), text: m[4] }] : [];
+    // A backslash-escaped quote in the marker stands for a quote in the body.
+    return m ? [{ method: m[1], path: m[2], status: Number(m[3]), text: m[4]?.replaceAll('\\"', '"') }] : [];
   });
 }
 
