@@ -171,6 +171,30 @@ function admitter(origin: string): (req: Request) => Request | Response {
 /** Bun's largest idle timeout, in seconds. */
 const BUN_MAX_IDLE = 255;
 
+/** `Bun.serve`'s options for where and how to listen (the handlers are added by the adapter). */
+async function bunConfig(o: ServeOptions, idle: number): Promise<Record<string, unknown>> {
+  const config: Record<string, unknown> = {
+    idleTimeout: idle,
+    // Carafe enforces maxBodySize itself (413 for declared and streamed bodies alike);
+    // Bun's own limit (128 MiB by default) would cut the connection instead of answering.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    development: false,
+  };
+  if (o.tls) config.tls = { cert: await readPem(o.tls.cert), key: await readPem(o.tls.key) };
+  if (o.socket) {
+    await removeStaleSocket(o.socket);
+    config.unix = o.socket;
+  } else {
+    config.hostname = o.host;
+    config.port = o.port;
+    // Cluster workers (adapters/cluster/) each bind the same port. Everyone else says
+    // no explicitly: with `development: false` Bun sets SO_REUSEPORT by itself, and a
+    // second server on a taken port would then share it silently instead of failing.
+    config.reusePort = (o as ServeOptions & { reusePort?: boolean }).reusePort === true;
+  }
+  return config;
+}
+
 /**
  * Serves with `Bun.serve`. Graceful shutdown is `server.stop()`; after
  * `shutdownTimeout` the remaining connections are closed with `server.stop(true)`.
@@ -245,28 +269,8 @@ export const bunAdapter: Adapter = {
         return res instanceof Promise ? res.then(logged) : logged(res);
       };
     const webSockets = bunWebSockets(log); // WebSocket routes: adapters/websocket/bun.ts
-    const config: Any = {
-      fetch: webSockets.wrap(fetch),
-      websocket: webSockets.handlers(),
-      error: unhandledError(log),
-      idleTimeout: idle,
-      // Carafe enforces maxBodySize itself (413 for declared and streamed bodies alike);
-      // Bun's own limit (128 MiB by default) would cut the connection instead of answering.
-      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      development: false,
-    };
-    if (o.tls) config.tls = { cert: await readPem(o.tls.cert), key: await readPem(o.tls.key) };
-    if (o.socket) {
-      await removeStaleSocket(o.socket);
-      config.unix = o.socket;
-    } else {
-      config.hostname = o.host;
-      config.port = o.port;
-      // Cluster workers (adapters/cluster/) each bind the same port. Everyone else says
-      // no explicitly: with `development: false` Bun sets SO_REUSEPORT by itself, and a
-      // second server on a taken port would then share it silently instead of failing.
-      config.reusePort = (o as ServeOptions & { reusePort?: boolean }).reusePort === true;
-    }
+    const config = await bunConfig(o, idle);
+    Object.assign(config, { fetch: webSockets.wrap(fetch), websocket: webSockets.handlers(), error: unhandledError(log) });
     const server = Bun.serve(config);
     let url: string;
     if (o.socket) {

@@ -194,20 +194,13 @@ export async function run(options: RunOptions = {}): Promise<Server> {
   if (typeof (app as FetchApp | undefined)?.fetch !== "function") {
     throw new TypeError("run: `app` must have a fetch(request) method (a Carafe app, or any fetch handler)");
   }
-  for (const name of BODY_LIMITS) checkLimit(name, options[name], true, "a number ≥ 0 (Infinity disables it)");
+  const port = checkOptions(options);
   const config = (app as ConfigurableApp).config;
   if (config && typeof config === "object") {
     for (const name of APP_SETTINGS) {
       if (options[name] !== undefined) (config as Record<string, unknown>)[name] = options[name];
     }
   }
-  const port = options.port ?? portFromEnvironment() ?? 8080;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`run: port must be an integer from 0 to 65535, got ${options.port}`);
-  }
-  checkLimit("idleTimeout", options.idleTimeout, true, "a number of milliseconds ≥ 0 (0 or Infinity disables it)");
-  checkLimit("maxHeaderSize", options.maxHeaderSize, false, "a number of bytes > 0");
-  checkLimit("shutdownTimeout", options.shutdownTimeout, true, "a number of milliseconds ≥ 0");
   if (options.reloader && !isClusterWorker()) {
     const { isReloaderChild, mainModuleDir, runReloader } = await import("../shims/reloader.ts");
     if (!isReloaderChild()) {
@@ -248,21 +241,40 @@ export async function run(options: RunOptions = {}): Promise<Server> {
   };
   const server = await adapter.serve(serveOptions);
   if (!serveOptions.quiet && !adapter.silent) log(banner(adapter, server, host));
-  const entry: Running = { server, shutdownTimeout: serveOptions.shutdownTimeout };
+  track(server, { adapter, options, shutdownTimeout: serveOptions.shutdownTimeout, log, host });
+  return server;
+}
+
+/** The options run() checks itself (the app checks its own settings); returns the port to use. */
+function checkOptions(options: RunOptions): number {
+  for (const name of BODY_LIMITS) checkLimit(name, options[name], true, "a number ≥ 0 (Infinity disables it)");
+  const port = options.port ?? portFromEnvironment() ?? 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`run: port must be an integer from 0 to 65535, got ${options.port}`);
+  }
+  checkLimit("idleTimeout", options.idleTimeout, true, "a number of milliseconds ≥ 0 (0 or Infinity disables it)");
+  checkLimit("maxHeaderSize", options.maxHeaderSize, false, "a number of bytes > 0");
+  checkLimit("shutdownTimeout", options.shutdownTimeout, true, "a number of milliseconds ≥ 0");
+  return port;
+}
+
+/** A started server as the process's signal handling sees it (./signals.ts). */
+function track(
+  server: Server,
+  o: { adapter: Adapter; options: RunOptions; shutdownTimeout: number; log: (line: string) => void; host: PassengerHost | undefined },
+): void {
+  const entry: Running = { server, shutdownTimeout: o.shutdownTimeout };
   running.add(entry);
   server.finished.then(() => running.delete(entry), () => running.delete(entry));
+  if (o.options.handleSignals === false) return;
   // The cluster primary and CGI manage their own lifetime; signal handling of a
   // worker process is the cluster's job too.
-  if (options.handleSignals !== false && adapter.name !== "cgi") installSignals(log, host);
+  if (o.adapter.name !== "cgi") installSignals(o.log, o.host);
   // A single process has no workers to restart on SIGHUP; it must not die of it either
   // (systemd's ExecReload sends it). The cluster handles SIGHUP itself (a rolling
   // restart in the primary, ignored in workers); a FastCGI app on an inherited fd 0
   // belongs to the web server that spawned it, and CGI lives for one request.
-  if (
-    options.handleSignals !== false && SINGLE_PROCESS_SERVERS.has(adapter.name) && server.url !== "fcgi://fd0" &&
-    !isClusterWorker()
-  ) holdSighup(entry, log);
-  return server;
+  if (SINGLE_PROCESS_SERVERS.has(o.adapter.name) && server.url !== "fcgi://fd0" && !isClusterWorker()) holdSighup(entry, o.log);
 }
 
 /** The start-up lines; inside Passenger they say so, and where Passenger serves the app. */
