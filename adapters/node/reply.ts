@@ -67,13 +67,7 @@ export function writeReply(
       res.once("finish", () => (im as IncomingMessage & { stream: { close(code: number): void } }).stream.close(H2_CANCEL));
     } else if (remaining > DRAIN_LIMIT) {
       headers.connection = "close";
-      res.once("finish", () => {
-        // Keep reading briefly so that the client sees the response rather than a reset.
-        im.removeAllListeners("data");
-        im.resume();
-        const t = setTimeout(() => im.socket?.destroy(), 1000);
-        (t as unknown as { unref?: () => void }).unref?.();
-      });
+      res.once("finish", () => linger(im));
     } else {
       res.once("finish", () => {
         im.removeAllListeners("data");
@@ -104,6 +98,41 @@ export function writeReply(
     return;
   }
   pipe(stream, res, rec).catch((err) => fail(res, err));
+}
+
+/** Lingering close: how long a client may go on sending a body nobody reads, silent or at all. */
+const LINGER_QUIET = 1000;
+const LINGER_MAX = 10_000;
+
+/**
+ * After an answer that did not read a large body (a 413): the connection closes, but
+ * what the client still sends is read and thrown away first, until it has been quiet
+ * for {@linkcode LINGER_QUIET} or for {@linkcode LINGER_MAX} at most (nginx's
+ * `lingering_close`). Closing while its bytes still arrive would make the kernel send a
+ * reset, and a client that had not read the answer yet would lose it.
+ */
+function linger(im: IncomingMessage): void {
+  const socket = im.socket;
+  if (!socket) return;
+  const cut = () => socket.destroy();
+  // (Deno's setTimeout gives a number, not a Timeout with refresh(): re-arm by hand.)
+  const timer = (ms: number) => {
+    const t = setTimeout(cut, ms);
+    (t as unknown as { unref?: () => void }).unref?.();
+    return t;
+  };
+  let quiet = timer(LINGER_QUIET);
+  const limit = timer(LINGER_MAX);
+  socket.once("close", () => {
+    clearTimeout(quiet);
+    clearTimeout(limit);
+  });
+  im.removeAllListeners("data");
+  im.on("data", () => {
+    clearTimeout(quiet);
+    quiet = timer(LINGER_QUIET);
+  });
+  im.resume();
 }
 
 /** Copies a web stream into the response, waiting for `drain`; stops when the client leaves. */
