@@ -46,7 +46,8 @@ export async function createH2Server(
     allowHTTP1: true,
     cert: await readPem(tls.cert),
     key: await readPem(tls.key),
-    ...(maxHeaderSize ? { maxSendHeaderBlockLength: maxHeaderSize, settings: { maxHeaderListSize: maxHeaderSize } } : {}),
+    // The header block a client may send, advertised in SETTINGS (as maxHeaderSize is for HTTP/1).
+    ...(maxHeaderSize ? { settings: { maxHeaderListSize: maxHeaderSize } } : {}),
   }, handler as never);
   return h2 as unknown as import("node:http").Server;
 }
