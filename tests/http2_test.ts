@@ -15,6 +15,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { collect, peer, runtime, stop, tempDir } from "./_helpers.ts";
+import { sleep } from "./_cluster_helpers.ts";
 import { startFixture, type Started } from "./_native_helpers.ts";
 
 const curl = peer("curl");
@@ -146,6 +147,33 @@ describe(`HTTP/2 with tls on the ${runtime} runtime's own server`, { skip }, () 
       now = await aborted();
     }
     assert.equal(now, before + 1);
+  });
+
+  test("idleTimeout: a quiet stream is never cut; a session without streams gets a GOAWAY", { skip: runtime !== "node" && "node:http2's sessions: the node server" }, async () => {
+    const own = await startFixture("auto", { NA_CERT: cert, NA_KEY: key, NA_QUIET: "1", NA_IDLE: "1000" });
+    const http2 = await import("node:http2");
+    const session = http2.connect(own.url, { rejectUnauthorized: false });
+    try {
+      const goaway = new Promise<number>((resolve) => session.once("goaway", () => resolve(Date.now())));
+      const started = Date.now();
+      const body = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ":path": "/quiet?ms=2500" }); // quiet for 2.5 idle timeouts
+        let text = "";
+        stream.setEncoding("utf8");
+        stream.on("data", (d: string) => (text += d));
+        stream.on("end", () => resolve(text));
+        stream.on("error", reject);
+      });
+      const ended = Date.now();
+      assert.equal(body, "ab", "the stream was cut while quiet");
+      assert.ok(ended - started >= 2400);
+      const at = await Promise.race([goaway, sleep(5000).then(() => 0)]);
+      assert.ok(at > 0, "no GOAWAY within 5 s of the session going idle");
+      assert.ok(at - ended >= 900, `GOAWAY ${at - ended} ms after the last stream ended: sooner than idleTimeout`);
+    } finally {
+      session.destroy();
+      await stop(own.child);
+    }
   });
 
   test("SIGTERM: a request in flight on an HTTP/2 connection is answered, then the server exits 0", async () => {

@@ -61,10 +61,13 @@ interface H2Session {
 }
 
 /**
- * HTTP/2 sessions of a server made by node:http2 (none on the others): how many
- * streams each has open, closing them gracefully (GOAWAY) or at once.
+ * HTTP/2 sessions of a server made by node:http2 (none on the others): closing them
+ * gracefully (GOAWAY) or at once, and the idle timeout. A session is idle when no stream
+ * is open: `idle` ms later it gets a GOAWAY (a stream in progress, even a quiet event
+ * stream, is never cut for idleness). node:http2's own timeout is not used for this: it
+ * fires once and not again after the streams end.
  */
-export function trackSessions(server: import("node:http").Server): {
+export function trackSessions(server: import("node:http").Server, idle: number): {
   owns(socket: Socket): boolean;
   closeAll(): void;
   destroyAll(): void;
@@ -72,12 +75,26 @@ export function trackSessions(server: import("node:http").Server): {
   const sessions = new Set<H2Session>();
   server.on("session", (session: H2Session) => {
     sessions.add(session);
-    openStreams.set(session, 0);
+    h2Sessions.add(session);
+    let open = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      if (!idle) return;
+      timer = setTimeout(() => open === 0 && session.close(), idle);
+      (timer as unknown as { unref?: () => void }).unref?.();
+    };
+    arm();
     session.on("stream", (stream) => {
-      openStreams.set(session, openStreams.get(session)! + 1);
-      stream.once("close", () => openStreams.set(session, openStreams.get(session)! - 1));
+      open++;
+      clearTimeout(timer);
+      stream.once("close", () => {
+        if (--open === 0) arm();
+      });
     });
-    session.once("close", () => sessions.delete(session));
+    session.once("close", () => {
+      clearTimeout(timer);
+      sessions.delete(session);
+    });
   });
   return {
     // An HTTP/2 connection's socket is left to its session's GOAWAY.
@@ -87,15 +104,13 @@ export function trackSessions(server: import("node:http").Server): {
   };
 }
 
-/** Open streams per HTTP/2 session: a session with one open is not idle. */
-const openStreams = new WeakMap<object, number>();
+/** Every HTTP/2 session seen, to tell one from a socket. */
+const h2Sessions = new WeakSet<object>();
 
 /**
- * For the server's inactivity timeout: `true` when `target` is an HTTP/2 session (then
- * it was closed if no stream is open), `false` for an HTTP/1 socket.
+ * Whether the server-wide inactivity timeout is reporting an HTTP/2 session, whose
+ * idleness {@linkcode trackSessions} handles itself (so the socket rules do not apply).
  */
-export function closeIfIdleSession(target: Socket | object): boolean {
-  if (!openStreams.has(target)) return false;
-  if (openStreams.get(target) === 0) (target as unknown as H2Session).close();
-  return true;
+export function isH2Session(target: Socket | object): boolean {
+  return h2Sessions.has(target);
 }

@@ -13,7 +13,7 @@ import { readPem } from "../../shims/tls.ts";
 import { runtime } from "../../shims/runtime.ts";
 import { attachWebSockets } from "../websocket/node.ts";
 import { nodeHandlers } from "./handler.ts";
-import { closeIfIdleSession, createH2Server, trackSessions } from "./http2.ts";
+import { createH2Server, isH2Session, trackSessions } from "./http2.ts";
 
 /**
  * Serves with `node:http` (or `node:https` with `tls`). Works under Node, and under
@@ -65,7 +65,7 @@ export const nodeAdapter: Adapter = {
       });
     }
     const sockets = trackSockets(server, !!o.tls);
-    const h2 = trackSessions(server);
+    const h2 = trackSessions(server, idle);
     server.on("clientError", answerClientError);
     const url = await listenNode(server, o);
     return closeOnce(url, async () => {
@@ -177,9 +177,8 @@ function responding(socket: Socket): boolean {
 
 /** The server-wide socket timeout: cut the connection unless it is the app's turn. */
 function onInactive(socket: Socket): void {
-  // node:http2 reports an idle HTTP/2 session: closed (GOAWAY) only when no stream is
-  // open; a stream in progress is the app's or the client's business, as below.
-  if (closeIfIdleSession(socket)) return;
+  // node:http2 reports an HTTP/2 session: its idleness is trackSessions' business.
+  if (isH2Session(socket)) return;
   const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (res && !res.writableEnded) {
     // Headers not sent: the handler is working, fine once the request has fully arrived.
