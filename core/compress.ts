@@ -1,10 +1,10 @@
 /**
  * Response compression as a plugin: {@linkcode compress}.
  *
- * gzip and deflate go through the web-standard `CompressionStream` (on Node, through
- * `node:zlib`: see `shims/compress.ts`); brotli through `node:zlib`, loaded on first
- * use, where the runtime has it, which Deno, Bun and Node do. The coding is chosen from `Accept-Encoding` with its
- * q-values (RFC 9110 §12.5.3).
+ * The compressors come from `shims/compress.ts` (gzip and deflate as the web-standard
+ * `CompressionStream` where that is best, brotli where the runtime offers it, loaded on
+ * first use). The coding is chosen from `Accept-Encoding` with its q-values
+ * (RFC 9110 §12.5.3).
  *
  * It acts on the finished reply, so every reply shape is covered (string, JSON, bytes,
  * stream, a returned `Response`, `staticFile`'s answer, error pages). Left alone:
@@ -145,7 +145,7 @@ async function compressWith(reply: Reply, acceptEncoding: string | null, setting
 
   let offered = settings.encodings;
   let encoding: Encoding | undefined, stream: TransformStream<Uint8Array, Uint8Array> | undefined;
-  // A coding this runtime cannot make (brotli without node:zlib) is dropped from the offer.
+  // A coding this runtime cannot make (shims/compress.ts has none for it) is dropped from the offer.
   while ((encoding = negotiateEncoding(acceptEncoding, offered)) !== undefined) {
     stream = await compressor(encoding, { brotliQuality: settings.brotliQuality, sizeHint });
     if (stream !== undefined) break;

@@ -85,7 +85,7 @@ export async function backgroundWork(timeoutMs = Infinity): Promise<void> {
 /**
  * Reads what the caller of `app.fetch(request, second, third)` passed: a Workers call
  * (`env`, `ctx`), an edge host's context (`{ waitUntil }`), or a server's connection
- * facts (Carafe's adapters, `deno serve`'s info, Bun's server) left as they are.
+ * facts (Carafe's adapters, or what a runtime's own serve command passes) left as they are.
  *
  * Only the three-argument call with a `ctx.waitUntil` is taken for Workers, so that a
  * server's info object is never mistaken for bindings; and `CF-Connecting-IP` is

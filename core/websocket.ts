@@ -4,10 +4,9 @@
  *
  * The handler runs like any other: hooks, plugins, `req.params`, cookies, signed
  * cookies and `req.remoteAddr` are all there, and `abort(403)` refuses before anything
- * is accepted. What it returns is an answer that the native adapter completes with
- * the runtime's upgrade (`Deno.upgradeWebSocket`, Bun's `server.upgrade`, Carafe's own
- * RFC 6455 code on node:http). Anywhere else (`app.fetch()` called directly, a Worker,
- * FastCGI, CGI) that answer is a plain `426 Upgrade Required`.
+ * is accepted. What it returns is an answer that the server's adapter completes with
+ * its own upgrade (each one's is in `adapters/websocket/`). Anywhere else (`app.fetch()`
+ * called directly, a Worker, FastCGI, CGI) that answer is a plain `426 Upgrade Required`.
  *
  * This module is runtime-neutral: it checks the handshake headers and describes the
  * upgrade; the adapters (adapters/websocket/) do the rest.
@@ -156,8 +155,8 @@ const routeHandlers = new WeakSet<object>();
 
 /**
  * What WebSocket routes have been declared in this process: how many, and the largest
- * message and send buffer any of them allows. A server that has to fix these per
- * server (Bun) reads them when it starts.
+ * message and send buffer any of them allows. A server that has to fix these once for
+ * all its sockets reads them when it starts.
  *
  * @example
  * ```ts
@@ -333,8 +332,8 @@ export function websocket<P = Record<string, unknown>>(
       "This WebSocket was accepted, but this server cannot upgrade the connection: serve the app with run() on deno, bun, node or cluster.",
       { status: 426, headers: { "content-type": "text/plain; charset=UTF-8", upgrade: "websocket" } },
     );
-    // Resolved now, while the request is live: a runtime may not say who the peer was
-    // once the connection is upgraded (Bun's requestIP), and the socket keeps `req`.
+    // Resolved now, while the request is live: a server may not say who the peer was
+    // once the connection is upgraded, and the socket keeps `req`.
     void req.remoteAddr;
     const protocol = chooseProtocol(req as CarafeRequest, options.protocols);
     accepted.set(response, { handlers, req: req as CarafeRequest, key, protocol, limits });
