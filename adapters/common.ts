@@ -13,15 +13,13 @@
  */
 
 import type { FetchApp, ServeInfo, Server } from "./adapter.ts";
+import { DEFAULT_BODY_LIMITS } from "../core/body.ts";
+import type { FastPathApp } from "../core/contract.ts";
 import { type Reply, replyToResponse, TypedReply } from "../core/reply.ts";
 import { isBodyless } from "../core/status.ts";
-import { DEFAULT_BODY_LIMITS } from "../core/body.ts";
 import { utf8Length } from "../core/utf8.ts";
 
-export { utf8Length };
-import type { FastPathApp } from "../core/contract.ts";
-
-export { isBodyless };
+export { isBodyless, utf8Length };
 
 // node:fs is imported only when a Unix socket is used, so that this module (and
 // adapters/mod.ts, which reads its constants) loads on hosts without node:fs (edge).

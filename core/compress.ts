@@ -138,10 +138,7 @@ async function compressWith(reply: Reply, acceptEncoding: string | null, setting
     ? (original.length >= settings.threshold ? undefined : utf8Length(original))
     : knownSize(original, headers);
   if (size !== undefined && size < settings.threshold) return reply;
-  // Encoded only once a coding is chosen: a client that accepts none costs no copy.
-  if (negotiateEncoding(acceptEncoding, settings.encodings) === undefined) return withVary(reply);
-  const body = typeof original === "string" ? encoder.encode(original) : original;
-  const sizeHint = size ?? knownSize(body, headers);
+  const sizeHint = size ?? (typeof original === "string" ? original.length : undefined);
 
   let offered = settings.encodings;
   let encoding: Encoding | undefined, stream: TransformStream<Uint8Array, Uint8Array> | undefined;
@@ -152,6 +149,8 @@ async function compressWith(reply: Reply, acceptEncoding: string | null, setting
     offered = offered.filter((e) => e !== encoding);
   }
   if (encoding === undefined || stream === undefined) return withVary(reply);
+  // Encoded only now that a coding is chosen: a client that accepts none costs no copy.
+  const body = typeof original === "string" ? encoder.encode(original) : original;
   const out = new Headers(headers);
   addVary(out, "Accept-Encoding");
   out.set("content-encoding", encoding);

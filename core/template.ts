@@ -132,7 +132,6 @@ export class TemplateError extends Error {
  */
 export const templatePath: (string | URL)[] = ["./", "./views/"];
 
-
 const EXTENSIONS = ["", ".tpl", ".html"];
 
 // ---------------------------------------------------------------------------
